@@ -1,0 +1,46 @@
+# Set-up, the two README commands, and the generated stubs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard protos/keel/v1/*.proto)
+
+.PHONY: install demo test proto proto-check lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) examples/demo.py
+
+test: install proto-check
+	$(PY) -m pytest -q tests
+
+# Regenerate the Python stubs from protos/ with the pinned grpcio-tools.
+proto: install
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --pyi_out=protos \
+		--grpc_python_out=protos $(PROTOS)
+
+# The committed stubs must be exactly what `make proto` produces.
+proto-check: install
+	@tmp=$$(mktemp -d) && \
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp \
+		--grpc_python_out=$$tmp $(PROTOS) && \
+	for f in $$(cd $$tmp && find . -name '*.py' -o -name '*.pyi'); do \
+		cmp -s $$tmp/$$f protos/$$f || { echo "stale generated stub: protos/$$f (run make proto)"; exit 1; }; \
+	done; rm -rf $$tmp; echo "generated stubs are up to date"
+
+lint: install
+	$(PY) -m ruff check coordinator worker tests examples bench
+	$(PY) -m mypy coordinator worker
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,48 @@
+"""One store interface, chosen from a SQLAlchemy-style URL."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from .base import (
+    Failure,
+    NewStep,
+    NewWorkflow,
+    Outcome,
+    RecordResult,
+    StepKind,
+    StepRecord,
+    Store,
+    StoreUnavailable,
+    Value,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+
+__all__ = [
+    "Failure", "NewStep", "NewWorkflow", "Outcome", "RecordResult", "StepKind", "StepRecord",
+    "Store", "StoreUnavailable", "Value", "WorkflowRecord", "WorkflowStatus", "store_from_url",
+]
+
+
+def store_from_url(url: str) -> Store:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://user@host:port/db`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite":
+        # SQLAlchemy form: the path after "sqlite:///" is taken as written.
+        path = url.split("?")[0][len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ValueError(f"sqlite URL needs a path, as in sqlite:///keel.db: {url!r}")
+        options = parse_qs(parts.query)
+        synchronous = options.get("synchronous", ["FULL"])[0]
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"unknown sqlite synchronous mode {synchronous!r}")
+        from .sqlite import SqliteStore
+
+        return SqliteStore(path, synchronous)
+    if scheme in {"postgresql", "postgres"}:
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")

@@ -1,0 +1,198 @@
+"""The storage port: records and the one interface both stores implement.
+
+Times are integer milliseconds since the Unix epoch, so both databases store
+them the same way. Every write is committed before the call returns: nothing
+is acknowledged to a worker or a client before it is durable.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the operation; retry later."""
+
+
+class WorkflowStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self is not WorkflowStatus.PENDING
+
+
+class StepKind(str, enum.Enum):
+    STEP = "STEP"
+    SELECT = "SELECT"
+    SLEEP = "SLEEP"
+    SET_EVENT = "SET_EVENT"
+    GET_EVENT = "GET_EVENT"
+    SEND = "SEND"
+    RECV = "RECV"
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """An encoded payload."""
+
+    encoding: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A recorded error."""
+
+    type: str
+    message: str
+    details: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Exactly one of output and error is set."""
+
+    output: Value | None = None
+    error: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRecord:
+    workflow_id: str
+    name: str
+    status: WorkflowStatus
+    input: Value
+    outcome: Outcome | None
+    created_at: int
+    updated_at: int
+    # Bumped each time an execution is handed out; fences stale executions.
+    epoch: int
+    # How many step outcomes were committed; also the last completion_seq.
+    step_seq: int
+    deadline_at: int | None
+    # Coordinator node holding the lease, while PENDING and claimed.
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkflow:
+    workflow_id: str
+    name: str
+    input: Value
+    created_at: int
+    deadline_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    workflow_id: str
+    step_number: int
+    name: str
+    kind: StepKind
+    outcome: Outcome
+    attempt: int
+    epoch: int
+    started_at: int
+    completed_at: int
+    completion_seq: int
+    select_index: int | None = None
+    select_step_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step outcome to record under a workflow epoch."""
+
+    workflow_id: str
+    epoch: int
+    step_number: int
+    name: str
+    kind: StepKind
+    outcome: Outcome
+    attempt: int
+    started_at: int
+    completed_at: int
+    select_index: int | None = None
+    select_step_number: int | None = None
+
+
+class RecordResult(enum.Enum):
+    RECORDED = "recorded"
+    # Another outcome was committed first; the caller gets that one.
+    DUPLICATE = "duplicate"
+    # The workflow is final, unknown, or on a newer epoch.
+    STALE = "stale"
+
+
+class Store(abc.ABC):
+    """Durable state of all workflows. Safe to share between coordinators."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- workflows -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
+        """Insert a PENDING workflow; if the ID exists return it and False."""
+
+    @abc.abstractmethod
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_workflows(
+        self, status: WorkflowStatus | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def claim_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[WorkflowRecord]:
+        """Take up to `limit` PENDING workflows with one of `names` that nobody
+        holds (or whose lease expired), oldest first; bump their epoch."""
+
+    @abc.abstractmethod
+    async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
+        """Give up the leases on these workflows (all of the owner's if None)."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, lease_until: int) -> int:
+        """Extend every lease the owner holds; returns how many."""
+
+    @abc.abstractmethod
+    async def finish_workflow(
+        self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
+    ) -> WorkflowRecord | None:
+        """Make a PENDING workflow final. With an epoch, only if it still matches.
+        Returns the updated record, or None if nothing changed."""
+
+    @abc.abstractmethod
+    async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
+        """Cancel every PENDING workflow whose deadline passed; return them."""
+
+    # -- steps ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_step(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+        """Commit a step outcome if the workflow is PENDING on `step.epoch` and the
+        step number is free. On DUPLICATE returns the record that won."""
+
+    @abc.abstractmethod
+    async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_steps(
+        self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
+    ) -> list[StepRecord]:
+        """Recorded steps in step-number order."""

@@ -1,0 +1,268 @@
+"""The embedded store: stdlib sqlite3 in WAL mode.
+
+SQLite has one writer at a time, so every statement runs on one dedicated
+thread; the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from . import migrations
+from .base import (
+    NewStep,
+    NewWorkflow,
+    Outcome,
+    RecordResult,
+    StepRecord,
+    Store,
+    StoreUnavailable,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from .rows import (
+    STEP_COLS,
+    WF_COLS,
+    outcome_params,
+    record_from_new,
+    step_from_row,
+    step_params,
+    workflow_from_row,
+)
+
+T = TypeVar("T")
+_STEP_PLACEHOLDERS = ", ".join("?" * len(STEP_COLS.split(",")))
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self._path = path
+        self._synchronous = synchronous.upper()
+        self._db: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None, "store is not open"
+            try:
+                return fn(self._db)
+            except sqlite3.OperationalError as e:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                raise StoreUnavailable(f"sqlite: {e}") from e
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._db = db
+            self._migrate(db)
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(migrations.VERSION_TABLE)
+            done = {v for (v,) in db.execute("SELECT version FROM keel_schema")}
+            for version, statements in migrations.SQLITE:
+                if version in done:
+                    continue
+                for sql in statements:
+                    db.execute(sql)
+                db.execute(
+                    "INSERT INTO keel_schema (version, applied_at) VALUES (?, ?)",
+                    (version, int(time.time() * 1000)),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, shut)
+        self._thread.shutdown(wait=True)
+
+    # -- workflows -----------------------------------------------------------
+
+    async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
+        def tx(db: sqlite3.Connection) -> tuple[WorkflowRecord, bool]:
+            cur = db.execute(
+                "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, "
+                "created_at, updated_at, deadline_at) VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {WF_COLS}",
+                (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
+                 wf.created_at, wf.deadline_at),
+            )
+            row = cur.fetchone()
+            if row is not None:
+                return workflow_from_row(row), True
+            existing = _get_workflow(db, wf.workflow_id)
+            assert existing is not None
+            return existing, False
+
+        return await self._run(tx)
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        return await self._run(lambda db: _get_workflow(db, workflow_id))
+
+    async def list_workflows(
+        self, status: WorkflowStatus | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        sql = f"SELECT {WF_COLS} FROM workflows WHERE 1=1"
+        params: list[Any] = []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status.value)
+        if name:
+            sql += " AND name = ?"
+            params.append(name)
+        sql += " ORDER BY created_at DESC, workflow_id LIMIT ?"
+        params.append(limit)
+        return await self._run(
+            lambda db: [workflow_from_row(r) for r in db.execute(sql, params)]
+        )
+
+    async def claim_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[WorkflowRecord]:
+        if not names or limit <= 0:
+            return []
+        marks = ", ".join("?" * len(names))
+        sql = (
+            "UPDATE workflows SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ? "
+            "WHERE workflow_id IN (SELECT workflow_id FROM workflows WHERE status = 'PENDING' "
+            f"AND name IN ({marks}) AND (owner IS NULL OR lease_until < ?) "
+            f"ORDER BY created_at LIMIT ?) RETURNING {WF_COLS}"
+        )
+        params = (owner, lease_until, now, *names, now, limit)
+        rows = await self._run(lambda db: db.execute(sql, params).fetchall())
+        return sorted((workflow_from_row(r) for r in rows), key=lambda w: w.created_at)
+
+    async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
+        def tx(db: sqlite3.Connection) -> None:
+            if workflow_ids is None:
+                db.execute(
+                    "UPDATE workflows SET owner = NULL, lease_until = NULL WHERE owner = ? "
+                    "AND status = 'PENDING'",
+                    (owner,),
+                )
+            else:
+                db.executemany(
+                    "UPDATE workflows SET owner = NULL, lease_until = NULL "
+                    "WHERE workflow_id = ? AND owner = ?",
+                    [(w, owner) for w in workflow_ids],
+                )
+
+        await self._run(tx)
+
+    async def renew_leases(self, owner: str, lease_until: int) -> int:
+        return await self._run(
+            lambda db: db.execute(
+                "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'PENDING'",
+                (lease_until, owner),
+            ).rowcount
+        )
+
+    async def finish_workflow(
+        self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
+    ) -> WorkflowRecord | None:
+        sql = (
+            "UPDATE workflows SET status = ?, output_encoding = ?, output = ?, error_type = ?, "
+            "error_message = ?, error_details = ?, updated_at = ?, owner = NULL, lease_until = NULL "
+            "WHERE workflow_id = ? AND status = 'PENDING'"
+        )
+        params: list[Any] = [status.value, *outcome_params(outcome), now, workflow_id]
+        if epoch is not None:
+            sql += " AND epoch = ?"
+            params.append(epoch)
+        sql += f" RETURNING {WF_COLS}"
+
+        def tx(db: sqlite3.Connection) -> WorkflowRecord | None:
+            row = db.execute(sql, params).fetchone()
+            return workflow_from_row(row) if row else None
+
+        return await self._run(tx)
+
+    async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
+        sql = (
+            "UPDATE workflows SET status = 'CANCELLED', error_type = 'WorkflowTimeout', "
+            "error_message = 'workflow ' || workflow_id || ' passed its deadline', "
+            "error_details = '', updated_at = ?, owner = NULL, lease_until = NULL "
+            "WHERE status = 'PENDING' AND deadline_at IS NOT NULL AND deadline_at <= ? "
+            f"RETURNING {WF_COLS}"
+        )
+        rows = await self._run(lambda db: db.execute(sql, (now, now)).fetchall())
+        return [workflow_from_row(r) for r in rows]
+
+    # -- steps ---------------------------------------------------------------
+
+    async def record_step(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+        def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
+                    "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING step_seq",
+                    (step.completed_at, step.workflow_id, step.epoch),
+                ).fetchone()
+                if row is None:
+                    db.execute("ROLLBACK")
+                    return RecordResult.STALE, _get_step(db, step.workflow_id, step.step_number)
+                inserted = db.execute(
+                    f"INSERT INTO steps ({STEP_COLS}) VALUES ({_STEP_PLACEHOLDERS}) "
+                    "ON CONFLICT (workflow_id, step_number) DO NOTHING",
+                    step_params(step, row[0]),
+                ).rowcount
+                if inserted == 0:
+                    db.execute("ROLLBACK")
+                    return RecordResult.DUPLICATE, _get_step(db, step.workflow_id, step.step_number)
+                db.execute("COMMIT")
+                return RecordResult.RECORDED, record_from_new(step, row[0])
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+        return await self._run(tx)
+
+    async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
+        return await self._run(lambda db: _get_step(db, workflow_id, step_number))
+
+    async def list_steps(
+        self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
+    ) -> list[StepRecord]:
+        sql = (
+            f"SELECT {STEP_COLS} FROM steps WHERE workflow_id = ? AND step_number > ? "
+            "ORDER BY step_number LIMIT ?"
+        )
+        params = (workflow_id, after_step_number, -1 if limit is None else limit)
+        return await self._run(lambda db: [step_from_row(r) for r in db.execute(sql, params)])
+
+
+def _get_workflow(db: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
+    row = db.execute(f"SELECT {WF_COLS} FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
+    return workflow_from_row(row) if row else None
+
+
+def _get_step(db: sqlite3.Connection, workflow_id: str, step_number: int) -> StepRecord | None:
+    row = db.execute(
+        f"SELECT {STEP_COLS} FROM steps WHERE workflow_id = ? AND step_number = ?",
+        (workflow_id, step_number),
+    ).fetchone()
+    return step_from_row(row) if row else None
