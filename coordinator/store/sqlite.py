@@ -10,7 +10,8 @@ import asyncio
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from . import migrations
 from .base import (
@@ -148,11 +149,11 @@ class SqliteStore(Store):
             "UPDATE workflows SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ? "
             "WHERE workflow_id IN (SELECT workflow_id FROM workflows WHERE status = 'PENDING' "
             f"AND name IN ({marks}) AND (owner IS NULL OR lease_until < ?) "
-            f"ORDER BY created_at LIMIT ?) RETURNING {WF_COLS}"
+            f"ORDER BY created_at, workflow_id LIMIT ?) RETURNING {WF_COLS}"
         )
         params = (owner, lease_until, now, *names, now, limit)
         rows = await self._run(lambda db: db.execute(sql, params).fetchall())
-        return sorted((workflow_from_row(r) for r in rows), key=lambda w: w.created_at)
+        return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
         def tx(db: sqlite3.Connection) -> None:
