@@ -1,0 +1,1 @@
+"""The keel coordinator: owns durable workflow state and hands work to workers."""

@@ -1,0 +1,127 @@
+"""`coordinator serve` and the admin verbs (list, show, steps, cancel)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from keel.v1 import client_service_pb2 as cpb
+from keel.v1 import client_service_pb2_grpc as cgrpc
+from keel.v1 import common_pb2 as pb
+
+from .server import serve
+from .settings import Settings
+
+DEFAULTS = Settings()
+
+
+def _env(name: str, default: Any, cast: Callable[[str], Any] = str) -> Any:
+    raw = os.environ.get(name)
+    return default if raw is None else cast(raw)
+
+
+def _flag(p: argparse.ArgumentParser, flag: str, env: str, default: Any, help: str,
+          cast: Callable[[str], Any] = str) -> None:
+    p.add_argument(flag, default=_env(env, default, cast), type=cast,
+                   help=f"{help} (env {env}, default {default!r})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coordinator", description="The keel workflow coordinator.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    s = verbs.add_parser("serve", help="run the coordinator service")
+    _flag(s, "--listen", "KEEL_LISTEN", DEFAULTS.listen, "address to listen on, HOST:PORT")
+    _flag(s, "--db", "KEEL_DB", DEFAULTS.db_url,
+          "store URL: sqlite:///relative.db, sqlite:////abs.db or postgresql://user@host:port/db")
+    _flag(s, "--node-id", "KEEL_NODE_ID", "", "name of this coordinator's leases (default HOST:PORT)")
+    _flag(s, "--heartbeat-interval", "KEEL_HEARTBEAT_INTERVAL", DEFAULTS.heartbeat_interval,
+          "seconds between worker heartbeats", float)
+    _flag(s, "--worker-timeout", "KEEL_WORKER_TIMEOUT", DEFAULTS.worker_timeout,
+          "seconds of silence before a worker's work is handed to others", float)
+    _flag(s, "--lease-ttl", "KEEL_LEASE_TTL", DEFAULTS.lease_ttl,
+          "seconds a claimed workflow stays this coordinator's without renewal", float)
+    _flag(s, "--grace", "KEEL_GRACE", DEFAULTS.grace, "seconds to let calls finish on SIGTERM", float)
+    _flag(s, "--max-message-bytes", "KEEL_MAX_MESSAGE_BYTES", DEFAULTS.max_message_bytes,
+          "largest gRPC message accepted", int)
+    _flag(s, "--max-payload-bytes", "KEEL_MAX_PAYLOAD_BYTES", DEFAULTS.max_payload_bytes,
+          "largest input, output or error accepted", int)
+    _flag(s, "--log-level", "KEEL_LOG_LEVEL", "INFO", "logging level")
+
+    def admin(name: str, help: str, with_id: bool = True) -> argparse.ArgumentParser:
+        a = verbs.add_parser(name, help=help)
+        _flag(a, "--address", "KEEL_COORDINATOR", DEFAULTS.listen, "coordinator address")
+        if with_id:
+            a.add_argument("workflow_id")
+        return a
+
+    ls = admin("list", "list workflows, newest first", with_id=False)
+    ls.add_argument("--status", choices=["PENDING", "SUCCESS", "ERROR", "CANCELLED"])
+    ls.add_argument("--name", default="")
+    ls.add_argument("--limit", type=int, default=20)
+    admin("show", "show one workflow")
+    admin("steps", "list a workflow's recorded steps")
+    admin("cancel", "cancel a pending workflow")
+    return parser
+
+
+def _print(msg: Any) -> None:
+    print(json.dumps(json_format.MessageToDict(msg), indent=2))
+
+
+def _admin(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(args.address) as channel:
+        stub = cgrpc.ClientServiceStub(channel)
+        try:
+            if args.verb == "list":
+                status = pb.WorkflowStatus.Value(f"WORKFLOW_STATUS_{args.status}") if args.status else 0
+                resp = stub.ListWorkflows(cpb.ListWorkflowsRequest(
+                    status=status, name=args.name, limit=args.limit), timeout=30)
+                for wf in resp.workflows:
+                    status_name = pb.WorkflowStatus.Name(wf.status).removeprefix("WORKFLOW_STATUS_")
+                    print(f"{wf.workflow_id}\t{wf.name}\t{status_name}\t{wf.created_at.ToJsonString()}")
+            elif args.verb == "show":
+                _print(stub.GetWorkflow(cpb.GetWorkflowRequest(workflow_id=args.workflow_id), timeout=30))
+            elif args.verb == "steps":
+                _print(stub.ListSteps(cpb.ListStepsRequest(workflow_id=args.workflow_id), timeout=30))
+            elif args.verb == "cancel":
+                _print(stub.CancelWorkflow(cpb.CancelWorkflowRequest(workflow_id=args.workflow_id), timeout=30))
+        except grpc.RpcError as e:
+            print(f"coordinator: {e.code().name}: {e.details()}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.verb != "serve":
+        return _admin(args)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings(
+        listen=args.listen,
+        db_url=args.db,
+        node_id=args.node_id,
+        heartbeat_interval=args.heartbeat_interval,
+        worker_timeout=args.worker_timeout,
+        lease_ttl=args.lease_ttl,
+        grace=args.grace,
+        max_message_bytes=args.max_message_bytes,
+        max_payload_bytes=args.max_payload_bytes,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except (OSError, ValueError) as e:
+        print(f"coordinator: {e}", file=sys.stderr)
+        return 2
+    return 0

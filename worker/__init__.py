@@ -1,0 +1,37 @@
+"""The keel Python SDK: write durable workflows and steps, serve them, start them.
+
+    from worker import workflow, step, WorkflowContext, Worker, Client
+"""
+
+from ._client import Client, StepInfo, WorkflowHandle
+from ._context import WorkflowContext
+from ._errors import (
+    CoordinatorError,
+    KeelError,
+    LeaseLost,
+    NonDeterminismError,
+    StepError,
+    WorkflowCancelled,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+from ._registry import step, workflow
+from ._runtime import Worker
+
+__all__ = [
+    "Client",
+    "CoordinatorError",
+    "KeelError",
+    "LeaseLost",
+    "NonDeterminismError",
+    "StepError",
+    "StepInfo",
+    "Worker",
+    "WorkflowCancelled",
+    "WorkflowContext",
+    "WorkflowFailed",
+    "WorkflowHandle",
+    "WorkflowNotFound",
+    "step",
+    "workflow",
+]

@@ -1,0 +1,209 @@
+"""The client used from outside workflows: start them, wait for them, inspect them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from keel.v1 import client_service_pb2 as cpb
+from keel.v1 import client_service_pb2_grpc as cgrpc
+from keel.v1 import common_pb2 as pb
+
+from . import _codec, _rpc
+from ._errors import CoordinatorError, WorkflowCancelled, WorkflowFailed, WorkflowNotFound
+from ._registry import workflow_name_of
+
+STATUS_NAMES = {v: pb.WorkflowStatus.Name(v).removeprefix("WORKFLOW_STATUS_")
+                for v in pb.WorkflowStatus.values()}
+KIND_NAMES = {v: pb.StepKind.Name(v).removeprefix("STEP_KIND_") for v in pb.StepKind.values()}
+
+
+def _duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromMilliseconds(int(seconds * 1000))
+    return d
+
+
+def _time(ts: Any) -> datetime:
+    return datetime.fromtimestamp(ts.ToMilliseconds() / 1000, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A recorded step, as `WorkflowHandle.steps()` lists it."""
+
+    step_number: int
+    name: str
+    kind: str
+    status: str  # "SUCCESS" or "ERROR"
+    output: Any
+    error: str | None
+    attempt: int
+    started_at: datetime
+    completed_at: datetime
+    completion_seq: int
+    # For a select: which of its futures won, by position and by step number.
+    select_index: int | None
+    select_step_number: int | None
+
+
+class WorkflowHandle:
+    """A started workflow."""
+
+    def __init__(self, client: Client, workflow_id: str, created: bool = False) -> None:
+        self._client = client
+        self.workflow_id = workflow_id
+        # False when start_workflow found an existing workflow with this ID.
+        self.created = created
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle({self.workflow_id!r})"
+
+    def status(self) -> str:
+        """"PENDING", "SUCCESS", "ERROR" or "CANCELLED"."""
+        return STATUS_NAMES[self._client._get(self.workflow_id).status]
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the workflow to end and return its value. Raises WorkflowFailed
+        (or WorkflowCancelled) with the original error, TimeoutError if it has not
+        ended within `timeout` seconds (None waits for ever)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = 60.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            info = self._client._await(self.workflow_id, wait)
+            if info.status != pb.WORKFLOW_STATUS_PENDING:
+                return _outcome(info)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"workflow {self.workflow_id} did not finish within {timeout} s")
+
+    def steps(self) -> list[StepInfo]:
+        """The workflow's recorded steps, in step order."""
+        resp = self._client._call(
+            self._client._stub.ListSteps, cpb.ListStepsRequest(workflow_id=self.workflow_id),
+            f"listing steps of workflow {self.workflow_id}", self.workflow_id,
+        )
+        return [_step_info(s) for s in resp.steps]
+
+    def cancel(self) -> str:
+        """Cancel the workflow if it is still pending; returns its status."""
+        resp = self._client._call(
+            self._client._stub.CancelWorkflow, cpb.CancelWorkflowRequest(workflow_id=self.workflow_id),
+            f"cancelling workflow {self.workflow_id}", self.workflow_id,
+        )
+        return STATUS_NAMES[resp.workflow.status]
+
+
+def _outcome(info: cpb.WorkflowInfo) -> Any:
+    if info.status == pb.WORKFLOW_STATUS_SUCCESS:
+        return _codec.decode(info.output)
+    e = info.error
+    cls = WorkflowCancelled if info.status == pb.WORKFLOW_STATUS_CANCELLED else WorkflowFailed
+    raise cls(info.workflow_id, e.type, e.message, e.details)
+
+
+def _step_info(s: pb.StepRecord) -> StepInfo:
+    failed = s.WhichOneof("outcome") == "error"
+    return StepInfo(
+        step_number=s.step_number,
+        name=s.name,
+        kind=KIND_NAMES[s.kind],
+        status="ERROR" if failed else "SUCCESS",
+        output=None if failed else _codec.decode(s.output),
+        error=f"{s.error.type}: {s.error.message}" if failed else None,
+        attempt=s.attempt,
+        started_at=_time(s.started_at),
+        completed_at=_time(s.completed_at),
+        completion_seq=s.completion_seq,
+        select_index=s.select_index if s.HasField("select_index") else None,
+        select_step_number=s.select_step_number if s.HasField("select_step_number") else None,
+    )
+
+
+class Client:
+    """Talks to a coordinator from outside workflows. Thread-safe."""
+
+    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 30.0) -> None:
+        self.address = address
+        # Upper bound of each call, retries of an unavailable coordinator included.
+        self.timeout = timeout
+        self._channel = _rpc.channel(address)
+        self._stub = cgrpc.ClientServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., Any], request: Any, doing: str,
+              workflow_id: str | None = None, timeout: float | None = None) -> Any:
+        try:
+            return _rpc.call(method, request, doing,
+                             deadline=time.monotonic() + (timeout or self.timeout))
+        except CoordinatorError as e:
+            if e.code == "NOT_FOUND" and workflow_id is not None:
+                raise WorkflowNotFound(f"no workflow with ID {workflow_id!r}") from None
+            raise
+
+    def _get(self, workflow_id: str) -> cpb.WorkflowInfo:
+        return self._call(self._stub.GetWorkflow, cpb.GetWorkflowRequest(workflow_id=workflow_id),
+                          f"reading workflow {workflow_id}", workflow_id).workflow
+
+    def _await(self, workflow_id: str, wait: float) -> cpb.WorkflowInfo:
+        request = cpb.AwaitWorkflowRequest(workflow_id=workflow_id, timeout=_duration(wait))
+        return self._call(self._stub.AwaitWorkflow, request, f"waiting for workflow {workflow_id}",
+                          workflow_id, timeout=wait + self.timeout).workflow
+
+    def start_workflow(
+        self,
+        workflow: Callable[..., Any] | str,
+        *args: Any,
+        workflow_id: str | None = None,
+        timeout: float | None = None,
+    ) -> WorkflowHandle:
+        """Start a workflow (a @workflow function or a registered name) with `args`
+        as its input. Starting an ID that exists returns that workflow; it never
+        runs twice. `timeout` (seconds) cancels it if unfinished by then; by
+        default the @workflow's own timeout, if it declared one."""
+        name = workflow_name_of(workflow)
+        if timeout is None and not isinstance(workflow, str):
+            timeout = workflow.__keel_workflow__.timeout  # type: ignore[attr-defined]
+        # An ID chosen here makes retries after a lost answer harmless.
+        workflow_id = workflow_id or str(uuid.uuid4())
+        request = cpb.StartWorkflowRequest(
+            name=name, input=_codec.encode_args(args, {}), workflow_id=workflow_id,
+        )
+        if timeout is not None:
+            request.timeout.CopyFrom(_duration(timeout))
+        resp = self._call(self._stub.StartWorkflow, request,
+                          f"starting workflow {name} ({workflow_id})")
+        return WorkflowHandle(self, resp.workflow.workflow_id, resp.created)
+
+    def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle:
+        """A handle on an existing workflow; WorkflowNotFound if there is none."""
+        self._get(workflow_id)
+        return WorkflowHandle(self, workflow_id)
+
+    def list_workflows(self, status: str | None = None, name: str | None = None,
+                       limit: int = 100) -> list[dict[str, Any]]:
+        """Workflows, newest first, as dicts of id, name, status and times."""
+        request = cpb.ListWorkflowsRequest(
+            status=pb.WorkflowStatus.Value(f"WORKFLOW_STATUS_{status}") if status else 0,
+            name=name or "", limit=limit,
+        )
+        resp = self._call(self._stub.ListWorkflows, request, "listing workflows")
+        return [
+            {"workflow_id": w.workflow_id, "name": w.name, "status": STATUS_NAMES[w.status],
+             "created_at": _time(w.created_at), "updated_at": _time(w.updated_at)}
+            for w in resp.workflows
+        ]

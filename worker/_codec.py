@@ -1,0 +1,49 @@
+"""Payload encoding: JSON by default, raw bytes as "binary"; errors as ErrorInfo."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+from keel.v1 import common_pb2 as pb
+
+
+def encode(value: Any) -> pb.Payload:
+    """Encode a value; raises TypeError if it is neither bytes nor JSON-serialisable."""
+    if isinstance(value, (bytes, bytearray)):
+        return pb.Payload(encoding="binary", data=bytes(value))
+    try:
+        data = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"value of type {type(value).__name__} cannot be encoded as JSON: {e}") from None
+    return pb.Payload(encoding="json", data=data)
+
+
+def decode(payload: pb.Payload) -> Any:
+    if payload.encoding == "binary":
+        return payload.data
+    if payload.encoding in ("", "json"):
+        return json.loads(payload.data) if payload.data else None
+    raise ValueError(f"unknown payload encoding {payload.encoding!r}")
+
+
+def encode_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> pb.Payload:
+    """Inputs are a JSON object {"args": [...], "kwargs": {...}}, readable by any language."""
+    return encode({"args": list(args), "kwargs": kwargs})
+
+
+def decode_args(payload: pb.Payload) -> tuple[list[Any], dict[str, Any]]:
+    doc = decode(payload)
+    if doc is None:
+        return [], {}
+    if not isinstance(doc, dict):
+        raise TypeError(f"input must be an object with args and kwargs, got {type(doc).__name__}")
+    return list(doc.get("args", [])), dict(doc.get("kwargs", {}))
+
+
+def error_info(exc: BaseException) -> pb.ErrorInfo:
+    type_name = getattr(exc, "type_name", None) or type(exc).__name__
+    message = getattr(exc, "error_message", None) or str(exc)
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return pb.ErrorInfo(type=type_name, message=message, details=details[-16_000:])

@@ -1,0 +1,211 @@
+"""One execution of a workflow on this worker, and the context its code sees.
+
+Each durable operation takes the next step number. If the history (read from
+the coordinator when the execution starts) has that number, the recorded
+outcome is returned and nothing runs; otherwise the step runs and its outcome
+is committed by the coordinator before the workflow sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from keel.v1 import common_pb2 as pb
+from keel.v1 import worker_service_pb2 as wpb
+from keel.v1 import worker_service_pb2_grpc as wgrpc
+
+from . import _codec, _rpc
+from ._errors import CoordinatorError, LeaseLost, NonDeterminismError
+from ._registry import Registry, step_name_of
+from ._steps import outcome_value, run_step_function
+
+log = logging.getLogger(__name__)
+
+# Refusals that mean "this outcome cannot be stored as is": record an error instead.
+_UNSTORABLE = {"RESOURCE_EXHAUSTED", "INVALID_ARGUMENT"}
+
+
+def _now() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+class Execution:
+    """Runs one workflow assignment in its own thread, under its epoch."""
+
+    def __init__(
+        self, assignment: wpb.WorkflowAssignment, stub: wgrpc.WorkerServiceStub, registry: Registry
+    ) -> None:
+        self.assignment = assignment
+        self.workflow_id = assignment.workflow_id
+        self.epoch = assignment.epoch
+        self.stub = stub
+        self.registry = registry
+        # Set when this execution is fenced off: revoked, or the stream was lost.
+        self.stop = threading.Event()
+        self.history: dict[int, pb.StepRecord] = {}
+        self._next_step = 0
+        self._lock = threading.Lock()
+        # A NonDeterminismError fails the workflow even if its code catches it.
+        self.fatal: NonDeterminismError | None = None
+
+    def __repr__(self) -> str:
+        return f"workflow {self.workflow_id} (execution {self.epoch})"
+
+    # -- the thread ----------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            if self.assignment.has_history:
+                self._load_history()
+            definition = self.registry.workflows[self.assignment.name]
+            try:
+                args, kwargs = _codec.decode_args(self.assignment.input)
+                result = definition.fn(WorkflowContext(self), *args, **kwargs)
+                outcome: pb.Payload | pb.ErrorInfo = _codec.encode(result)
+            except Exception as exc:  # the workflow's own failure: it ends ERROR
+                outcome = _codec.error_info(exc)
+            if self.fatal is not None:
+                outcome = _codec.error_info(self.fatal)
+            self._finish(outcome)
+        except LeaseLost as e:
+            log.info("%s stopped: %s", self, e or "fenced off")
+        except CoordinatorError as e:
+            log.warning("%s abandoned: %s", self, e)
+        except Exception:
+            log.exception("%s: bug in the worker runtime", self)
+
+    def call(self, method: Callable[..., Any], request: Any, doing: str) -> Any:
+        """A unary call fenced by this execution: a stale lease raises LeaseLost."""
+        if self.stop.is_set():
+            raise LeaseLost(f"{self}: {doing}: execution was stopped")
+        try:
+            return _rpc.call(method, request, f"{self}: {doing}", give_up=self.stop.is_set,
+                             sleep=self.stop.wait)
+        except CoordinatorError as e:
+            if e.code == "FAILED_PRECONDITION" or self.stop.is_set():
+                self.stop.set()
+                raise LeaseLost(str(e)) from None
+            raise
+
+    def _load_history(self) -> None:
+        after = -1
+        while True:
+            page = self.call(self.stub.GetHistory, wpb.GetHistoryRequest(
+                workflow_id=self.workflow_id, after_step_number=after), "reading history")
+            for record in page.steps:
+                self.history[record.step_number] = record
+                after = record.step_number
+            if not page.more:
+                return
+
+    def _finish(self, outcome: pb.Payload | pb.ErrorInfo) -> None:
+        request = wpb.FinishWorkflowRequest(workflow_id=self.workflow_id, epoch=self.epoch)
+        _set_outcome(request, outcome)
+        try:
+            self.call(self.stub.FinishWorkflow, request, "finishing")
+        except CoordinatorError as e:
+            if e.code not in _UNSTORABLE or isinstance(outcome, pb.ErrorInfo):
+                raise
+            request.error.CopyFrom(pb.ErrorInfo(type="ResultRejected", message=str(e)))
+            self.call(self.stub.FinishWorkflow, request, "finishing")
+
+    # -- durable operations --------------------------------------------------
+
+    def take_step_number(self) -> int:
+        with self._lock:
+            n = self._next_step
+            self._next_step += 1
+            return n
+
+    def replayed(self, step_number: int, name: str, kind: int) -> pb.StepRecord | None:
+        """The recorded outcome at this step number, checked against what the code calls now."""
+        record = self.history.get(step_number)
+        if record is None:
+            return None
+        if record.name != name or record.kind != kind:
+            self.fatal = NonDeterminismError(
+                f"workflow {self.workflow_id} is not deterministic: at step {step_number} the code "
+                f"now calls {pb.StepKind.Name(kind)} {name!r}, but the history recorded "
+                f"{pb.StepKind.Name(record.kind)} {record.name!r}"
+            )
+            raise self.fatal
+        return record
+
+    def record(self, step_number: int, name: str, outcome: pb.Payload | pb.ErrorInfo,
+               started: Timestamp, attempt: int = 0) -> pb.StepRecord:
+        request = wpb.RecordStepRequest(
+            workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number, name=name,
+            attempt=attempt, started_at=started,
+        )
+        _set_outcome(request, outcome)
+        doing = f"recording step {step_number} ({name})"
+        try:
+            return self.call(self.stub.RecordStep, request, doing).step
+        except CoordinatorError as e:
+            if e.code not in _UNSTORABLE or isinstance(outcome, pb.ErrorInfo):
+                raise
+            request.error.CopyFrom(pb.ErrorInfo(type="OutputRejected", message=str(e)))
+            return self.call(self.stub.RecordStep, request, doing).step
+
+    def schedule(self, step_number: int, name: str, input: pb.Payload) -> pb.StepRecord:
+        request = wpb.ScheduleStepRequest(
+            workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number, name=name,
+            input=input,
+        )
+        return self.call(self.stub.ScheduleStep, request, f"scheduling step {step_number} ({name})").step
+
+
+def _set_outcome(request: Any, outcome: pb.Payload | pb.ErrorInfo) -> None:
+    if isinstance(outcome, pb.ErrorInfo):
+        request.error.CopyFrom(outcome)
+    else:
+        request.output.CopyFrom(outcome)
+
+
+class WorkflowContext:
+    """What a workflow function receives as its first argument."""
+
+    def __init__(self, execution: Execution) -> None:
+        self._ex = execution
+
+    @property
+    def workflow_id(self) -> str:
+        return self._ex.workflow_id
+
+    @property
+    def workflow_name(self) -> str:
+        return self._ex.assignment.name
+
+    def run_step(self, step: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
+        """Run a step durably and return its value (or raise its recorded error).
+
+        `step` is a @step function or a registered step name (possibly served by
+        a worker in another language). On replay the recorded outcome is returned
+        without calling the step. A step this worker serves runs right here, in
+        the workflow's thread; any other is dispatched by the coordinator.
+        """
+        ex = self._ex
+        n = ex.take_step_number()
+        name = step_name_of(step)
+        recorded = ex.replayed(n, name, pb.STEP_KIND_STEP)
+        if recorded is not None:
+            return outcome_value(recorded)
+        # Inputs cross the wire for remote steps; round-trip them here too, so a
+        # step sees the same values wherever it runs.
+        input = _codec.encode_args(args, kwargs)
+        definition = ex.registry.steps.get(name)
+        if definition is None:
+            return outcome_value(ex.schedule(n, name, input))
+        started = _now()
+        t0 = time.monotonic()
+        call_args, call_kwargs = _codec.decode_args(input)
+        outcome = run_step_function(definition, call_args, call_kwargs, ex.stop, f"{ex} step {n} ({name})")
+        log.debug("%s step %d (%s) ran in %.1f ms", ex, n, name, (time.monotonic() - t0) * 1000)
+        return outcome_value(ex.record(n, name, outcome, started))

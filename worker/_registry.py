@@ -1,0 +1,103 @@
+"""The @workflow and @step decorators and the registry they fill."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-/]{0,199}")
+
+
+@dataclass(frozen=True)
+class StepDef:
+    name: str
+    fn: Callable[..., Any]
+    max_retries: int
+    backoff: float
+    backoff_max: float
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    name: str
+    fn: Callable[..., Any]
+    timeout: float | None
+
+
+class Registry:
+    """Workflows and steps a worker can serve, by registered name."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, WorkflowDef] = {}
+        self.steps: dict[str, StepDef] = {}
+
+    def add(self, table: dict[str, Any], definition: StepDef | WorkflowDef) -> None:
+        if not NAME_RE.fullmatch(definition.name):
+            raise ValueError(f"invalid name {definition.name!r}: use letters, digits and '_.:-/'")
+        old = table.get(definition.name)
+        if old is not None and old.fn.__qualname__ != definition.fn.__qualname__:
+            raise ValueError(
+                f"name {definition.name!r} is already registered to {old.fn.__module__}."
+                f"{old.fn.__qualname__}; pass name= to tell them apart"
+            )
+        table[definition.name] = definition
+
+
+REGISTRY = Registry()
+
+
+def workflow(name: str | None = None, *, timeout: float | None = None) -> Callable[[F], F]:
+    """Register a workflow: `fn(ctx, *args)`. `timeout` (seconds) cancels it if
+    it has not finished that long after its start (start_workflow may override)."""
+
+    def decorate(fn: F) -> F:
+        definition = WorkflowDef(name or fn.__name__, fn, timeout)
+        REGISTRY.add(REGISTRY.workflows, definition)
+        fn.__keel_workflow__ = definition  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+def step(
+    name: str | None = None,
+    *,
+    max_retries: int = 0,
+    backoff: float = 1.0,
+    backoff_max: float = 60.0,
+) -> Callable[[F], F]:
+    """Register a step. A failure is retried up to `max_retries` times, waiting
+    `backoff` seconds, doubling each time up to `backoff_max`; only the final
+    outcome is checkpointed. Called directly, the function runs as usual."""
+    if max_retries < 0 or backoff < 0 or backoff_max < 0:
+        raise ValueError("max_retries, backoff and backoff_max must not be negative")
+
+    def decorate(fn: F) -> F:
+        definition = StepDef(name or fn.__name__, fn, max_retries, backoff, backoff_max)
+        REGISTRY.add(REGISTRY.steps, definition)
+        fn.__keel_step__ = definition  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+def step_name_of(fn_or_name: Callable[..., Any] | str) -> str:
+    if isinstance(fn_or_name, str):
+        return fn_or_name
+    definition = getattr(fn_or_name, "__keel_step__", None)
+    if definition is None:
+        raise TypeError(f"{getattr(fn_or_name, '__name__', fn_or_name)!r} is not a @step; decorate it")
+    return str(definition.name)
+
+
+def workflow_name_of(fn_or_name: Callable[..., Any] | str) -> str:
+    if isinstance(fn_or_name, str):
+        return fn_or_name
+    definition = getattr(fn_or_name, "__keel_workflow__", None)
+    if definition is None:
+        raise TypeError(f"{getattr(fn_or_name, '__name__', fn_or_name)!r} is not a @workflow")
+    return str(definition.name)

@@ -1,0 +1,277 @@
+"""The worker process: holds the assignment stream and runs what it is handed.
+
+Workflow executions run in threads of their own (up to `concurrency`), assigned
+steps in a pool of `step_concurrency` threads. When the stream breaks, every
+execution in flight is fenced off (the coordinator hands them out again) and
+the worker reconnects with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+import grpc
+from keel.v1 import worker_service_pb2 as wpb
+from keel.v1 import worker_service_pb2_grpc as wgrpc
+
+from . import _codec, _rpc
+from ._context import Execution, _now
+from ._errors import CoordinatorError, LeaseLost
+from ._registry import REGISTRY, Registry
+from ._steps import run_step_function
+
+log = logging.getLogger(__name__)
+
+SDK = "python/0.1.0"
+
+
+class Worker:
+    """Serves the registered workflows and steps to a coordinator.
+
+    `run()` blocks until `stop()` or SIGTERM/SIGINT (from the main thread);
+    `start()` runs it in a background thread. Also a context manager.
+    """
+
+    def __init__(
+        self,
+        coordinator: str = "127.0.0.1:50051",
+        *,
+        concurrency: int = 16,
+        step_concurrency: int = 32,
+        worker_id: str | None = None,
+        registry: Registry | None = None,
+        grace: float = 30.0,
+    ) -> None:
+        if concurrency < 1 or step_concurrency < 1:
+            raise ValueError("concurrency and step_concurrency must be at least 1")
+        self.coordinator = coordinator
+        self.concurrency = concurrency
+        self.step_concurrency = step_concurrency
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.registry = registry or REGISTRY
+        self.grace = grace
+        self._channel = _rpc.channel(coordinator)
+        self._stub = wgrpc.WorkerServiceStub(self._channel)
+        self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
+        self._executions: dict[str, Execution] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._steps_running = 0
+        self._stopping = threading.Event()
+        self._outbox: queue.Queue[wpb.WorkerMessage | None] | None = None
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self) -> Worker:
+        self._thread = threading.Thread(target=self._serve, name="keel-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: threading.Thread(target=self.stop, daemon=True).start())
+        self.start()
+        assert self._thread is not None
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Take no new work, let what runs finish within `grace` seconds, disconnect."""
+        if self._stopping.is_set():
+            return
+        grace = self.grace if grace is None else grace
+        log.info("worker %s draining (%.0f s grace)", self.worker_id, grace)
+        self._send(wpb.WorkerMessage(drain=wpb.Drain()))
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while (self._executions or self._steps_running) and time.monotonic() < deadline:
+                self._idle.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            left = len(self._executions) + self._steps_running
+        if left:
+            log.warning("worker %s stopping with %d assignments unfinished; they will be "
+                        "handed to other workers", self.worker_id, left)
+        self._stopping.set()
+        self._end_stream()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+        self._steps_pool.shutdown(wait=False, cancel_futures=True)
+        self._channel.close()
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- the stream ----------------------------------------------------------
+
+    def _serve(self) -> None:
+        delays = _rpc.backoff_delays(first=0.1, cap=5.0)
+        while not self._stopping.is_set():
+            try:
+                if self._session():
+                    delays = _rpc.backoff_delays(first=0.1, cap=5.0)
+            except grpc.RpcError as e:
+                if not self._stopping.is_set():
+                    log.warning("worker %s lost the coordinator at %s: %s: %s", self.worker_id,
+                                self.coordinator, e.code().name, e.details())
+            except Exception:
+                log.exception("worker %s stream failed", self.worker_id)
+            finally:
+                self.connected.clear()
+                self._fence_all("stream to the coordinator was lost")
+            self._stopping.wait(next(delays))
+
+    def _session(self) -> bool:
+        """Register and serve assignments until the stream ends; True if it registered."""
+        outbox: queue.Queue[wpb.WorkerMessage | None] = queue.Queue()
+        with self._lock:
+            self._outbox, self._seq = outbox, 0
+        registered = False
+        self._send(wpb.WorkerMessage(register=wpb.Register(
+            worker_id=self.worker_id,
+            workflows=sorted(self.registry.workflows),
+            steps=sorted(self.registry.steps),
+            workflow_slots=self.concurrency,
+            step_slots=self.step_concurrency,
+            sdk=SDK,
+        )))
+        responses = self._stub.Connect(self._requests(outbox))
+        try:
+            for msg in responses:
+                body = msg.WhichOneof("body")
+                if body == "registered":
+                    registered = True
+                    interval = msg.registered.heartbeat_interval.ToMilliseconds() / 1000 or 1.0
+                    threading.Thread(target=self._heartbeat, args=(outbox, interval),
+                                     name="keel-heartbeat", daemon=True).start()
+                    log.info("worker %s connected to %s (%s)", self.worker_id, self.coordinator,
+                             msg.registered.coordinator_id)
+                    self.connected.set()
+                elif body == "run_workflow":
+                    self._start_execution(msg.run_workflow)
+                elif body == "run_step":
+                    self._start_step(msg.run_step)
+                elif body == "revoke":
+                    self._revoke(msg.revoke)
+        finally:
+            outbox.put(None)
+            responses.cancel()
+        return registered
+
+    @staticmethod
+    def _requests(outbox: queue.Queue[wpb.WorkerMessage | None]) -> Iterator[wpb.WorkerMessage]:
+        while True:
+            msg = outbox.get()
+            if msg is None:
+                return
+            yield msg
+
+    def _send(self, msg: wpb.WorkerMessage) -> None:
+        with self._lock:
+            if self._outbox is None:
+                return
+            self._seq += 1
+            msg.seq = self._seq
+            self._outbox.put(msg)
+
+    def _end_stream(self) -> None:
+        with self._lock:
+            if self._outbox is not None:
+                self._outbox.put(None)
+
+    def _heartbeat(self, outbox: queue.Queue[Any], interval: float) -> None:
+        while self._outbox is outbox and not self._stopping.wait(interval):
+            if self._outbox is outbox:
+                self._send(wpb.WorkerMessage(heartbeat=wpb.Heartbeat()))
+
+    # -- assignments ---------------------------------------------------------
+
+    def _start_execution(self, assignment: wpb.WorkflowAssignment) -> None:
+        if assignment.name not in self.registry.workflows:
+            log.error("assigned unknown workflow %r; ignoring", assignment.name)
+            return
+        execution = Execution(assignment, self._stub, self.registry)
+        with self._lock:
+            old = self._executions.get(assignment.workflow_id)
+            if old is not None:
+                old.stop.set()
+            self._executions[assignment.workflow_id] = execution
+        threading.Thread(target=self._run_execution, args=(execution,),
+                         name=f"keel-wf-{assignment.workflow_id[:20]}", daemon=True).start()
+
+    def _run_execution(self, execution: Execution) -> None:
+        try:
+            execution.run()
+        finally:
+            with self._idle:
+                if self._executions.get(execution.workflow_id) is execution:
+                    del self._executions[execution.workflow_id]
+                self._idle.notify_all()
+
+    def _revoke(self, revoke: wpb.Revoke) -> None:
+        with self._lock:
+            execution = self._executions.get(revoke.workflow_id)
+        if execution is not None and execution.epoch == revoke.epoch:
+            log.info("%s revoked: %s", execution, revoke.reason)
+            execution.stop.set()
+
+    def _fence_all(self, reason: str) -> None:
+        with self._lock:
+            executions = list(self._executions.values())
+        for execution in executions:
+            execution.stop.set()
+        if executions:
+            log.info("worker %s: %d executions fenced off: %s", self.worker_id, len(executions), reason)
+
+    def _start_step(self, assignment: wpb.StepAssignment) -> None:
+        with self._lock:
+            self._steps_running += 1
+        self._steps_pool.submit(self._run_step, assignment)
+
+    def _run_step(self, a: wpb.StepAssignment) -> None:
+        where = f"workflow {a.workflow_id} step {a.step_number} ({a.name}) attempt {a.attempt}"
+        try:
+            definition = self.registry.steps.get(a.name)
+            started = _now()
+            if definition is None:
+                outcome: Any = _codec.error_info(LookupError(f"step {a.name!r} is not registered here"))
+            else:
+                args, kwargs = _codec.decode_args(a.input)
+                outcome = run_step_function(definition, args, kwargs, self._stopping, where)
+            request = wpb.RecordStepRequest(
+                workflow_id=a.workflow_id, epoch=a.epoch, step_number=a.step_number, name=a.name,
+                attempt=a.attempt, started_at=started,
+            )
+            if isinstance(outcome, type(request.error)):
+                request.error.CopyFrom(outcome)
+            else:
+                request.output.CopyFrom(outcome)
+            _rpc.call(self._stub.RecordStep, request, f"recording {where}",
+                      give_up=self._stopping.is_set, sleep=self._stopping.wait)
+        except CoordinatorError as e:
+            log.info("%s: outcome not recorded: %s", where, e)
+        except LeaseLost:
+            pass
+        except Exception:
+            log.exception("%s: bug in the worker runtime", where)
+        finally:
+            with self._idle:
+                self._steps_running -= 1
+                self._idle.notify_all()
