@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -63,3 +64,38 @@ def store_url(request: pytest.FixtureRequest) -> str:
     fixture = {"sqlite": "sqlite_url", "postgres": "pg_url"}[request.param]
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture
+def cluster_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Make a Cluster (tests/harness.py) on a store URL; print its logs if the test failed."""
+    from tests.harness import Cluster
+
+    made: list[Cluster] = []
+
+    def make(store_url: str, **coordinator_flags: Any) -> Cluster:
+        c = Cluster(store_url, tmp_path, **coordinator_flags)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            print(c.logs())
+        c.close()
+
+
+@pytest.fixture
+def cluster(cluster_factory: Any, store_url: str) -> Any:
+    """A running coordinator on each store (no workers yet)."""
+    c = cluster_factory(store_url)
+    c.start_coordinator()
+    return c
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
