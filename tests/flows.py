@@ -9,30 +9,9 @@ exists, so a test can hold a workflow mid-step, kill things, then let it go.
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 
+from tests.tracing import trace, trace_dir, wait_gate
 from worker import StepError, WorkflowContext, step, workflow
-
-
-def _dir() -> Path:
-    return Path(os.environ["KEEL_TEST_DIR"])
-
-
-def trace(name: str) -> None:
-    runs = _dir() / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    with open(runs / name, "a") as f:
-        f.write(f"{os.getpid()} {time.time():.3f}\n")
-
-
-def wait_gate(name: str, limit: float = 60.0) -> None:
-    gate = _dir() / "gates" / name
-    deadline = time.monotonic() + limit
-    while not gate.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gate {name} never opened")
-        time.sleep(0.02)
 
 
 @step()
@@ -64,7 +43,7 @@ def fail(message: str) -> None:
 def flaky(label: str, failures: int) -> str:
     """Fails `failures` times (counted in the trace file), then succeeds."""
     trace(label)
-    runs = (_dir() / "runs" / label).read_text().splitlines()
+    runs = (trace_dir() / "runs" / label).read_text().splitlines()
     if len(runs) <= failures:
         raise ConnectionError(f"{label} attempt {len(runs)} failed")
     return f"{label} ok after {len(runs)} attempts"
@@ -114,7 +93,7 @@ def retrying(ctx: WorkflowContext, label: str, failures: int) -> str:
 @workflow()
 def variant(ctx: WorkflowContext, label: str) -> str:
     """Calls a different first step depending on a file: a non-deterministic workflow."""
-    first = (_dir() / "variant").read_text().strip()
+    first = (trace_dir() / "variant").read_text().strip()
     ctx.run_step(record if first == "record" else noop, f"{label}-first")
     ctx.run_step(gated, label)
     return "done"

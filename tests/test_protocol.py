@@ -11,7 +11,6 @@ from typing import Any
 
 import grpc
 import pytest
-
 from keel.v1 import common_pb2 as pb
 from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc

@@ -377,7 +377,7 @@ def test_pg_concurrent_claims_never_overlap(pg_url: str) -> None:
             assert sorted(flat) == [f"w{i:02}" for i in range(50)]  # each exactly once
             everything = await stores[0].list_workflows(None, None, 100)
             assert all(w.epoch == 1 for w in everything)
-            owner_of = {wid: owner for owner, ids in zip(owners, taken) for wid in ids}
+            owner_of = {wid: owner for owner, ids in zip(owners, taken, strict=False) for wid in ids}
             assert all(w.owner == owner_of[w.workflow_id] for w in everything)
         finally:
             await asyncio.gather(*(s.close() for s in stores))
@@ -397,7 +397,7 @@ def test_pg_concurrent_record_step_is_serialised(pg_url: str) -> None:
         steps = await s.list_steps("w1")
         assert sorted(r.completion_seq for r in steps) == list(range(1, 41))
         assert (await s.get_workflow("w1")).step_seq == 40  # type: ignore[union-attr]
-        for result, rec in results:  # a duplicate reports exactly the stored winner
+        for _result, rec in results:  # a duplicate reports exactly the stored winner
             assert rec is not None and rec == steps[rec.step_number]
 
     run(pg_url, body)

@@ -123,14 +123,20 @@ class Worker:
 
     def _serve(self) -> None:
         delays = _rpc.backoff_delays(first=0.1, cap=5.0)
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if self._session():
                     delays = _rpc.backoff_delays(first=0.1, cap=5.0)
+                    failures = 0
             except grpc.RpcError as e:
+                failures += 1
+                # Say it once per outage, not on every retry.
+                level = logging.WARNING if failures == 1 else logging.DEBUG
                 if not self._stopping.is_set():
-                    log.warning("worker %s lost the coordinator at %s: %s: %s", self.worker_id,
-                                self.coordinator, e.code().name, e.details())
+                    log.log(level, "worker %s cannot reach the coordinator at %s (%s: %s); "
+                            "retrying with backoff", self.worker_id, self.coordinator,
+                            e.code().name, e.details())
             except Exception:
                 log.exception("worker %s stream failed", self.worker_id)
             finally:
