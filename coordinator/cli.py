@@ -104,10 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verb != "serve":
         return _admin(args)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our level applies to our loggers; libraries stay at WARNING.
+    logging.getLogger("coordinator").setLevel(args.log_level.upper())
     settings = Settings(
         listen=args.listen,
         db_url=args.db,

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +26,7 @@ from .store import (
     NewWorkflow,
     Outcome,
     RecordResult,
+    StepKind,
     StepRecord,
     Store,
     StoreUnavailable,
@@ -36,6 +40,28 @@ log = logging.getLogger(__name__)
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@contextlib.contextmanager
+def _waiter(table: dict[str, set[asyncio.Future[None]]], key: str) -> Iterator[asyncio.Future[None]]:
+    """A future woken by `_wake(table, key)`; registered before the caller looks
+    at the store, so a change committed meanwhile is never missed."""
+    woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    table.setdefault(key, set()).add(woken)
+    try:
+        yield woken
+    finally:
+        waiters = table.get(key)
+        if waiters is not None:
+            waiters.discard(woken)
+            if not waiters:
+                del table[key]
+
+
+def _wake(table: dict[str, set[asyncio.Future[None]]], key: str) -> None:
+    for woken in table.pop(key, ()):
+        if not woken.done():
+            woken.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,8 @@ class Engine:
         self._step_queue: collections.deque[StepTask] = collections.deque()
         self._step_tasks: dict[tuple[str, int], StepTask] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        # Woken whenever one of the workflow's steps is committed (select waits on it).
+        self._step_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._wake_dispatch = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = True
@@ -265,6 +293,7 @@ class Engine:
                 task.result.set_exception(
                     FailedPrecondition(f"workflow {workflow_id} execution {epoch} was stopped")
                 )
+        _wake(self._step_waiters, workflow_id)
 
     def _ended(self, wf: WorkflowRecord, reason: str) -> None:
         """A workflow became final: stop its execution, wake its waiters."""
@@ -275,9 +304,7 @@ class Engine:
             if reason:
                 session.link.send_revoke(wf.workflow_id, epoch, reason)
             self._wake_dispatch.set()
-        for waiter in self._waiters.pop(wf.workflow_id, ()):
-            if not waiter.done():
-                waiter.set_result(None)
+        _wake(self._waiters, wf.workflow_id)
 
     # -- client operations ---------------------------------------------------
 
@@ -307,21 +334,13 @@ class Engine:
     async def await_workflow(self, workflow_id: str, timeout: float) -> WorkflowRecord:
         deadline = time.monotonic() + timeout
         while True:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(workflow_id, set()).add(waiter)
-            try:
+            with _waiter(self._waiters, workflow_id) as woken:
                 wf = await self.get_workflow(workflow_id)
                 left = deadline - time.monotonic()
                 if wf.status.final or left <= 0:
                     return wf
                 # Another coordinator may finish it: look again now and then.
-                await asyncio.wait([waiter], timeout=min(left, self.config.poll_interval))
-            finally:
-                waiters = self._waiters.get(workflow_id)
-                if waiters is not None:
-                    waiters.discard(waiter)
-                    if not waiters:
-                        del self._waiters[workflow_id]
+                await asyncio.wait([woken], timeout=min(left, self.config.poll_interval))
 
     async def cancel_workflow(self, workflow_id: str) -> WorkflowRecord:
         wf = await self.store.finish_workflow(
@@ -374,6 +393,8 @@ class Engine:
         if result is RecordResult.STALE:
             raise await self._stale(step.workflow_id, step.epoch)
         assert record is not None
+        if result is RecordResult.RECORDED:
+            _wake(self._step_waiters, step.workflow_id)
         if task is not None and step.attempt > 0:
             self._forget_task(task)
             if not task.result.done():
@@ -439,6 +460,40 @@ class Engine:
         candidates = [s for s in self._workers.values()
                       if task.name in s.steps and s.free_step_slots > 0]
         return max(candidates, key=lambda s: s.free_step_slots, default=None)
+
+    async def select(
+        self, workflow_id: str, epoch: int, step_number: int, candidates: list[int]
+    ) -> StepRecord:
+        """Record which candidate step completed first, by commit order."""
+        started = now_ms()
+        while True:
+            entry = self._executions.get(workflow_id)
+            if entry is None or entry[0] != epoch:
+                raise await self._stale(workflow_id, epoch)
+            with _waiter(self._step_waiters, workflow_id) as woken:
+                done = await self.store.get_steps(workflow_id, [*candidates, step_number])
+                decided = [s for s in done if s.step_number == step_number]
+                if decided:
+                    return decided[0]  # a replay or a retried call: the first decision
+                if done:
+                    break
+                await asyncio.wait([woken], timeout=self.config.poll_interval)
+        winner = min(done, key=lambda s: s.completion_seq)
+        index = candidates.index(winner.step_number)
+        return await self.record_step(NewStep(
+            workflow_id=workflow_id,
+            epoch=epoch,
+            step_number=step_number,
+            name="select",
+            kind=StepKind.SELECT,
+            outcome=Outcome(output=Value("json", json.dumps(
+                {"index": index, "step_number": winner.step_number}).encode())),
+            attempt=0,
+            started_at=started,
+            completed_at=now_ms(),
+            select_index=index,
+            select_step_number=winner.step_number,
+        ))
 
     async def finish_workflow(self, workflow_id: str, epoch: int, outcome: Outcome) -> WorkflowRecord:
         self._check_execution(workflow_id, epoch)

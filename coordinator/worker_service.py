@@ -212,6 +212,26 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         return wpb.ScheduleStepResponse(step=convert.step_record(record))
 
     @unary
+    async def Select(
+        self, request: wpb.SelectRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.SelectResponse:
+        check_workflow_id(request.workflow_id)
+        candidates = list(request.candidates)
+        if not candidates:
+            raise InvalidArgument("select needs at least one candidate step")
+        if len(set(candidates)) != len(candidates):
+            raise InvalidArgument(f"select candidates repeat a step number: {candidates[:20]}")
+        if not all(0 <= c < request.step_number for c in candidates):
+            raise InvalidArgument(
+                f"select candidates must be earlier steps (0..{request.step_number - 1}), "
+                f"got {candidates[:20]}"
+            )
+        record = await self.engine.select(
+            request.workflow_id, request.epoch, request.step_number, candidates
+        )
+        return wpb.SelectResponse(step=convert.step_record(record))
+
+    @unary
     async def FinishWorkflow(
         self, request: wpb.FinishWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> wpb.FinishWorkflowResponse:

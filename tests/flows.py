@@ -9,6 +9,7 @@ exists, so a test can hold a workflow mid-step, kill things, then let it go.
 from __future__ import annotations
 
 import os
+import time
 
 from tests.tracing import trace, trace_dir, wait_gate
 from worker import StepError, WorkflowContext, step, workflow
@@ -103,3 +104,88 @@ def variant(ctx: WorkflowContext, label: str) -> str:
 def remote(ctx: WorkflowContext, label: str) -> str:
     """Calls a step by a name this worker does not serve."""
     return str(ctx.run_step("elsewhere_step", label))
+
+
+# -- concurrent steps and select ------------------------------------------------
+
+
+@step()
+def sleepy(label: str, seconds: float) -> str:
+    trace(label)
+    time.sleep(seconds)
+    return label
+
+
+@step()
+def quick(label: str) -> str:
+    trace(label)
+    return label
+
+
+@step()
+def boom(label: str) -> None:
+    trace(label)
+    raise KeyError(label)
+
+
+@step()
+def ident(i: int) -> int:
+    trace("fan")
+    return i
+
+
+@workflow()
+def race(ctx: WorkflowContext, label: str) -> list[object]:
+    slow = ctx.go(sleepy, f"{label}-slow", 1.0)
+    fast = ctx.go(quick, f"{label}-fast")
+    index, value = ctx.select([slow, fast])
+    return [index, value, slow.result()]
+
+
+@workflow()
+def race_then_hold(ctx: WorkflowContext, label: str) -> list[object]:
+    """The select is decided and recorded, then the workflow waits at a gate."""
+    slow = ctx.go(sleepy, f"{label}-slow", 0.3)
+    fast = ctx.go(quick, f"{label}-fast")
+    index, value = ctx.select([slow, fast])
+    ctx.run_step(gated, label)
+    return [index, value, slow.result()]
+
+
+@workflow()
+def hold_then_race(ctx: WorkflowContext, label: str, slow_gated: bool) -> list[object]:
+    """Both futures start, the workflow waits at a gate, then selects."""
+    if slow_gated:
+        slow = ctx.go(gated, f"{label}-slow")
+    else:
+        slow = ctx.go(sleepy, f"{label}-slow", 0.3)
+    fast = ctx.go(quick, f"{label}-fast")
+    ctx.run_step(gated, label)
+    index, value = ctx.select([slow, fast])
+    return [index, value, slow.result()]
+
+
+@workflow()
+def race_fail(ctx: WorkflowContext, label: str) -> str:
+    slow = ctx.go(sleepy, f"{label}-slow", 1.0)
+    bad = ctx.go(boom, f"{label}-bad")
+    try:
+        ctx.select([slow, bad])
+    except KeyError as e:
+        return f"select raised {type(e).__name__}: {e}; then {slow.result()}"
+    return "select did not raise"
+
+
+@workflow()
+def fan_out(ctx: WorkflowContext, n: int) -> list[int]:
+    futures = [ctx.go(ident, i) for i in range(n)]
+    return [f.result() for f in futures]
+
+
+@workflow()
+def select_misuse(ctx: WorkflowContext) -> str:
+    try:
+        ctx.select([])
+    except ValueError as e:
+        return str(e)
+    return "accepted"

@@ -335,6 +335,8 @@ def test_list_steps_order_after_and_limit(store_url: str) -> None:
         assert numbers(await s.list_steps("w1", after_step_number=2, limit=1)) == [3]
         assert numbers(await s.list_steps("w1", after_step_number=4)) == []
         assert await s.list_steps("w1", limit=0) == []
+        assert numbers(await s.get_steps("w1", [4, 1, 9])) == [1, 4]
+        assert await s.get_steps("w1", [7]) == []
 
     run(store_url, body)
 

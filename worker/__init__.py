@@ -4,7 +4,7 @@
 """
 
 from ._client import Client, StepInfo, WorkflowHandle
-from ._context import WorkflowContext
+from ._context import StepFuture, WorkflowContext
 from ._errors import (
     CoordinatorError,
     KeelError,
@@ -25,6 +25,7 @@ __all__ = [
     "LeaseLost",
     "NonDeterminismError",
     "StepError",
+    "StepFuture",
     "StepInfo",
     "Worker",
     "WorkflowCancelled",

@@ -37,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our level applies to our loggers; libraries stay at WARNING.
+    logging.getLogger("worker").setLevel(args.log_level.upper())
     sys.path.insert(0, os.getcwd())
     for module in args.modules:
         try:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from keel.v1 import common_pb2 as pb
 from keel.v1 import worker_service_pb2 as wpb
@@ -161,12 +162,92 @@ class Execution:
         )
         return self.call(self.stub.ScheduleStep, request, f"scheduling step {step_number} ({name})").step
 
+    def schedule_async(self, future: StepFuture, input: pb.Payload) -> None:
+        """Schedule without blocking: the call's callback resolves `future`, so
+        many concurrent steps need no thread each."""
+        request = wpb.ScheduleStepRequest(
+            workflow_id=self.workflow_id, epoch=self.epoch, step_number=future.step_number,
+            name=future.name, input=input,
+        )
+        doing = f"{self}: scheduling step {future.step_number} ({future.name})"
+        delays = _rpc.backoff_delays()
+
+        def issue() -> None:
+            if self.stop.is_set():
+                future._fail(LeaseLost(f"{doing}: execution was stopped"))
+                return
+            self.stub.ScheduleStep.future(request).add_done_callback(done)
+
+        def done(call: Any) -> None:
+            try:
+                future._resolve(call.result().step)
+            except grpc.RpcError as err:
+                if err.code() in _rpc.RETRYABLE and not self.stop.is_set():
+                    timer = threading.Timer(next(delays), issue)
+                    timer.daemon = True
+                    timer.start()
+                elif err.code() == grpc.StatusCode.FAILED_PRECONDITION or self.stop.is_set():
+                    self.stop.set()
+                    future._fail(LeaseLost(CoordinatorError.from_rpc(err, doing)))
+                else:
+                    future._fail(CoordinatorError.from_rpc(err, doing))
+
+        issue()
+
+    def select(self, step_number: int, candidates: list[int]) -> pb.StepRecord:
+        request = wpb.SelectRequest(
+            workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
+            candidates=candidates,
+        )
+        return self.call(self.stub.Select, request, f"selecting at step {step_number}").step
+
 
 def _set_outcome(request: Any, outcome: pb.Payload | pb.ErrorInfo) -> None:
     if isinstance(outcome, pb.ErrorInfo):
         request.error.CopyFrom(outcome)
     else:
         request.output.CopyFrom(outcome)
+
+
+class StepFuture:
+    """The pending outcome of a step started with `WorkflowContext.go`."""
+
+    def __init__(self, execution: Execution, step_number: int, name: str) -> None:
+        self._ex = execution
+        self.step_number = step_number
+        self.name = name
+        self._done = threading.Event()
+        self._record: pb.StepRecord | None = None
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "done" if self._done.is_set() else "pending"
+        return f"<StepFuture step {self.step_number} ({self.name}) {state}>"
+
+    def _resolve(self, record: pb.StepRecord) -> None:
+        self._record = record
+        self._done.set()
+
+    def _fail(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the step's outcome: return its value or raise its error.
+        TimeoutError if it is not done within `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.wait(0.05):
+            if self._ex.stop.is_set():
+                raise LeaseLost(f"{self._ex}: stopped while waiting for step {self.step_number}")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"step {self.step_number} ({self.name}) not done within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        assert self._record is not None
+        return outcome_value(self._record)
 
 
 class WorkflowContext:
@@ -209,3 +290,46 @@ class WorkflowContext:
         outcome = run_step_function(definition, call_args, call_kwargs, ex.stop, f"{ex} step {n} ({name})")
         log.debug("%s step %d (%s) ran in %.1f ms", ex, n, name, (time.monotonic() - t0) * 1000)
         return outcome_value(ex.record(n, name, outcome, started))
+
+    def go(self, step: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> StepFuture:
+        """Start a step without waiting; returns its future.
+
+        The step takes its step number now, in call order, and is dispatched at
+        once by the coordinator to any worker that serves it (this one first,
+        when it has a free step slot), in parallel with others. Retries and
+        checkpoints follow the same rules as `run_step`.
+        """
+        ex = self._ex
+        n = ex.take_step_number()
+        name = step_name_of(step)
+        future = StepFuture(ex, n, name)
+        recorded = ex.replayed(n, name, pb.STEP_KIND_STEP)
+        if recorded is not None:
+            future._resolve(recorded)
+        else:
+            ex.schedule_async(future, _codec.encode_args(args, kwargs))
+        return future
+
+    def select(self, futures: Sequence[StepFuture]) -> tuple[int, Any]:
+        """Wait for the first of `futures` to complete; return (its position, its value),
+        or raise its error.
+
+        The coordinator decides, by the order in which it committed the outcomes,
+        and records the decision as a step of its own: a replay returns the same
+        winner even if, this time, another future is ready first.
+        """
+        ex = self._ex
+        futures = list(futures)
+        if not futures:
+            raise ValueError("select() needs at least one future")
+        for f in futures:
+            if not isinstance(f, StepFuture) or f._ex is not ex:
+                raise ValueError(f"select() takes futures of this workflow's go(), got {f!r}")
+        if len({f.step_number for f in futures}) != len(futures):
+            raise ValueError("select() got the same future twice")
+        n = ex.take_step_number()
+        record = ex.replayed(n, "select", pb.STEP_KIND_SELECT)
+        if record is None:
+            record = ex.select(n, [f.step_number for f in futures])
+        index = record.select_index
+        return index, futures[index].result()

@@ -57,6 +57,10 @@ class StepError(KeelError):
     step_name: str = ""
     step_number: int = -1
 
+    def __str__(self) -> str:
+        # The message as recorded (KeyError would otherwise quote it again).
+        return self.error_message
+
 
 class NonDeterminismError(KeelError):
     """A replay called a different step than the one recorded at that step number."""

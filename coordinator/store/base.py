@@ -192,6 +192,10 @@ class Store(abc.ABC):
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None: ...
 
     @abc.abstractmethod
+    async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
+        """Those of these steps that are recorded, in step-number order."""
+
+    @abc.abstractmethod
     async def list_steps(
         self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
     ) -> list[StepRecord]:

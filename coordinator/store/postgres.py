@@ -267,6 +267,14 @@ class PostgresStore(Store):
         )
         return step_from_row(row) if row else None
 
+    async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
+        rows = await self._fetchall(
+            f"SELECT {STEP_COLS} FROM steps WHERE workflow_id = %s AND step_number = ANY(%s) "
+            "ORDER BY step_number",
+            (workflow_id, step_numbers),
+        )
+        return [step_from_row(r) for r in rows]
+
     async def list_steps(
         self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
     ) -> list[StepRecord]:

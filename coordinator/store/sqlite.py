@@ -245,6 +245,15 @@ class SqliteStore(Store):
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
         return await self._run(lambda db: _get_step(db, workflow_id, step_number))
 
+    async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
+        marks = ", ".join("?" * len(step_numbers))
+        sql = (
+            f"SELECT {STEP_COLS} FROM steps WHERE workflow_id = ? AND step_number IN ({marks}) "
+            "ORDER BY step_number"
+        )
+        params = (workflow_id, *step_numbers)
+        return await self._run(lambda db: [step_from_row(r) for r in db.execute(sql, params)])
+
     async def list_steps(
         self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
     ) -> list[StepRecord]:

@@ -177,6 +177,24 @@ class ScheduleStepResponse(_message.Message):
     step: _common_pb2.StepRecord
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
+class SelectRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "candidates")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    candidates: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., candidates: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SelectResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
+
 class FinishWorkflowRequest(_message.Message):
     __slots__ = ("workflow_id", "epoch", "output", "error")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]

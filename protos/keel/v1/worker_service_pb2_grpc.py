@@ -59,6 +59,11 @@ class WorkerServiceStub:
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.ScheduleStepRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_worker__service__pb2.ScheduleStepResponse.FromString,
                 _registered_method=True)
+        self.Select = channel.unary_unary(
+                '/keel.v1.WorkerService/Select',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.SelectRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.SelectResponse.FromString,
+                _registered_method=True)
         self.FinishWorkflow = channel.unary_unary(
                 '/keel.v1.WorkerService/FinishWorkflow',
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.FinishWorkflowRequest.SerializeToString,
@@ -110,6 +115,17 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Select(self, request, context):
+        """Decides which of several steps (started with `go`) completed first and
+        records the decision as a step of its own. Waits until one of the
+        candidates has an outcome; the winner is the candidate whose outcome was
+        committed first. If the decision is already recorded it comes back at once,
+        so a replay always gets the same winner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def FinishWorkflow(self, request, context):
         """Ends a workflow with its result or error.
         """
@@ -139,6 +155,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.ScheduleStep,
                     request_deserializer=keel_dot_v1_dot_worker__service__pb2.ScheduleStepRequest.FromString,
                     response_serializer=keel_dot_v1_dot_worker__service__pb2.ScheduleStepResponse.SerializeToString,
+            ),
+            'Select': grpc.unary_unary_rpc_method_handler(
+                    servicer.Select,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.SelectRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.SelectResponse.SerializeToString,
             ),
             'FinishWorkflow': grpc.unary_unary_rpc_method_handler(
                     servicer.FinishWorkflow,
@@ -259,6 +280,33 @@ class WorkerService:
             '/keel.v1.WorkerService/ScheduleStep',
             keel_dot_v1_dot_worker__service__pb2.ScheduleStepRequest.SerializeToString,
             keel_dot_v1_dot_worker__service__pb2.ScheduleStepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Select(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/Select',
+            keel_dot_v1_dot_worker__service__pb2.SelectRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.SelectResponse.FromString,
             options,
             channel_credentials,
             insecure,
