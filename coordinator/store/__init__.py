@@ -5,21 +5,30 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from .base import (
+    Effect,
+    EventRecord,
     Failure,
+    NewMessage,
     NewStep,
     NewWorkflow,
     Outcome,
     RecordResult,
+    Recv,
+    Send,
+    SetEvent,
     StepKind,
     StepRecord,
     Store,
     StoreUnavailable,
     Value,
+    Wait,
     WorkflowRecord,
     WorkflowStatus,
+    event_wait_key,
 )
 
 __all__ = [
+    "Effect", "EventRecord", "NewMessage", "Recv", "Send", "SetEvent", "Wait", "event_wait_key",
     "Failure", "NewStep", "NewWorkflow", "Outcome", "RecordResult", "StepKind", "StepRecord",
     "Store", "StoreUnavailable", "Value", "WorkflowRecord", "WorkflowStatus", "store_from_url",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -124,10 +125,82 @@ class NewStep:
 
 class RecordResult(enum.Enum):
     RECORDED = "recorded"
-    # Another outcome was committed first; the caller gets that one.
+    # Another outcome was committed first (or the idempotency key was seen);
+    # the caller gets that one.
     DUPLICATE = "duplicate"
     # The workflow is final, unknown, or on a newer epoch.
     STALE = "stale"
+    # A send's destination workflow does not exist; nothing was written.
+    NOT_FOUND = "not_found"
+    # A recv found no message; nothing was written.
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    workflow_id: str
+    # Order of the workflow's events, 1, 2, ... across all keys.
+    seq: int
+    key: str
+    value: Value
+    step_number: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    workflow_id: str  # the destination
+    topic: str  # "" is the default topic
+    value: Value
+    idempotency_key: str | None
+    created_at: int
+
+
+# Side effects committed in the same transaction as a step's outcome.
+@dataclass(frozen=True, slots=True)
+class SetEvent:
+    """Append (key, step.outcome.output) to the workflow's events; wake its readers."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver a message (wakes its destination if it waits on the topic)."""
+
+    message: NewMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Recv:
+    """Consume the oldest message of the topic; the step's output becomes its value."""
+
+    topic: str
+
+
+Effect = SetEvent | Send | Recv
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """What a parked workflow waits for, besides its resume time."""
+
+    kind: str  # "sleep", "recv" or "event"
+    topic: str = ""  # recv: the topic
+    target: str = ""  # event: the workflow that sets it
+    key: str = ""  # event: its key
+
+    @property
+    def wait_key(self) -> str | None:
+        if self.kind == "recv":
+            return f"msg:{self.topic}"
+        if self.kind == "event":
+            return event_wait_key(self.target, self.key)
+        return None
+
+
+def event_wait_key(workflow_id: str, key: str) -> str:
+    return f"event:{len(workflow_id)}:{workflow_id}:{key}"
 
 
 class Store(abc.ABC):
@@ -184,9 +257,49 @@ class Store(abc.ABC):
     # -- steps ---------------------------------------------------------------
 
     @abc.abstractmethod
-    async def record_step(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+    async def record_step(
+        self, step: NewStep, effect: Effect | None = None
+    ) -> tuple[RecordResult, StepRecord | None]:
         """Commit a step outcome if the workflow is PENDING on `step.epoch` and the
-        step number is free. On DUPLICATE returns the record that won."""
+        step number is free, together with its effect if any (all or nothing).
+        On DUPLICATE returns the record that won. With Recv, the recorded output
+        is the consumed message's value (EMPTY if there is none). With Send, a
+        missing destination gives NOT_FOUND."""
+
+    # -- events, messages, waits ---------------------------------------------
+
+    @abc.abstractmethod
+    async def send_message(self, message: NewMessage) -> RecordResult:
+        """Deliver a message from outside any workflow: RECORDED, DUPLICATE (the
+        idempotency key was used before) or NOT_FOUND (no such workflow)."""
+
+    @abc.abstractmethod
+    async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
+        """The latest value of the key."""
+
+    @abc.abstractmethod
+    async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
+        """Events with seq > after_seq, in order."""
+
+    @abc.abstractmethod
+    async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
+        """The deadline of the wait at this step: stored on first call, then kept,
+        so a replay waits only what is left."""
+
+    async def listen(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(note)` for changes committed by other processes sharing
+        the database, where the store can tell (PostgreSQL LISTEN/NOTIFY). Notes:
+        "event:<workflow_id>", "msg:<workflow_id>", "done:<workflow_id>" and
+        "work" (a workflow became claimable). Best effort: callers still poll
+        now and then. The default does nothing (one process per SQLite file)."""
+
+    @abc.abstractmethod
+    async def park(
+        self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int
+    ) -> bool:
+        """Release a PENDING workflow (execution `epoch`) until `resume_at`, or
+        until what it waits for arrives (then at once, also if it arrived
+        already). False if the execution is stale."""
 
     @abc.abstractmethod
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None: ...

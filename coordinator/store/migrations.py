@@ -56,6 +56,48 @@ SQLITE: list[tuple[int, list[str]]] = [
             ) WITHOUT ROWID""",
         ],
     ),
+    (
+        2,
+        [
+            # A parked workflow is not claimed before resume_at; wait_key names
+            # what wakes it earlier ("msg:<topic>" or "event:<workflow>:<key>").
+            "ALTER TABLE workflows ADD COLUMN resume_at INTEGER",
+            "ALTER TABLE workflows ADD COLUMN wait_key TEXT",
+            "CREATE INDEX workflows_wait_key ON workflows (wait_key) WHERE wait_key IS NOT NULL",
+            """CREATE TABLE events (
+                workflow_id    TEXT NOT NULL,
+                seq            INTEGER NOT NULL,
+                key            TEXT NOT NULL,
+                value_encoding TEXT NOT NULL,
+                value          BLOB NOT NULL,
+                step_number    INTEGER NOT NULL,
+                created_at     INTEGER NOT NULL,
+                PRIMARY KEY (workflow_id, seq)
+            )""",
+            "CREATE INDEX events_key ON events (workflow_id, key, seq)",
+            """CREATE TABLE messages (
+                message_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+                workflow_id     TEXT NOT NULL,
+                topic           TEXT NOT NULL,
+                encoding        TEXT NOT NULL,
+                data            BLOB NOT NULL,
+                idempotency_key TEXT,
+                created_at      INTEGER NOT NULL,
+                consumed_at     INTEGER,
+                consumed_step   INTEGER
+            )""",
+            """CREATE UNIQUE INDEX messages_idempotency ON messages (workflow_id, idempotency_key)
+                WHERE idempotency_key IS NOT NULL""",
+            """CREATE INDEX messages_queue ON messages (workflow_id, topic, message_id)
+                WHERE consumed_at IS NULL""",
+            """CREATE TABLE waits (
+                workflow_id TEXT NOT NULL,
+                step_number INTEGER NOT NULL,
+                deadline_at INTEGER NOT NULL,
+                PRIMARY KEY (workflow_id, step_number)
+            )""",
+        ],
+    ),
 ]
 
 POSTGRES: list[tuple[int, list[str]]] = [
@@ -103,6 +145,48 @@ POSTGRES: list[tuple[int, list[str]]] = [
                 completion_seq     BIGINT NOT NULL,
                 select_index       INTEGER,
                 select_step_number INTEGER,
+                PRIMARY KEY (workflow_id, step_number)
+            )""",
+        ],
+    ),
+    (
+        2,
+        [
+            # A parked workflow is not claimed before resume_at; wait_key names
+            # what wakes it earlier ("msg:<topic>" or "event:<workflow>:<key>").
+            "ALTER TABLE workflows ADD COLUMN resume_at BIGINT",
+            "ALTER TABLE workflows ADD COLUMN wait_key TEXT",
+            "CREATE INDEX workflows_wait_key ON workflows (wait_key) WHERE wait_key IS NOT NULL",
+            """CREATE TABLE events (
+                workflow_id    TEXT NOT NULL,
+                seq            BIGINT NOT NULL,
+                key            TEXT NOT NULL,
+                value_encoding TEXT NOT NULL,
+                value          BYTEA NOT NULL,
+                step_number    INTEGER NOT NULL,
+                created_at     BIGINT NOT NULL,
+                PRIMARY KEY (workflow_id, seq)
+            )""",
+            "CREATE INDEX events_key ON events (workflow_id, key, seq)",
+            """CREATE TABLE messages (
+                message_id      BIGSERIAL PRIMARY KEY,
+                workflow_id     TEXT NOT NULL,
+                topic           TEXT NOT NULL,
+                encoding        TEXT NOT NULL,
+                data            BYTEA NOT NULL,
+                idempotency_key TEXT,
+                created_at      BIGINT NOT NULL,
+                consumed_at     BIGINT,
+                consumed_step   INTEGER
+            )""",
+            """CREATE UNIQUE INDEX messages_idempotency ON messages (workflow_id, idempotency_key)
+                WHERE idempotency_key IS NOT NULL""",
+            """CREATE INDEX messages_queue ON messages (workflow_id, topic, message_id)
+                WHERE consumed_at IS NULL""",
+            """CREATE TABLE waits (
+                workflow_id TEXT NOT NULL,
+                step_number INTEGER NOT NULL,
+                deadline_at BIGINT NOT NULL,
                 PRIMARY KEY (workflow_id, step_number)
             )""",
         ],

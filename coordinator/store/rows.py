@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import (
+    EventRecord,
     Failure,
     NewStep,
     Outcome,
@@ -27,6 +28,13 @@ STEP_COLS = (
     "error_message, error_details, attempt, epoch, started_at, completed_at, completion_seq, "
     "select_index, select_step_number"
 )
+
+
+EVENT_COLS = "workflow_id, seq, key, value_encoding, value, step_number, created_at"
+
+
+def event_from_row(r: Sequence[Any]) -> EventRecord:
+    return EventRecord(r[0], r[1], r[2], Value(r[3], bytes(r[4])), r[5], r[6])
 
 
 def _outcome(enc: str | None, data: Any, etype: str | None, emsg: str | None, edet: str | None) -> Outcome | None:

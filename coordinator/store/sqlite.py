@@ -7,6 +7,7 @@ thread; the event loop never blocks on the database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,19 +16,30 @@ from typing import Any, TypeVar
 
 from . import migrations
 from .base import (
+    Effect,
+    EventRecord,
+    NewMessage,
     NewStep,
     NewWorkflow,
     Outcome,
     RecordResult,
+    Recv,
+    Send,
+    SetEvent,
     StepRecord,
     Store,
     StoreUnavailable,
+    Value,
+    Wait,
     WorkflowRecord,
     WorkflowStatus,
+    event_wait_key,
 )
 from .rows import (
+    EVENT_COLS,
     STEP_COLS,
     WF_COLS,
+    event_from_row,
     outcome_params,
     record_from_new,
     step_from_row,
@@ -146,12 +158,14 @@ class SqliteStore(Store):
             return []
         marks = ", ".join("?" * len(names))
         sql = (
-            "UPDATE workflows SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ? "
+            "UPDATE workflows SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, "
+            "resume_at = NULL, wait_key = NULL "
             "WHERE workflow_id IN (SELECT workflow_id FROM workflows WHERE status = 'PENDING' "
             f"AND name IN ({marks}) AND (owner IS NULL OR lease_until < ?) "
+            "AND (resume_at IS NULL OR resume_at <= ?) "
             f"ORDER BY created_at, workflow_id LIMIT ?) RETURNING {WF_COLS}"
         )
-        params = (owner, lease_until, now, *names, now, limit)
+        params = (owner, lease_until, now, *names, now, now, limit)
         rows = await self._run(lambda db: db.execute(sql, params).fetchall())
         return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
 
@@ -213,34 +227,89 @@ class SqliteStore(Store):
 
     # -- steps ---------------------------------------------------------------
 
-    async def record_step(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+    async def record_step(
+        self, step: NewStep, effect: Effect | None = None
+    ) -> tuple[RecordResult, StepRecord | None]:
         def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
             db.execute("BEGIN IMMEDIATE")
             try:
-                row = db.execute(
-                    "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
-                    "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING step_seq",
-                    (step.completed_at, step.workflow_id, step.epoch),
-                ).fetchone()
-                if row is None:
-                    db.execute("ROLLBACK")
-                    return RecordResult.STALE, _get_step(db, step.workflow_id, step.step_number)
-                inserted = db.execute(
-                    f"INSERT INTO steps ({STEP_COLS}) VALUES ({_STEP_PLACEHOLDERS}) "
-                    "ON CONFLICT (workflow_id, step_number) DO NOTHING",
-                    step_params(step, row[0]),
-                ).rowcount
-                if inserted == 0:
-                    db.execute("ROLLBACK")
-                    return RecordResult.DUPLICATE, _get_step(db, step.workflow_id, step.step_number)
-                db.execute("COMMIT")
-                return RecordResult.RECORDED, record_from_new(step, row[0])
+                result, record = _record_step(db, step, effect)
+                db.execute("COMMIT" if result is RecordResult.RECORDED else "ROLLBACK")
+                if result in (RecordResult.STALE, RecordResult.DUPLICATE):
+                    record = _get_step(db, step.workflow_id, step.step_number)
+                return result, record
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
 
         return await self._run(tx)
+
+    # -- events, messages, waits ---------------------------------------------
+
+    async def send_message(self, message: NewMessage) -> RecordResult:
+        def tx(db: sqlite3.Connection) -> RecordResult:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = _send(db, message, None)
+                db.execute("COMMIT" if result is RecordResult.RECORDED else "ROLLBACK")
+                return result
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+        return await self._run(tx)
+
+    async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
+        sql = (
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = ? AND key = ? "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+
+        def read(db: sqlite3.Connection) -> EventRecord | None:
+            row = db.execute(sql, (workflow_id, key)).fetchone()
+            return event_from_row(row) if row else None
+
+        return await self._run(read)
+
+    async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
+        sql = f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        return await self._run(
+            lambda db: [event_from_row(r) for r in db.execute(sql, (workflow_id, after_seq, limit))]
+        )
+
+    async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
+        def tx(db: sqlite3.Connection) -> int:
+            db.execute(
+                "INSERT INTO waits (workflow_id, step_number, deadline_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (workflow_id, step_number) DO NOTHING",
+                (workflow_id, step_number, deadline_at),
+            )
+            return int(db.execute(
+                "SELECT deadline_at FROM waits WHERE workflow_id = ? AND step_number = ?",
+                (workflow_id, step_number),
+            ).fetchone()[0])
+
+        return await self._run(tx)
+
+    async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
+        # What it waits for may have arrived already: then resume at once.
+        if wait.kind == "recv":
+            ready = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = ? AND topic = ? "
+                     "AND consumed_at IS NULL)", (workflow_id, wait.topic))
+        elif wait.kind == "event":
+            ready = ("EXISTS (SELECT 1 FROM events WHERE workflow_id = ? AND key = ?)",
+                     (wait.target, wait.key))
+        else:
+            ready = ("0", ())
+        sql = (
+            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = ?, "
+            f"resume_at = CASE WHEN {ready[0]} THEN ? ELSE ? END "
+            "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING'"
+        )
+        params = (wait.wait_key, *ready[1], now, resume_at, workflow_id, epoch)
+        return await self._run(lambda db: db.execute(sql, params).rowcount == 1)
 
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
         return await self._run(lambda db: _get_step(db, workflow_id, step_number))
@@ -263,6 +332,76 @@ class SqliteStore(Store):
         )
         params = (workflow_id, after_step_number, -1 if limit is None else limit)
         return await self._run(lambda db: [step_from_row(r) for r in db.execute(sql, params)])
+
+
+def _record_step(
+    db: sqlite3.Connection, step: NewStep, effect: Effect | None
+) -> tuple[RecordResult, StepRecord | None]:
+    """The body of record_step, inside the caller's transaction."""
+    row = db.execute(
+        "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
+        "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING step_seq",
+        (step.completed_at, step.workflow_id, step.epoch),
+    ).fetchone()
+    if row is None:
+        return RecordResult.STALE, None
+    seq = row[0]
+    if isinstance(effect, Recv):
+        msg = db.execute(
+            "SELECT message_id, encoding, data FROM messages WHERE workflow_id = ? AND topic = ? "
+            "AND consumed_at IS NULL ORDER BY message_id LIMIT 1",
+            (step.workflow_id, effect.topic),
+        ).fetchone()
+        if msg is None:
+            return RecordResult.EMPTY, None
+        db.execute(
+            "UPDATE messages SET consumed_at = ?, consumed_step = ? WHERE message_id = ?",
+            (step.completed_at, step.step_number, msg[0]),
+        )
+        step = dataclasses.replace(step, outcome=Outcome(output=Value(msg[1], bytes(msg[2]))))
+    inserted = db.execute(
+        f"INSERT INTO steps ({STEP_COLS}) VALUES ({_STEP_PLACEHOLDERS}) "
+        "ON CONFLICT (workflow_id, step_number) DO NOTHING",
+        step_params(step, seq),
+    ).rowcount
+    if inserted == 0:
+        return RecordResult.DUPLICATE, None
+    if isinstance(effect, SetEvent):
+        assert step.outcome.output is not None
+        db.execute(
+            "INSERT INTO events (workflow_id, seq, key, value_encoding, value, step_number, created_at) "
+            "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM events WHERE workflow_id = ?",
+            (step.workflow_id, effect.key, step.outcome.output.encoding, step.outcome.output.data,
+             step.step_number, step.completed_at, step.workflow_id),
+        )
+        db.execute(
+            "UPDATE workflows SET resume_at = ? WHERE wait_key = ? AND status = 'PENDING' "
+            "AND resume_at > ?",
+            (step.completed_at, event_wait_key(step.workflow_id, effect.key), step.completed_at),
+        )
+    elif isinstance(effect, Send):
+        result = _send(db, effect.message, step.step_number)
+        if result is not RecordResult.RECORDED:
+            return result, None
+    return RecordResult.RECORDED, record_from_new(step, seq)
+
+
+def _send(db: sqlite3.Connection, m: NewMessage, step_number: int | None) -> RecordResult:
+    if db.execute("SELECT 1 FROM workflows WHERE workflow_id = ?", (m.workflow_id,)).fetchone() is None:
+        return RecordResult.NOT_FOUND
+    inserted = db.execute(
+        "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at),
+    ).rowcount
+    if inserted == 0:
+        return RecordResult.DUPLICATE
+    db.execute(
+        "UPDATE workflows SET resume_at = ? WHERE workflow_id = ? AND wait_key = ? "
+        "AND status = 'PENDING' AND resume_at > ?",
+        (m.created_at, m.workflow_id, f"msg:{m.topic}", m.created_at),
+    )
+    return RecordResult.RECORDED
 
 
 def _get_workflow(db: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
