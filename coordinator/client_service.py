@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 
 from . import convert
 from .engine import Engine
-from .errors import InvalidArgument, unary
+from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
-from .validation import check_arguments, check_name, check_workflow_id
+from .store import StoreUnavailable
+from .validation import (
+    check_arguments,
+    check_name,
+    check_payload,
+    check_topic,
+    check_workflow_id,
+    duration_ms,
+)
 
 MAX_AWAIT_SECONDS = 60.0
 
@@ -76,6 +86,42 @@ class ClientServicer(cgrpc.ClientServiceServicer):
     ) -> cpb.ListStepsResponse:
         steps = await self.engine.list_steps(check_workflow_id(request.workflow_id))
         return cpb.ListStepsResponse(steps=[convert.step_record(s) for s in steps])
+
+    @unary
+    async def GetEvent(
+        self, request: cpb.GetEventRequest, context: grpc.aio.ServicerContext
+    ) -> cpb.GetEventResponse:
+        check_workflow_id(request.workflow_id)
+        check_workflow_id(request.key, "key")
+        timeout = duration_ms(request.timeout, "timeout", request.HasField("timeout"), 0,
+                              int(MAX_AWAIT_SECONDS * 1000))
+        event = await self.engine.get_event(request.workflow_id, request.key, timeout / 1000)
+        if event is None:
+            return cpb.GetEventResponse(found=False)
+        return cpb.GetEventResponse(found=True, event=convert.event(event))
+
+    async def WatchEvents(
+        self, request: cpb.WatchEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[cpb.Event]:
+        try:
+            check_workflow_id(request.workflow_id)
+            async for event in self.engine.watch_events(request.workflow_id, request.after_seq):
+                yield convert.event(event)
+        except (CoordinatorError, StoreUnavailable) as e:
+            await context.abort(*status_of(e))
+
+    @unary
+    async def Send(
+        self, request: cpb.SendRequest, context: grpc.aio.ServicerContext
+    ) -> cpb.SendResponse:
+        check_workflow_id(request.workflow_id)
+        if request.idempotency_key:
+            check_workflow_id(request.idempotency_key, "idempotency_key")
+        message = check_payload(request.message.encoding, request.message.data, "message",
+                                self.settings.max_payload_bytes)
+        delivered = await self.engine.send(request.workflow_id, check_topic(request.topic), message,
+                                           request.idempotency_key or None)
+        return cpb.SendResponse(delivered=delivered)
 
     @unary
     async def CancelWorkflow(

@@ -9,7 +9,7 @@ from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import common_pb2 as pb
 
 from .errors import InvalidArgument
-from .store import Failure, Outcome, StepKind, StepRecord, Value, WorkflowRecord, WorkflowStatus
+from .store import EventRecord, Failure, Outcome, StepKind, StepRecord, Value, WorkflowRecord, WorkflowStatus
 from .validation import check_error, check_payload
 
 STATUS_TO_PB = {
@@ -89,3 +89,10 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
     return msg
+
+
+def event(e: EventRecord) -> cpb.Event:
+    return cpb.Event(
+        workflow_id=e.workflow_id, seq=e.seq, key=e.key, value=payload(e.value),
+        step_number=e.step_number, created_at=timestamp(e.created_at),
+    )

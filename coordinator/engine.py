@@ -11,26 +11,34 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from .errors import FailedPrecondition, NotFound
 from .store import (
+    Effect,
+    EventRecord,
     Failure,
+    NewMessage,
     NewStep,
     NewWorkflow,
     Outcome,
     RecordResult,
+    Recv,
+    Send,
+    SetEvent,
     StepKind,
     StepRecord,
     Store,
     StoreUnavailable,
     Value,
+    Wait,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -138,6 +146,10 @@ class Engine:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         # Woken whenever one of the workflow's steps is committed (select waits on it).
         self._step_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        # Woken when the workflow sets an event or ends (event readers, watchers).
+        self._event_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        # Woken when a message for the workflow is committed.
+        self._message_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._wake_dispatch = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = True
@@ -148,6 +160,7 @@ class Engine:
         # Leases held under our node ID belong to a previous life of this node:
         # nothing runs them now, so take them back at once instead of waiting.
         await self.store.release_workflows(self.config.node_id, None)
+        await self.store.listen(self._on_note)
         for loop in (self._dispatch_loop, self._lease_loop, self._liveness_loop, self._deadline_loop):
             self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
 
@@ -208,6 +221,19 @@ class Engine:
                     self._ended(wf, "timed out")
             except StoreUnavailable as e:
                 log.warning("deadline check failed: %s", e)
+
+    def _on_note(self, note: str) -> None:
+        """A change committed by another coordinator on the same database."""
+        kind, _, workflow_id = note.partition(":")
+        if kind == "event":
+            _wake(self._event_waiters, workflow_id)
+        elif kind == "msg":
+            _wake(self._message_waiters, workflow_id)
+        elif kind == "done":
+            _wake(self._waiters, workflow_id)
+            _wake(self._event_waiters, workflow_id)
+        elif kind == "work":
+            self._wake_dispatch.set()
 
     def _lease_until(self) -> int:
         return now_ms() + int(self.config.lease_ttl * 1000)
@@ -305,6 +331,7 @@ class Engine:
                 session.link.send_revoke(wf.workflow_id, epoch, reason)
             self._wake_dispatch.set()
         _wake(self._waiters, wf.workflow_id)
+        _wake(self._event_waiters, wf.workflow_id)
 
     # -- client operations ---------------------------------------------------
 
@@ -376,8 +403,8 @@ class Engine:
             f"workflow {workflow_id}: execution {epoch} lost its lease (now execution {wf.epoch})"
         )
 
-    async def record_step(self, step: NewStep) -> StepRecord:
-        """Record an outcome reported by a worker; the first committed wins."""
+    async def record_step(self, step: NewStep, effect: Effect | None = None) -> StepRecord:
+        """Record an outcome (and its effect); the first committed wins."""
         task = self._step_tasks.get((step.workflow_id, step.step_number))
         if step.attempt > 0:
             # An assigned step: only the current attempt may report.
@@ -389,9 +416,11 @@ class Engine:
                 )
         else:
             self._check_execution(step.workflow_id, step.epoch)
-        result, record = await self.store.record_step(step)
+        result, record = await self.store.record_step(step, effect)
         if result is RecordResult.STALE:
             raise await self._stale(step.workflow_id, step.epoch)
+        if result is RecordResult.NOT_FOUND:
+            raise NotFound(f"no workflow with ID {getattr(effect, 'message', step).workflow_id!r}")
         assert record is not None
         if result is RecordResult.RECORDED:
             _wake(self._step_waiters, step.workflow_id)
@@ -510,3 +539,152 @@ class Engine:
     async def get_history(self, workflow_id: str, after: int, limit: int) -> tuple[list[StepRecord], bool]:
         steps = await self.store.list_steps(workflow_id, after, limit + 1)
         return steps[:limit], len(steps) > limit
+
+    # -- events, messages, sleep and parking ---------------------------------
+
+    def _current(self, workflow_id: str, epoch: int) -> None:
+        entry = self._executions.get(workflow_id)
+        if entry is None or entry[0] != epoch:
+            raise FailedPrecondition(
+                f"workflow {workflow_id}: execution {epoch} does not hold the lease here"
+            )
+
+    async def set_event(self, workflow_id: str, epoch: int, step_number: int, key: str,
+                        value: Value) -> StepRecord:
+        now = now_ms()
+        record = await self.record_step(NewStep(
+            workflow_id, epoch, step_number, key, StepKind.SET_EVENT, Outcome(output=value),
+            0, now, now,
+        ), SetEvent(key))
+        _wake(self._event_waiters, workflow_id)
+        return record
+
+    async def send_from_workflow(self, workflow_id: str, epoch: int, step_number: int,
+                                 destination: str, topic: str, message: Value) -> StepRecord:
+        now = now_ms()
+        step = NewStep(workflow_id, epoch, step_number, topic, StepKind.SEND,
+                       Outcome(output=Value("json", b"null")), 0, now, now)
+        # The step's identity is the idempotency key: a retried send delivers once.
+        delivery = NewMessage(destination, topic, message, f"step:{workflow_id}:{step_number}", now)
+        try:
+            record = await self.record_step(step, Send(delivery))
+        except NotFound:
+            # Recorded as the step's error, so a replay fails the same way.
+            failed = dataclasses.replace(step, outcome=Outcome(error=Failure(
+                "WorkflowNotFound", f"cannot send to {destination!r}: no such workflow")))
+            return await self.record_step(failed)
+        self._message_arrived(destination)
+        return record
+
+    async def send(self, destination: str, topic: str, message: Value,
+                   idempotency_key: str | None) -> bool:
+        result = await self.store.send_message(
+            NewMessage(destination, topic, message, idempotency_key, now_ms()))
+        if result is RecordResult.NOT_FOUND:
+            raise NotFound(f"cannot send to {destination!r}: no such workflow")
+        self._message_arrived(destination)
+        return result is RecordResult.RECORDED
+
+    def _message_arrived(self, workflow_id: str) -> None:
+        _wake(self._message_waiters, workflow_id)
+        self._wake_dispatch.set()  # it may have been parked waiting for it
+
+    async def _wait_for(
+        self, workflow_id: str, epoch: int, step_number: int, timeout_ms: int, hold_ms: int,
+        table: dict[str, set[asyncio.Future[None]]], watched: str,
+        attempt: Callable[[bool], Awaitable[StepRecord | None]],
+    ) -> StepRecord | int:
+        """Shared loop of recv and read_event: `attempt(timed_out)` records the
+        step if it can; else wait for a wake-up on `table[watched]`. Returns the
+        record, or the deadline (ms) if `hold_ms` passed first."""
+        self._current(workflow_id, epoch)
+        record = await attempt(False)
+        if record is not None:
+            return record
+        deadline = await self.store.wait_deadline(workflow_id, step_number, now_ms() + timeout_ms)
+        hold_end = time.monotonic() + hold_ms / 1000
+        while True:
+            with _waiter(table, watched) as woken:
+                record = await attempt(now_ms() >= deadline)
+                if record is not None:
+                    return record
+                left = min((deadline - now_ms()) / 1000, hold_end - time.monotonic())
+                if left <= 0:
+                    return deadline
+                await asyncio.wait([woken], timeout=min(left, self.config.poll_interval))
+            self._current(workflow_id, epoch)
+
+    async def read_event(self, workflow_id: str, epoch: int, step_number: int, target: str,
+                         key: str, timeout_ms: int, hold_ms: int) -> StepRecord | int:
+        async def attempt(timed_out: bool) -> StepRecord | None:
+            event = await self.store.get_event(target, key)
+            if event is None and not timed_out:
+                return None
+            value = event.value if event is not None else Value("json", b"null")
+            now = now_ms()
+            return await self.record_step(NewStep(
+                workflow_id, epoch, step_number, f"{target}/{key}", StepKind.GET_EVENT,
+                Outcome(output=value), 0, now, now))
+
+        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                    self._event_waiters, target, attempt)
+
+    async def receive(self, workflow_id: str, epoch: int, step_number: int, topic: str,
+                      timeout_ms: int, hold_ms: int) -> StepRecord | int:
+        async def attempt(timed_out: bool) -> StepRecord | None:
+            now = now_ms()
+            step = NewStep(workflow_id, epoch, step_number, topic, StepKind.RECV,
+                           Outcome(output=Value("json", b"null")), 0, now, now)
+            result, record = await self.store.record_step(step, Recv(topic))
+            if result is RecordResult.EMPTY:
+                return await self.record_step(step) if timed_out else None
+            if result is RecordResult.STALE:
+                raise await self._stale(workflow_id, epoch)
+            return record
+
+        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                    self._message_waiters, workflow_id, attempt)
+
+    async def sleep(self, workflow_id: str, epoch: int, step_number: int,
+                    duration_ms: int) -> StepRecord:
+        now = now_ms()
+        wake_at = json.dumps(now + duration_ms).encode()
+        return await self.record_step(NewStep(
+            workflow_id, epoch, step_number, "sleep", StepKind.SLEEP,
+            Outcome(output=Value("json", wake_at)), 0, now, now))
+
+    async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait) -> None:
+        self._current(workflow_id, epoch)
+        if not await self.store.park(workflow_id, epoch, resume_at, wait, now_ms()):
+            raise await self._stale(workflow_id, epoch)
+        self._drop_execution(workflow_id)
+        delay = max(0.0, (resume_at - now_ms()) / 1000)
+        asyncio.get_running_loop().call_later(delay, self._wake_dispatch.set)
+        self._wake_dispatch.set()  # its slot is free
+
+    async def get_event(self, workflow_id: str, key: str, timeout: float) -> EventRecord | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with _waiter(self._event_waiters, workflow_id) as woken:
+                event = await self.store.get_event(workflow_id, key)
+                left = deadline - time.monotonic()
+                if event is not None or left <= 0:
+                    return event
+                await asyncio.wait([woken], timeout=min(left, self.config.poll_interval))
+
+    async def watch_events(self, workflow_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
+        await self.get_workflow(workflow_id)
+        while True:
+            with _waiter(self._event_waiters, workflow_id) as woken:
+                # Read the status first: events committed before it ended are
+                # then all in the list read next.
+                final = (await self.get_workflow(workflow_id)).status.final
+                events = await self.store.list_events(workflow_id, after_seq, 1000)
+                for event in events:
+                    yield event
+                    after_seq = event.seq
+                if len(events) == 1000:
+                    continue
+                if final:
+                    return
+                await asyncio.wait([woken], timeout=self.config.poll_interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from .errors import InvalidArgument, ResourceExhausted
 from .store import Failure, Value
@@ -30,6 +31,21 @@ def check_workflow_id(workflow_id: str, what: str = "workflow_id") -> str:
             f"invalid {what} {workflow_id[:80]!r}: at most {MAX_ID_LENGTH} printable characters"
         )
     return workflow_id
+
+
+def check_topic(topic: str) -> str:
+    """Topics may be empty (the default topic)."""
+    return check_workflow_id(topic, "topic") if topic else ""
+
+
+def duration_ms(d: Any, what: str, present: bool, default_ms: int, max_ms: int | None = None) -> int:
+    """A protobuf Duration field in milliseconds, checked."""
+    if not present:
+        return default_ms
+    ms = int(d.ToMilliseconds())
+    if ms < 0:
+        raise InvalidArgument(f"{what} must not be negative, got {ms} ms")
+    return ms if max_ms is None else min(ms, max_ms)
 
 
 def check_payload(encoding: str, data: bytes, what: str, max_bytes: int) -> Value:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -15,8 +16,15 @@ from . import convert
 from .engine import Engine, StepTask, WorkerSession, now_ms
 from .errors import InvalidArgument, status_of, unary
 from .settings import Settings
-from .store import NewStep, StepKind, WorkflowRecord
-from .validation import check_arguments, check_name, check_workflow_id
+from .store import NewStep, StepKind, Value, Wait, WorkflowRecord
+from .validation import (
+    check_arguments,
+    check_name,
+    check_payload,
+    check_topic,
+    check_workflow_id,
+    duration_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,16 @@ class StreamLink:
     def close(self, reason: str) -> None:
         self.close_reason = reason
         self.queue.put_nowait(_CLOSE)
+
+
+MAX_HOLD_MS = 60_000
+
+
+def _check_step_call(request: Any) -> None:
+    """Fields every durable operation of a running workflow carries."""
+    check_workflow_id(request.workflow_id)
+    if request.step_number < 0:
+        raise InvalidArgument("step_number must not be negative")
 
 
 def _duration(seconds: float) -> Duration:
@@ -230,6 +248,88 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
             request.workflow_id, request.epoch, request.step_number, candidates
         )
         return wpb.SelectResponse(step=convert.step_record(record))
+
+    def _value(self, p: Any, what: str) -> Value:
+        return check_payload(p.encoding, p.data, what, self.settings.max_payload_bytes)
+
+    @unary
+    async def SetEvent(
+        self, request: wpb.SetEventRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.SetEventResponse:
+        _check_step_call(request)
+        record = await self.engine.set_event(
+            request.workflow_id, request.epoch, request.step_number,
+            check_workflow_id(request.key, "key"), self._value(request.value, "value"),
+        )
+        return wpb.SetEventResponse(step=convert.step_record(record))
+
+    @unary
+    async def ReadEvent(
+        self, request: wpb.ReadEventRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.ReadEventResponse:
+        _check_step_call(request)
+        result = await self.engine.read_event(
+            request.workflow_id, request.epoch, request.step_number,
+            check_workflow_id(request.target_workflow_id, "target_workflow_id"),
+            check_workflow_id(request.key, "key"),
+            duration_ms(request.timeout, "timeout", request.HasField("timeout"), 60_000),
+            duration_ms(request.hold, "hold", request.HasField("hold"), 0, MAX_HOLD_MS),
+        )
+        if isinstance(result, int):
+            return wpb.ReadEventResponse(waiting_until=convert.timestamp(result))
+        return wpb.ReadEventResponse(step=convert.step_record(result))
+
+    @unary
+    async def SendMessage(
+        self, request: wpb.SendMessageRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.SendMessageResponse:
+        _check_step_call(request)
+        record = await self.engine.send_from_workflow(
+            request.workflow_id, request.epoch, request.step_number,
+            check_workflow_id(request.destination_workflow_id, "destination_workflow_id"),
+            check_topic(request.topic), self._value(request.message, "message"),
+        )
+        return wpb.SendMessageResponse(step=convert.step_record(record))
+
+    @unary
+    async def ReceiveMessage(
+        self, request: wpb.ReceiveMessageRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.ReceiveMessageResponse:
+        _check_step_call(request)
+        result = await self.engine.receive(
+            request.workflow_id, request.epoch, request.step_number, check_topic(request.topic),
+            duration_ms(request.timeout, "timeout", request.HasField("timeout"), 60_000),
+            duration_ms(request.hold, "hold", request.HasField("hold"), 0, MAX_HOLD_MS),
+        )
+        if isinstance(result, int):
+            return wpb.ReceiveMessageResponse(waiting_until=convert.timestamp(result))
+        return wpb.ReceiveMessageResponse(step=convert.step_record(result))
+
+    @unary
+    async def Sleep(
+        self, request: wpb.SleepRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.SleepResponse:
+        _check_step_call(request)
+        ms = duration_ms(request.duration, "duration", request.HasField("duration"), 0)
+        record = await self.engine.sleep(request.workflow_id, request.epoch, request.step_number, ms)
+        return wpb.SleepResponse(step=convert.step_record(record))
+
+    @unary
+    async def Park(
+        self, request: wpb.ParkRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.ParkResponse:
+        check_workflow_id(request.workflow_id)
+        which = request.WhichOneof("wait")
+        if which == "topic":
+            wait = Wait("recv", topic=check_topic(request.topic))
+        elif which == "event":
+            wait = Wait("event", target=check_workflow_id(request.event.workflow_id, "event.workflow_id"),
+                        key=check_workflow_id(request.event.key, "event.key"))
+        else:
+            wait = Wait("sleep")
+        resume_at = request.resume_at.ToMilliseconds() if request.HasField("resume_at") else now_ms()
+        await self.engine.park(request.workflow_id, request.epoch, resume_at, wait)
+        return wpb.ParkResponse()
 
     @unary
     async def FinishWorkflow(

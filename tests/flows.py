@@ -131,6 +131,7 @@ def boom(label: str) -> None:
 @step()
 def ident(i: int) -> int:
     trace("fan")
+    time.sleep(0.1)  # long enough for the fan-out to outgrow one worker's slots
     return i
 
 
@@ -189,3 +190,60 @@ def select_misuse(ctx: WorkflowContext) -> str:
     except ValueError as e:
         return str(e)
     return "accepted"
+
+
+# -- events, messages, sleep ------------------------------------------------------
+
+
+@step()
+def clock(label: str) -> float:
+    trace(label)
+    return time.time()
+
+
+@workflow()
+def publisher(ctx: WorkflowContext, label: str) -> str:
+    ctx.set_event("status", "started")
+    ctx.set_event("progress", 1)
+    ctx.run_step(gated, label)
+    ctx.set_event("status", "done")
+    return "published"
+
+
+@workflow()
+def event_reader(ctx: WorkflowContext, target: str, key: str, timeout: float) -> object:
+    value = ctx.get_event(target, key, timeout)
+    ctx.run_step(record, f"read-{target}-{key}")
+    return value
+
+
+@workflow()
+def receiver(ctx: WorkflowContext, counts: dict[str, int], timeout: float) -> dict[str, list[object]]:
+    return {topic: [ctx.recv(topic or None, timeout) for _ in range(n)] for topic, n in counts.items()}
+
+
+@workflow()
+def receive_then_hold(ctx: WorkflowContext, label: str) -> list[object]:
+    first = ctx.recv("t", 30)
+    ctx.run_step(gated, label)
+    second = ctx.recv("t", 30)
+    return [first, second]
+
+
+@workflow()
+def sender(ctx: WorkflowContext, destination: str, messages: list[object]) -> str:
+    for m in messages:
+        ctx.send(destination, m, topic="t")
+    try:
+        ctx.send("no-such-workflow", "hello")
+    except StepError as e:
+        return f"{len(messages)} sent; then {e.type_name}"
+    return f"{len(messages)} sent"
+
+
+@workflow()
+def sleeper(ctx: WorkflowContext, label: str, seconds: float) -> list[float]:
+    start = ctx.run_step(clock, f"{label}-start")
+    ctx.sleep(seconds)
+    end = ctx.run_step(clock, f"{label}-end")
+    return [start, end]

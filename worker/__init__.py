@@ -3,7 +3,7 @@
     from worker import workflow, step, WorkflowContext, Worker, Client
 """
 
-from ._client import Client, StepInfo, WorkflowHandle
+from ._client import Client, Event, StepInfo, WorkflowHandle
 from ._context import StepFuture, WorkflowContext
 from ._errors import (
     CoordinatorError,
@@ -21,6 +21,7 @@ from ._runtime import Worker
 __all__ = [
     "Client",
     "CoordinatorError",
+    "Event",
     "KeelError",
     "LeaseLost",
     "NonDeterminismError",

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="stable worker ID (env KEEL_WORKER_ID, default host-pid-random)")
     run.add_argument("--grace", type=float, default=float(env("KEEL_GRACE", "30")),
                      help="seconds to finish work on SIGTERM (env KEEL_GRACE, default 30)")
+    run.add_argument("--park-after", type=float, default=float(env("KEEL_PARK_AFTER", "1")),
+                     help="seconds a waiting workflow keeps its slot before giving it back "
+                          "(env KEEL_PARK_AFTER, default 1)")
     run.add_argument("--log-level", default=env("KEEL_LOG_LEVEL", "INFO"),
                      help="logging level (env KEEL_LOG_LEVEL, default INFO)")
     return parser
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         worker = Worker(args.coordinator, concurrency=args.concurrency,
                         step_concurrency=args.step_concurrency, worker_id=args.worker_id,
-                        grace=args.grace)
+                        grace=args.grace, park_after=args.park_after)
     except ValueError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2

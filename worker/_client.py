@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
+import grpc
 from google.protobuf.duration_pb2 import Duration
 from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
@@ -51,6 +52,22 @@ class StepInfo:
     # For a select: which of its futures won, by position and by step number.
     select_index: int | None
     select_step_number: int | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One value set for a workflow's event key, as `Client.watch_events` yields it."""
+
+    workflow_id: str
+    seq: int
+    key: str
+    value: Any
+    step_number: int
+    created_at: datetime
+
+
+def _event(e: cpb.Event) -> Event:
+    return Event(e.workflow_id, e.seq, e.key, _codec.decode(e.value), e.step_number, _time(e.created_at))
 
 
 class WorkflowHandle:
@@ -193,6 +210,54 @@ class Client:
         """A handle on an existing workflow; WorkflowNotFound if there is none."""
         self._get(workflow_id)
         return WorkflowHandle(self, workflow_id)
+
+    def get_event(self, workflow_id: str, key: str, timeout: float = 60) -> Any:
+        """The latest value of the workflow's event `key`, waiting up to `timeout`
+        seconds for it to be set (the workflow need not exist yet); None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = max(0.0, min(60.0, deadline - time.monotonic()))
+            request = cpb.GetEventRequest(workflow_id=workflow_id, key=key, timeout=_duration(wait))
+            resp = self._call(self._stub.GetEvent, request, f"reading event {key!r} of {workflow_id}",
+                              timeout=wait + self.timeout)
+            if resp.found:
+                return _codec.decode(resp.event.value)
+            if time.monotonic() >= deadline:
+                return None
+
+    def watch_events(self, workflow_id: str, after_seq: int = 0) -> Iterator[Event]:
+        """Every event of the workflow in order, from the first (or after
+        `after_seq`), then each new one as it is set; ends when the workflow
+        ends. Reconnects by itself, resuming after the last event seen."""
+        delays = _rpc.backoff_delays()
+        while True:
+            stream = self._stub.WatchEvents(
+                cpb.WatchEventsRequest(workflow_id=workflow_id, after_seq=after_seq))
+            try:
+                for e in stream:
+                    after_seq = e.seq
+                    yield _event(e)
+                return
+            except grpc.RpcError as err:
+                if err.code() == grpc.StatusCode.NOT_FOUND:
+                    raise WorkflowNotFound(f"no workflow with ID {workflow_id!r}") from None
+                if err.code() not in _rpc.RETRYABLE:
+                    raise CoordinatorError.from_rpc(err, f"watching events of {workflow_id}") from None
+                time.sleep(next(delays))
+            finally:
+                stream.cancel()
+
+    def send(self, workflow_id: str, message: Any, topic: str | None = None,
+             idempotency_key: str | None = None) -> bool:
+        """Send a message to a workflow (WorkflowNotFound if it does not exist).
+        The same idempotency key twice delivers once; returns False then."""
+        request = cpb.SendRequest(
+            workflow_id=workflow_id, topic=topic or "", message=_codec.encode(message),
+            # A key chosen here makes retries after a lost answer harmless.
+            idempotency_key=idempotency_key or f"client:{uuid.uuid4()}",
+        )
+        resp = self._call(self._stub.Send, request, f"sending to workflow {workflow_id}", workflow_id)
+        return bool(resp.delivered)
 
     def list_workflows(self, status: str | None = None, name: str | None = None,
                        limit: int = 100) -> list[dict[str, Any]]:

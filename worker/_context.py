@@ -15,13 +15,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from keel.v1 import common_pb2 as pb
 from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import _codec, _rpc
-from ._errors import CoordinatorError, LeaseLost, NonDeterminismError
+from ._errors import CoordinatorError, LeaseLost, NonDeterminismError, Parked
 from ._registry import Registry, step_name_of
 from ._steps import outcome_value, run_step_function
 
@@ -41,7 +42,13 @@ class Execution:
     """Runs one workflow assignment in its own thread, under its epoch."""
 
     def __init__(
-        self, assignment: wpb.WorkflowAssignment, stub: wgrpc.WorkerServiceStub, registry: Registry
+        self,
+        assignment: wpb.WorkflowAssignment,
+        stub: wgrpc.WorkerServiceStub,
+        registry: Registry,
+        *,
+        park_after: float = 1.0,
+        spare_slots: Callable[[], bool] = lambda: True,
     ) -> None:
         self.assignment = assignment
         self.workflow_id = assignment.workflow_id
@@ -55,6 +62,11 @@ class Execution:
         self._lock = threading.Lock()
         # A NonDeterminismError fails the workflow even if its code catches it.
         self.fatal: NonDeterminismError | None = None
+        # Waits longer than this give the workflow's slot back (see park()),
+        # at once when the worker has no spare slot.
+        self.park_after = park_after
+        self.spare_slots = spare_slots
+        self.pending_futures = 0
 
     def __repr__(self) -> str:
         return f"workflow {self.workflow_id} (execution {self.epoch})"
@@ -75,6 +87,8 @@ class Execution:
             if self.fatal is not None:
                 outcome = _codec.error_info(self.fatal)
             self._finish(outcome)
+        except Parked as e:
+            log.debug("%s parked: %s", self, e)
         except LeaseLost as e:
             log.info("%s stopped: %s", self, e or "fenced off")
         except CoordinatorError as e:
@@ -178,6 +192,10 @@ class Execution:
                 return
             self.stub.ScheduleStep.future(request).add_done_callback(done)
 
+        with self._lock:
+            self.pending_futures += 1
+        future._counted = True
+
         def done(call: Any) -> None:
             try:
                 future._resolve(call.result().step)
@@ -193,6 +211,21 @@ class Execution:
                     future._fail(CoordinatorError.from_rpc(err, doing))
 
         issue()
+
+    def hold_seconds(self) -> float:
+        """How long a wait may hold this execution's slot before parking."""
+        return self.park_after if self.spare_slots() or self.pending_futures else 0.0
+
+    def may_park(self) -> bool:
+        # Steps started with go() report to this execution: it cannot leave yet.
+        return self.pending_futures == 0
+
+    def park(self, resume_at: Timestamp, **wait: Any) -> None:
+        """Give the slot back until resume_at (or what we wait for arrives); ends the execution."""
+        request = wpb.ParkRequest(workflow_id=self.workflow_id, epoch=self.epoch, resume_at=resume_at, **wait)
+        self.call(self.stub.Park, request, "parking")
+        self.stop.set()
+        raise Parked(f"until {resume_at.ToJsonString()}")
 
     def select(self, step_number: int, candidates: list[int]) -> pb.StepRecord:
         request = wpb.SelectRequest(
@@ -219,6 +252,7 @@ class StepFuture:
         self._done = threading.Event()
         self._record: pb.StepRecord | None = None
         self._error: BaseException | None = None
+        self._counted = False  # counted in the execution's pending futures
 
     def __repr__(self) -> str:
         state = "done" if self._done.is_set() else "pending"
@@ -226,10 +260,16 @@ class StepFuture:
 
     def _resolve(self, record: pb.StepRecord) -> None:
         self._record = record
-        self._done.set()
+        self._settle()
 
     def _fail(self, error: BaseException) -> None:
         self._error = error
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self._done.is_set() and self._counted:
+            with self._ex._lock:
+                self._ex.pending_futures -= 1
         self._done.set()
 
     def done(self) -> bool:
@@ -333,3 +373,101 @@ class WorkflowContext:
             record = ex.select(n, [f.step_number for f in futures])
         index = record.select_index
         return index, futures[index].result()
+
+    # -- events, messages, sleep -------------------------------------------
+
+    def set_event(self, key: str, value: Any) -> None:
+        """Publish a durable key-value pair of this workflow (latest value wins)."""
+        ex = self._ex
+        n = ex.take_step_number()
+        if ex.replayed(n, key, pb.STEP_KIND_SET_EVENT) is not None:
+            return
+        request = wpb.SetEventRequest(workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n,
+                                      key=key, value=_codec.encode(value))
+        ex.call(ex.stub.SetEvent, request, f"setting event {key!r}")
+
+    def get_event(self, workflow_id: str, key: str, timeout: float = 60) -> Any:
+        """The latest value of another workflow's event `key`, waiting up to
+        `timeout` seconds for it to be set; None on timeout. Checkpointed: a
+        replay returns the same value at once."""
+        ex = self._ex
+        n = ex.take_step_number()
+        recorded = ex.replayed(n, f"{workflow_id}/{key}", pb.STEP_KIND_GET_EVENT)
+        if recorded is not None:
+            return outcome_value(recorded)
+
+        def read(hold: float, **_: Any) -> Any:
+            return ex.stub.ReadEvent(wpb.ReadEventRequest(
+                workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n,
+                target_workflow_id=workflow_id, key=key, timeout=_duration(timeout),
+                hold=_duration(hold)), timeout=hold + 60)
+
+        return self._wait(read, f"reading event {key!r} of {workflow_id}",
+                          event=wpb.EventKey(workflow_id=workflow_id, key=key))
+
+    def send(self, workflow_id: str, message: Any, topic: str | None = None) -> None:
+        """Send a message to a workflow, exactly once (a durable step)."""
+        ex = self._ex
+        n = ex.take_step_number()
+        recorded = ex.replayed(n, topic or "", pb.STEP_KIND_SEND)
+        if recorded is None:
+            request = wpb.SendMessageRequest(
+                workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n,
+                destination_workflow_id=workflow_id, topic=topic or "", message=_codec.encode(message))
+            recorded = ex.call(ex.stub.SendMessage, request, f"sending to {workflow_id}").step
+        outcome_value(recorded)  # raises if the destination did not exist
+
+    def recv(self, topic: str | None = None, timeout: float = 60) -> Any:
+        """The next message on `topic` (first in, first out), waiting up to
+        `timeout` seconds; None on timeout. Each message is consumed once."""
+        ex = self._ex
+        n = ex.take_step_number()
+        recorded = ex.replayed(n, topic or "", pb.STEP_KIND_RECV)
+        if recorded is not None:
+            return outcome_value(recorded)
+
+        def receive(hold: float, **_: Any) -> Any:
+            return ex.stub.ReceiveMessage(wpb.ReceiveMessageRequest(
+                workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n, topic=topic or "",
+                timeout=_duration(timeout), hold=_duration(hold)), timeout=hold + 60)
+
+        return self._wait(receive, f"receiving on topic {topic or ''!r}", topic=topic or "")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep durably: the wake-up time is recorded, so after a crash the
+        workflow sleeps only what is left. Long sleeps hold no worker slot."""
+        ex = self._ex
+        n = ex.take_step_number()
+        recorded = ex.replayed(n, "sleep", pb.STEP_KIND_SLEEP)
+        if recorded is None:
+            request = wpb.SleepRequest(workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n,
+                                       duration=_duration(seconds))
+            recorded = ex.call(ex.stub.Sleep, request, f"sleeping {seconds} s").step
+        wake_at_ms = int(outcome_value(recorded))
+        left = wake_at_ms / 1000 - time.time()
+        if left <= 0:
+            return
+        if left > ex.hold_seconds() and ex.may_park():
+            resume = Timestamp()
+            resume.FromMilliseconds(wake_at_ms)
+            ex.park(resume)
+        if ex.stop.wait(left):
+            raise LeaseLost(f"{ex}: stopped while sleeping")
+
+    def _wait(self, call: Callable[[float], Any], doing: str, **wait: Any) -> Any:
+        """Wait for a recv or get_event: held at the coordinator for a short
+        while, then the workflow parks and a later execution replays to here."""
+        ex = self._ex
+        while True:
+            hold = ex.hold_seconds()
+            response = ex.call(call, hold, doing)
+            if response.WhichOneof("result") == "step":
+                return outcome_value(response.step)
+            if ex.may_park():
+                ex.park(response.waiting_until, **wait)
+
+
+def _duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromMilliseconds(max(0, int(seconds * 1000)))
+    return d

@@ -73,6 +73,10 @@ class LeaseLost(BaseException):
     """
 
 
+class Parked(BaseException):
+    """The execution gave its slot back while it waits; a later one replays to here."""
+
+
 _step_error_types: dict[str, type[StepError]] = {}
 
 

@@ -52,6 +52,7 @@ class Worker:
         worker_id: str | None = None,
         registry: Registry | None = None,
         grace: float = 30.0,
+        park_after: float = 1.0,
     ) -> None:
         if concurrency < 1 or step_concurrency < 1:
             raise ValueError("concurrency and step_concurrency must be at least 1")
@@ -61,6 +62,9 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.registry = registry or REGISTRY
         self.grace = grace
+        # A workflow waiting (sleep, recv, get_event) longer than this gives its
+        # slot back; at once if every slot is taken.
+        self.park_after = park_after
         self._channel = _rpc.channel(coordinator)
         self._stub = wgrpc.WorkerServiceStub(self._channel)
         self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
@@ -213,7 +217,8 @@ class Worker:
         if assignment.name not in self.registry.workflows:
             log.error("assigned unknown workflow %r; ignoring", assignment.name)
             return
-        execution = Execution(assignment, self._stub, self.registry)
+        execution = Execution(assignment, self._stub, self.registry, park_after=self.park_after,
+                              spare_slots=lambda: len(self._executions) < self.concurrency)
         with self._lock:
             old = self._executions.get(assignment.workflow_id)
             if old is not None:

@@ -292,6 +292,7 @@ class Store(abc.ABC):
         "event:<workflow_id>", "msg:<workflow_id>", "done:<workflow_id>" and
         "work" (a workflow became claimable). Best effort: callers still poll
         now and then. The default does nothing (one process per SQLite file)."""
+        return None
 
     @abc.abstractmethod
     async def park(

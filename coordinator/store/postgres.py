@@ -1,16 +1,22 @@
 """The shared store: PostgreSQL through psycopg 3 and an async connection pool.
 
 Connections run in autocommit mode, so each single statement is its own
-transaction and is durable when the call returns. Several coordinators may
-share one database: claims skip rows locked by others, and a workflow's row
-lock serialises its step commits.
+transaction and is durable when the call returns; writes of several
+statements run in an explicit transaction. Several coordinators may share one
+database: claims skip rows locked by others, a workflow's row lock serialises
+its step commits, and LISTEN/NOTIFY on the channel "keel" tells the others
+what changed (see `listen`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,19 +25,30 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import migrations
 from .base import (
+    Effect,
+    EventRecord,
+    NewMessage,
     NewStep,
     NewWorkflow,
     Outcome,
     RecordResult,
+    Recv,
+    Send,
+    SetEvent,
     StepRecord,
     Store,
     StoreUnavailable,
+    Value,
+    Wait,
     WorkflowRecord,
     WorkflowStatus,
+    event_wait_key,
 )
 from .rows import (
+    EVENT_COLS,
     STEP_COLS,
     WF_COLS,
+    event_from_row,
     outcome_params,
     record_from_new,
     step_from_row,
@@ -39,9 +56,20 @@ from .rows import (
     workflow_from_row,
 )
 
+log = logging.getLogger(__name__)
+
 # Any constant works, as long as every keel coordinator uses the same one.
 _MIGRATION_LOCK = 0x6B65656C  # "keel"
 _CONNECT_TIMEOUT = 5.0
+
+# LISTEN/NOTIFY channel shared by every coordinator on the database.
+_CHANNEL = "keel"
+# The listener checks its connection when nothing arrived for this long
+# (TCP keepalives catch a silent peer too), and reconnects with backoff.
+_LISTEN_CHECK = 30.0
+_RETRY_MIN = 0.05
+_RETRY_MAX = 5.0
+_LISTEN_APP_NAME = "keel-listen"
 
 # One statement, one round trip. Lock the workflow row (epoch and status
 # checked on its newest version), insert the step with the next sequence
@@ -66,10 +94,48 @@ SELECT (SELECT count(*) FROM wf), (SELECT step_seq FROM bump)
 """
 
 
+# Serialising wake-ups with parking. A waiter parks (`park`) and a writer
+# delivers what it waits for (a message, an event) concurrently, each in its
+# own READ COMMITTED transaction. MVCC alone cannot make them meet: each
+# statement reads a snapshot taken when it starts, so the park's EXISTS may
+# miss the uncommitted message while the writer's wake-up UPDATE still sees
+# the workflow unparked, and both commit: the wake-up is lost (until
+# resume_at). A single UPDATE cannot avoid this even by locking the row: if
+# it waits for a row lock, it keeps its old snapshot for the EXISTS.
+#
+# So both sides take a transaction-level advisory lock named after what is
+# waited for (_wait_lock), and read only in statements started after taking
+# it: the writer inserts and then runs its wake-up UPDATE, the parker runs
+# its UPDATE (with the EXISTS). Whoever takes the lock second starts its
+# statement after the other committed, and so sees the other's write: either
+# the park sees the message/event and resumes at once, or the wake-up UPDATE
+# sees the parked row and sets resume_at to now.
+#
+# Lock order, against deadlocks: a transaction locks its own workflow row
+# first (the step's, or the parking one's), then the advisory lock, then the
+# rows of parked workflows it wakes. A sender never locks its destination's
+# row otherwise, so two workflows sending to each other cannot deadlock.
+# (PostgreSQL detects any deadlock that is left, e.g. with an execution still
+# recording steps after it parked; the victim gets StoreUnavailable.)
+
+
+def _wait_lock(wait_key: str, workflow_id: str) -> int:
+    """A 64-bit advisory lock ID for what a waiter on `wait_key` waits for.
+
+    Event keys name their workflow already; message keys ("msg:<topic>") are
+    per destination, so it is added."""
+    name = wait_key if wait_key.startswith("event:") else f"{len(workflow_id)}:{workflow_id}:{wait_key}"
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def _libpq_url(url: str) -> str:
     """libpq does not know SQLAlchemy driver suffixes such as postgresql+psycopg."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(scheme=parts.scheme.split("+")[0]))
+
+
+def _wf_cols(table: str) -> str:
+    return ", ".join(f"{table}.{c.strip()}" for c in WF_COLS.split(","))
 
 
 class PostgresStore(Store):
@@ -78,6 +144,7 @@ class PostgresStore(Store):
         self._min_size = min_size
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Any] | None = None
+        self._listeners: list[asyncio.Task[None]] = []
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -134,6 +201,10 @@ class PostgresStore(Store):
         self._pool = pool
 
     async def close(self) -> None:
+        listeners, self._listeners = self._listeners, []
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -142,9 +213,10 @@ class PostgresStore(Store):
 
     async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
         row = await self._fetchone(
-            "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, "
+            "WITH ins AS (INSERT INTO workflows (workflow_id, name, status, input_encoding, input, "
             "created_at, updated_at, deadline_at) VALUES (%s, %s, 'PENDING', %s, %s, %s, %s, %s) "
-            f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {WF_COLS}",
+            f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {WF_COLS}) "
+            f"SELECT {_wf_cols('ins')}, pg_notify('{_CHANNEL}', 'work') FROM ins",
             (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
              wf.created_at, wf.deadline_at),
         )
@@ -183,16 +255,18 @@ class PostgresStore(Store):
         if not names or limit <= 0:
             return []
         # SKIP LOCKED: concurrent claimers take disjoint rows instead of
-        # waiting; a row claimed meanwhile fails the re-checked WHERE.
+        # waiting; a row claimed meanwhile fails the re-checked WHERE. Parked
+        # workflows wait for their resume_at; claiming ends the park.
         sql = (
             "WITH picked AS (SELECT workflow_id FROM workflows WHERE status = 'PENDING' "
             "AND name = ANY(%s) AND (owner IS NULL OR lease_until < %s) "
+            "AND (resume_at IS NULL OR resume_at <= %s) "
             "ORDER BY created_at, workflow_id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "UPDATE workflows w SET owner = %s, lease_until = %s, epoch = w.epoch + 1, "
-            f"updated_at = %s FROM picked WHERE w.workflow_id = picked.workflow_id "
-            f"RETURNING {', '.join('w.' + c.strip() for c in WF_COLS.split(','))}"
+            "updated_at = %s, resume_at = NULL, wait_key = NULL "
+            f"FROM picked WHERE w.workflow_id = picked.workflow_id RETURNING {_wf_cols('w')}"
         )
-        rows = await self._fetchall(sql, (list(names), now, limit, owner, lease_until, now))
+        rows = await self._fetchall(sql, (list(names), now, now, limit, owner, lease_until, now))
         return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
@@ -222,7 +296,7 @@ class PostgresStore(Store):
         self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
     ) -> WorkflowRecord | None:
         sql = (
-            "UPDATE workflows SET status = %s, output_encoding = %s, output = %s, "
+            "WITH u AS (UPDATE workflows SET status = %s, output_encoding = %s, output = %s, "
             "error_type = %s, error_message = %s, error_details = %s, updated_at = %s, "
             "owner = NULL, lease_until = NULL WHERE workflow_id = %s AND status = 'PENDING'"
         )
@@ -230,35 +304,187 @@ class PostgresStore(Store):
         if epoch is not None:
             sql += " AND epoch = %s"
             params.append(epoch)
-        row = await self._fetchone(sql + f" RETURNING {WF_COLS}", params)
+        sql += (f" RETURNING {WF_COLS}) "
+                f"SELECT {_wf_cols('u')}, pg_notify('{_CHANNEL}', 'done:' || u.workflow_id) FROM u")
+        row = await self._fetchone(sql, params)
         return workflow_from_row(row) if row else None
 
     async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
         sql = (
-            "UPDATE workflows SET status = 'CANCELLED', error_type = 'WorkflowTimeout', "
+            "WITH u AS (UPDATE workflows SET status = 'CANCELLED', error_type = 'WorkflowTimeout', "
             "error_message = 'workflow ' || workflow_id || ' passed its deadline', "
             "error_details = '', updated_at = %s, owner = NULL, lease_until = NULL "
             "WHERE status = 'PENDING' AND deadline_at IS NOT NULL AND deadline_at <= %s "
-            f"RETURNING {WF_COLS}"
+            f"RETURNING {WF_COLS}) "
+            f"SELECT {_wf_cols('u')}, pg_notify('{_CHANNEL}', 'done:' || u.workflow_id) FROM u"
         )
         return [workflow_from_row(r) for r in await self._fetchall(sql, (now, now))]
 
     # -- steps ---------------------------------------------------------------
 
-    async def record_step(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
-        cols = step_params(step, 0)
-        params = (
-            step.workflow_id, step.epoch,
-            *cols[:13], *cols[14:],  # every step column but completion_seq
-            step.completed_at, step.workflow_id,
-        )
-        matched, seq = await self._fetchone(_RECORD_STEP, params)
-        if seq is not None:
-            return RecordResult.RECORDED, record_from_new(step, seq)
+    async def record_step(
+        self, step: NewStep, effect: Effect | None = None
+    ) -> tuple[RecordResult, StepRecord | None]:
+        if effect is None:
+            # The hot path: one statement, and no NOTIFY (it costs a global
+            # lock at commit).
+            cols = step_params(step, 0)
+            params = (
+                step.workflow_id, step.epoch,
+                *cols[:13], *cols[14:],  # every step column but completion_seq
+                step.completed_at, step.workflow_id,
+            )
+            matched, seq = await self._fetchone(_RECORD_STEP, params)
+            if seq is not None:
+                return RecordResult.RECORDED, record_from_new(step, seq)
+            result = RecordResult.DUPLICATE if matched else RecordResult.STALE
+        else:
+            async with self._conn() as conn:
+                async with conn.transaction() as tx:
+                    result, record = await _record_with_effect(conn, step, effect)
+                    if result is not RecordResult.RECORDED:
+                        raise psycopg.Rollback(tx)  # nothing is written
+            if result not in (RecordResult.DUPLICATE, RecordResult.STALE):
+                return result, record
         # Nothing was written. A fresh statement sees the winner even if it
         # committed while we waited for the row lock.
-        existing = await self.get_step(step.workflow_id, step.step_number)
-        return (RecordResult.DUPLICATE if matched else RecordResult.STALE), existing
+        return result, await self.get_step(step.workflow_id, step.step_number)
+
+    # -- events, messages, waits ---------------------------------------------
+
+    async def send_message(self, message: NewMessage) -> RecordResult:
+        async with self._conn() as conn:
+            async with conn.transaction() as tx:
+                result = await _send(conn, message)
+                if result is not RecordResult.RECORDED:
+                    raise psycopg.Rollback(tx)
+        return result
+
+    async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
+        row = await self._fetchone(
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s AND key = %s "
+            "ORDER BY seq DESC LIMIT 1",
+            (workflow_id, key),
+        )
+        return event_from_row(row) if row else None
+
+    async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
+        rows = await self._fetchall(
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s AND seq > %s "
+            "ORDER BY seq LIMIT %s",
+            (workflow_id, after_seq, limit),
+        )
+        return [event_from_row(r) for r in rows]
+
+    async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "INSERT INTO waits (workflow_id, step_number, deadline_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING deadline_at",
+                (workflow_id, step_number, deadline_at),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                # A new statement sees the row the INSERT conflicted with.
+                cur = await conn.execute(
+                    "SELECT deadline_at FROM waits WHERE workflow_id = %s AND step_number = %s",
+                    (workflow_id, step_number),
+                )
+                row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
+
+    async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
+        # What it waits for may have arrived already: then resume at once.
+        ready: tuple[str, tuple[str, ...]]
+        if wait.kind == "recv":
+            ready = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = %s AND topic = %s "
+                     "AND consumed_at IS NULL)", (workflow_id, wait.topic))
+        elif wait.kind == "event":
+            ready = ("EXISTS (SELECT 1 FROM events WHERE workflow_id = %s AND key = %s)",
+                     (wait.target, wait.key))
+        else:
+            ready = ("false", ())
+        sql = (
+            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = %s, "
+            f"resume_at = CASE WHEN {ready[0]} THEN %s ELSE %s END "
+            "WHERE workflow_id = %s AND epoch = %s AND status = 'PENDING' RETURNING resume_at"
+        )
+        params = (wait.wait_key, *ready[1], now, resume_at, workflow_id, epoch)
+        async with self._conn() as conn:
+            async with conn.transaction():
+                wait_key = wait.wait_key
+                if wait_key is not None:
+                    # Own row first, then the wait's lock, then the UPDATE with
+                    # its EXISTS in a snapshot taken after both: see _wait_lock.
+                    cur = await conn.execute(
+                        "SELECT 1 FROM workflows WHERE workflow_id = %s AND epoch = %s "
+                        "AND status = 'PENDING' FOR UPDATE",
+                        (workflow_id, epoch),
+                    )
+                    if await cur.fetchone() is None:
+                        return False
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s)", (_wait_lock(wait_key, workflow_id),))
+                cur = await conn.execute(sql, params)
+                row = await cur.fetchone()
+                if row is None:
+                    return False
+                if row[0] <= now:
+                    await _notify(conn, "work")
+        return True
+
+    async def listen(self, callback: Callable[[str], None]) -> None:
+        """Deliver NOTIFYs on "keel" to `callback` from a background task with
+        its own connection, reconnecting whenever it is lost, until close().
+        Returns once listening (or after the first attempt failed); never raises.
+        Notes sent while the listener is reconnecting are lost."""
+        started = asyncio.Event()
+        task = asyncio.create_task(self._listen_loop(callback, started), name="keel-listen")
+        self._listeners.append(task)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(started.wait(), 2 * _CONNECT_TIMEOUT)
+
+    async def _listen_loop(self, callback: Callable[[str], None], started: asyncio.Event) -> None:
+        delay = _RETRY_MIN
+        outage = False
+        while True:
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=int(_CONNECT_TIMEOUT),
+                    application_name=_LISTEN_APP_NAME,
+                    keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+                )
+                await conn.execute(f"LISTEN {_CHANNEL}")
+                if outage:
+                    log.info("listening for changes on PostgreSQL again")
+                outage, delay = False, _RETRY_MIN
+                started.set()
+                while True:
+                    async for note in conn.notifies(timeout=_LISTEN_CHECK):
+                        try:
+                            callback(note.payload)
+                        except Exception:
+                            log.exception("listen callback failed on %r", note.payload)
+                    # Quiet for a while: make sure the connection still works.
+                    # (Notes arriving meanwhile wait for the next notifies().)
+                    await asyncio.wait_for(conn.execute("SELECT 1"), _CONNECT_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # psycopg.Error, OSError, TimeoutError, ...
+                if not outage:
+                    log.warning("lost the PostgreSQL listener connection, reconnecting: %s", e)
+                    outage = True
+                else:
+                    log.debug("listener reconnect failed: %s", e)
+                started.set()
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _RETRY_MAX)
 
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
         row = await self._fetchone(
@@ -285,6 +511,115 @@ class PostgresStore(Store):
             (workflow_id, after_step_number, limit),
         )
         return [step_from_row(r) for r in rows]
+
+
+_STEP_PLACEHOLDERS = ", ".join(["%s"] * len(STEP_COLS.split(",")))
+
+
+async def _record_with_effect(
+    conn: psycopg.AsyncConnection[Any], step: NewStep, effect: Effect
+) -> tuple[RecordResult, StepRecord | None]:
+    """record_step with an effect, inside the caller's transaction; the caller
+    rolls back unless RECORDED."""
+    # The row lock, held until commit, serialises the workflow's step commits
+    # (completion_seq is commit order), its recvs and its set_events; each
+    # statement after it reads a fresh snapshot, so sees the previous holder's.
+    cur = await conn.execute(
+        "UPDATE workflows SET step_seq = step_seq + 1, updated_at = %s "
+        "WHERE workflow_id = %s AND epoch = %s AND status = 'PENDING' RETURNING step_seq",
+        (step.completed_at, step.workflow_id, step.epoch),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return RecordResult.STALE, None
+    seq = row[0]
+    message_id = None
+    if isinstance(effect, Recv):
+        # The oldest message. The row lock already keeps recvs of this
+        # workflow apart; SKIP LOCKED would still never hand out a message
+        # another transaction is consuming.
+        cur = await conn.execute(
+            "SELECT message_id, encoding, data FROM messages WHERE workflow_id = %s AND topic = %s "
+            "AND consumed_at IS NULL ORDER BY message_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            (step.workflow_id, effect.topic),
+        )
+        msg = await cur.fetchone()
+        if msg is None:
+            # A step recorded before still wins over "no message".
+            cur = await conn.execute(
+                "SELECT 1 FROM steps WHERE workflow_id = %s AND step_number = %s",
+                (step.workflow_id, step.step_number),
+            )
+            return (RecordResult.DUPLICATE if await cur.fetchone() else RecordResult.EMPTY), None
+        message_id = msg[0]
+        step = dataclasses.replace(step, outcome=Outcome(output=Value(msg[1], bytes(msg[2]))))
+    cur = await conn.execute(
+        f"INSERT INTO steps ({STEP_COLS}) VALUES ({_STEP_PLACEHOLDERS}) "
+        "ON CONFLICT (workflow_id, step_number) DO NOTHING",
+        step_params(step, seq),
+    )
+    if cur.rowcount == 0:
+        return RecordResult.DUPLICATE, None
+    if message_id is not None:
+        await conn.execute(
+            "UPDATE messages SET consumed_at = %s, consumed_step = %s WHERE message_id = %s",
+            (step.completed_at, step.step_number, message_id),
+        )
+    elif isinstance(effect, SetEvent):
+        assert step.outcome.output is not None, "set_event records a value"
+        wait_key = event_wait_key(step.workflow_id, effect.key)
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_wait_lock(wait_key, step.workflow_id),))
+        # seq: the row lock keeps set_events of this workflow apart.
+        await conn.execute(
+            "INSERT INTO events (workflow_id, seq, key, value_encoding, value, step_number, created_at) "
+            "SELECT %s, COALESCE(MAX(seq), 0) + 1, %s, %s, %s, %s, %s FROM events WHERE workflow_id = %s",
+            (step.workflow_id, effect.key, step.outcome.output.encoding, step.outcome.output.data,
+             step.step_number, step.completed_at, step.workflow_id),
+        )
+        cur = await conn.execute(
+            "UPDATE workflows SET resume_at = %s WHERE wait_key = %s AND status = 'PENDING' "
+            "AND resume_at > %s",
+            (step.completed_at, wait_key, step.completed_at),
+        )
+        await _notify(conn, f"event:{step.workflow_id}", *(["work"] if cur.rowcount else []))
+    elif isinstance(effect, Send):
+        result = await _send(conn, effect.message)
+        if result is not RecordResult.RECORDED:
+            return result, None
+    return RecordResult.RECORDED, record_from_new(step, seq)
+
+
+async def _send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:
+    """Deliver a message inside the caller's transaction; rolled back unless RECORDED."""
+    wait_key = f"msg:{m.topic}"
+    # The lock first, so the wake-up UPDATE below reads after it (_wait_lock).
+    cur = await conn.execute(
+        "SELECT pg_advisory_xact_lock(%s), EXISTS (SELECT 1 FROM workflows WHERE workflow_id = %s)",
+        (_wait_lock(wait_key, m.workflow_id), m.workflow_id),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    if not row[1]:
+        return RecordResult.NOT_FOUND
+    cur = await conn.execute(
+        "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at),
+    )
+    if cur.rowcount == 0:
+        return RecordResult.DUPLICATE
+    cur = await conn.execute(
+        "UPDATE workflows SET resume_at = %s WHERE workflow_id = %s AND wait_key = %s "
+        "AND status = 'PENDING' AND resume_at > %s",
+        (m.created_at, m.workflow_id, wait_key, m.created_at),
+    )
+    await _notify(conn, f"msg:{m.workflow_id}", *(["work"] if cur.rowcount else []))
+    return RecordResult.RECORDED
+
+
+async def _notify(conn: psycopg.AsyncConnection[Any], *notes: str) -> None:
+    """NOTIFY listeners (delivered at commit, dropped on rollback)."""
+    await conn.execute(f"SELECT pg_notify('{_CHANNEL}', n) FROM unnest(%s::text[]) AS n", (list(notes),))
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -109,6 +109,66 @@ class ListStepsResponse(_message.Message):
     steps: _containers.RepeatedCompositeFieldContainer[_common_pb2.StepRecord]
     def __init__(self, steps: _Optional[_Iterable[_Union[_common_pb2.StepRecord, _Mapping]]] = ...) -> None: ...
 
+class GetEventRequest(_message.Message):
+    __slots__ = ("workflow_id", "key", "timeout")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    key: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class GetEventResponse(_message.Message):
+    __slots__ = ("found", "event")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    event: Event
+    def __init__(self, found: _Optional[bool] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("workflow_id", "seq", "key", "value", "step_number", "created_at")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    seq: int
+    key: str
+    value: _common_pb2.Payload
+    step_number: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, workflow_id: _Optional[str] = ..., seq: _Optional[int] = ..., key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., step_number: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("workflow_id", "after_seq")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    after_seq: int
+    def __init__(self, workflow_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class SendRequest(_message.Message):
+    __slots__ = ("workflow_id", "topic", "message", "idempotency_key")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    topic: str
+    message: _common_pb2.Payload
+    idempotency_key: str
+    def __init__(self, workflow_id: _Optional[str] = ..., topic: _Optional[str] = ..., message: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class SendResponse(_message.Message):
+    __slots__ = ("delivered",)
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    delivered: bool
+    def __init__(self, delivered: _Optional[bool] = ...) -> None: ...
+
 class CancelWorkflowRequest(_message.Message):
     __slots__ = ("workflow_id",)
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,21 @@ class ClientServiceStub:
                 request_serializer=keel_dot_v1_dot_client__service__pb2.ListStepsRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_client__service__pb2.ListStepsResponse.FromString,
                 _registered_method=True)
+        self.GetEvent = channel.unary_unary(
+                '/keel.v1.ClientService/GetEvent',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.GetEventRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.GetEventResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/keel.v1.ClientService/WatchEvents',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.Event.FromString,
+                _registered_method=True)
+        self.Send = channel.unary_unary(
+                '/keel.v1.ClientService/Send',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.SendRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.SendResponse.FromString,
+                _registered_method=True)
         self.CancelWorkflow = channel.unary_unary(
                 '/keel.v1.ClientService/CancelWorkflow',
                 request_serializer=keel_dot_v1_dot_client__service__pb2.CancelWorkflowRequest.SerializeToString,
@@ -109,6 +124,31 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvent(self, request, context):
+        """Waits until the workflow's event `key` is set or `timeout` passes (at most
+        60 s per call). The workflow need not exist yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Streams every event of the workflow, from the first (after `after_seq`),
+        then each new one as it is set; ends when the workflow is final and every
+        event has been sent. NOT_FOUND if the workflow does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Send(self, request, context):
+        """Sends a message to a workflow. NOT_FOUND if it does not exist. With an
+        idempotency key, the same key twice delivers once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CancelWorkflow(self, request, context):
         """Cancels a pending workflow; its running execution is stopped at its next
         durable operation. A final workflow is returned unchanged.
@@ -144,6 +184,21 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.ListSteps,
                     request_deserializer=keel_dot_v1_dot_client__service__pb2.ListStepsRequest.FromString,
                     response_serializer=keel_dot_v1_dot_client__service__pb2.ListStepsResponse.SerializeToString,
+            ),
+            'GetEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvent,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.GetEventRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.GetEventResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.WatchEventsRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.Event.SerializeToString,
+            ),
+            'Send': grpc.unary_unary_rpc_method_handler(
+                    servicer.Send,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.SendRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.SendResponse.SerializeToString,
             ),
             'CancelWorkflow': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelWorkflow,
@@ -287,6 +342,87 @@ class ClientService:
             '/keel.v1.ClientService/ListSteps',
             keel_dot_v1_dot_client__service__pb2.ListStepsRequest.SerializeToString,
             keel_dot_v1_dot_client__service__pb2.ListStepsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/GetEvent',
+            keel_dot_v1_dot_client__service__pb2.GetEventRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.GetEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/keel.v1.ClientService/WatchEvents',
+            keel_dot_v1_dot_client__service__pb2.WatchEventsRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Send(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/Send',
+            keel_dot_v1_dot_client__service__pb2.SendRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.SendResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -195,6 +195,142 @@ class SelectResponse(_message.Message):
     step: _common_pb2.StepRecord
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
+class SetEventRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "key", "value")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    key: str
+    value: _common_pb2.Payload
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+
+class SetEventResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
+
+class ReadEventRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "target_workflow_id", "key", "timeout", "hold")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TARGET_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    target_workflow_id: str
+    key: str
+    timeout: _duration_pb2.Duration
+    hold: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., target_workflow_id: _Optional[str] = ..., key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ReadEventResponse(_message.Message):
+    __slots__ = ("step", "waiting_until")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    WAITING_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    waiting_until: _timestamp_pb2.Timestamp
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SendMessageRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "destination_workflow_id", "topic", "message")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    destination_workflow_id: str
+    topic: str
+    message: _common_pb2.Payload
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., destination_workflow_id: _Optional[str] = ..., topic: _Optional[str] = ..., message: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+
+class SendMessageResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
+
+class ReceiveMessageRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "topic", "timeout", "hold")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    topic: str
+    timeout: _duration_pb2.Duration
+    hold: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., topic: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ReceiveMessageResponse(_message.Message):
+    __slots__ = ("step", "waiting_until")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    WAITING_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    waiting_until: _timestamp_pb2.Timestamp
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SleepRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "duration")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    duration: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class SleepResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
+
+class ParkRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "resume_at", "topic", "event")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RESUME_AT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    resume_at: _timestamp_pb2.Timestamp
+    topic: str
+    event: EventKey
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., resume_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., topic: _Optional[str] = ..., event: _Optional[_Union[EventKey, _Mapping]] = ...) -> None: ...
+
+class EventKey(_message.Message):
+    __slots__ = ("workflow_id", "key")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    key: str
+    def __init__(self, workflow_id: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+
+class ParkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class FinishWorkflowRequest(_message.Message):
     __slots__ = ("workflow_id", "epoch", "output", "error")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]

@@ -64,6 +64,36 @@ class WorkerServiceStub:
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.SelectRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_worker__service__pb2.SelectResponse.FromString,
                 _registered_method=True)
+        self.SetEvent = channel.unary_unary(
+                '/keel.v1.WorkerService/SetEvent',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.SetEventRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.SetEventResponse.FromString,
+                _registered_method=True)
+        self.ReadEvent = channel.unary_unary(
+                '/keel.v1.WorkerService/ReadEvent',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.ReadEventRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.ReadEventResponse.FromString,
+                _registered_method=True)
+        self.SendMessage = channel.unary_unary(
+                '/keel.v1.WorkerService/SendMessage',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.SendMessageResponse.FromString,
+                _registered_method=True)
+        self.ReceiveMessage = channel.unary_unary(
+                '/keel.v1.WorkerService/ReceiveMessage',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.ReceiveMessageRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.ReceiveMessageResponse.FromString,
+                _registered_method=True)
+        self.Sleep = channel.unary_unary(
+                '/keel.v1.WorkerService/Sleep',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.SleepRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.SleepResponse.FromString,
+                _registered_method=True)
+        self.Park = channel.unary_unary(
+                '/keel.v1.WorkerService/Park',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.ParkRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.ParkResponse.FromString,
+                _registered_method=True)
         self.FinishWorkflow = channel.unary_unary(
                 '/keel.v1.WorkerService/FinishWorkflow',
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.FinishWorkflowRequest.SerializeToString,
@@ -126,6 +156,63 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetEvent(self, request, context):
+        """Publishes a durable key-value pair of the workflow (latest value wins),
+        recorded as a STEP_KIND_SET_EVENT step; readers waiting for it wake.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadEvent(self, request, context):
+        """Reads another workflow's event from inside a workflow, waiting for it up
+        to `timeout` (kept across replays). Answers with the recorded
+        STEP_KIND_GET_EVENT step (output: the value, or JSON null on timeout), or,
+        if `hold` passed first, with the time the wait ends: the worker then calls
+        again or parks the workflow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendMessage(self, request, context):
+        """Sends a message from inside a workflow, exactly once: recorded as a
+        STEP_KIND_SEND step in the same commit as the delivery. A destination that
+        does not exist is recorded as the step's error (type "WorkflowNotFound").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveMessage(self, request, context):
+        """Consumes the oldest message of a topic, in the same commit as the
+        STEP_KIND_RECV step (output: the message, or JSON null on timeout). Waits
+        like ReadEvent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Sleep(self, request, context):
+        """Starts a durable sleep: records a STEP_KIND_SLEEP step whose output is
+        the wake-up time (JSON, milliseconds since the Unix epoch). A replay gets
+        the recorded time back and sleeps only what is left.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Park(self, request, context):
+        """Releases the workflow's slot while it waits: the execution ends (the
+        worker stops running it) and the coordinator hands the workflow out again
+        at `resume_at`, or as soon as what it waits for arrives. The next
+        execution replays to the waiting point. Refused (FAILED_PRECONDITION) for
+        a stale execution.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def FinishWorkflow(self, request, context):
         """Ends a workflow with its result or error.
         """
@@ -160,6 +247,36 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.Select,
                     request_deserializer=keel_dot_v1_dot_worker__service__pb2.SelectRequest.FromString,
                     response_serializer=keel_dot_v1_dot_worker__service__pb2.SelectResponse.SerializeToString,
+            ),
+            'SetEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetEvent,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.SetEventRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.SetEventResponse.SerializeToString,
+            ),
+            'ReadEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadEvent,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.ReadEventRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.ReadEventResponse.SerializeToString,
+            ),
+            'SendMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessage,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.SendMessageRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'ReceiveMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveMessage,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.ReceiveMessageRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.ReceiveMessageResponse.SerializeToString,
+            ),
+            'Sleep': grpc.unary_unary_rpc_method_handler(
+                    servicer.Sleep,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.SleepRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.SleepResponse.SerializeToString,
+            ),
+            'Park': grpc.unary_unary_rpc_method_handler(
+                    servicer.Park,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.ParkRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.ParkResponse.SerializeToString,
             ),
             'FinishWorkflow': grpc.unary_unary_rpc_method_handler(
                     servicer.FinishWorkflow,
@@ -307,6 +424,168 @@ class WorkerService:
             '/keel.v1.WorkerService/Select',
             keel_dot_v1_dot_worker__service__pb2.SelectRequest.SerializeToString,
             keel_dot_v1_dot_worker__service__pb2.SelectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/SetEvent',
+            keel_dot_v1_dot_worker__service__pb2.SetEventRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.SetEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/ReadEvent',
+            keel_dot_v1_dot_worker__service__pb2.ReadEventRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.ReadEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/SendMessage',
+            keel_dot_v1_dot_worker__service__pb2.SendMessageRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/ReceiveMessage',
+            keel_dot_v1_dot_worker__service__pb2.ReceiveMessageRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.ReceiveMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sleep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/Sleep',
+            keel_dot_v1_dot_worker__service__pb2.SleepRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.SleepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Park(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/Park',
+            keel_dot_v1_dot_worker__service__pb2.ParkRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.ParkResponse.FromString,
             options,
             channel_credentials,
             insecure,
