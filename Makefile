@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
+NODE_DIR := examples/node
 
-.PHONY: install demo test proto proto-check lint bench clean
+.PHONY: install demo test proto proto-check lint bench clean node-deps
 
 install: $(STAMP)
 
@@ -18,8 +19,16 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) examples/demo.py
 
-test: install proto-check
+test: install proto-check node-deps
 	$(PY) -m pytest -q tests
+
+# The Node.js example (tests/test_node.py): reinstalled when package-lock.json
+# is newer than what npm last installed.
+node-deps: $(NODE_DIR)/node_modules/.package-lock.json
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	touch $@
 
 # Regenerate the Python stubs from protos/ with the pinned grpcio-tools.
 proto: install

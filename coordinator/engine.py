@@ -409,10 +409,11 @@ class Engine:
         if step.attempt > 0:
             # An assigned step: only the current attempt may report.
             if task is None or task.attempt != step.attempt or task.epoch != step.epoch:
-                current = f"attempt {task.attempt}" if task else "no attempt in flight"
+                current = (f"execution {task.epoch} attempt {task.attempt} is current" if task
+                           else "no attempt is in flight")
                 raise FailedPrecondition(
-                    f"workflow {step.workflow_id} step {step.step_number}: attempt {step.attempt} "
-                    f"was fenced off ({current})"
+                    f"workflow {step.workflow_id} step {step.step_number}: execution {step.epoch} "
+                    f"attempt {step.attempt} was fenced off ({current})"
                 )
         else:
             self._check_execution(step.workflow_id, step.epoch)
@@ -578,8 +579,10 @@ class Engine:
 
     async def send(self, destination: str, topic: str, message: Value,
                    idempotency_key: str | None) -> bool:
-        result = await self.store.send_message(
-            NewMessage(destination, topic, message, idempotency_key, now_ms()))
+        # Client keys get their own namespace: they can never collide with the
+        # keys of sends from workflow steps ("step:...").
+        key = f"client:{idempotency_key}" if idempotency_key else None
+        result = await self.store.send_message(NewMessage(destination, topic, message, key, now_ms()))
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"cannot send to {destination!r}: no such workflow")
         self._message_arrived(destination)

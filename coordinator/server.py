@@ -83,7 +83,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log.info("draining: no new assignments, %.1f s grace for calls in flight", settings.grace)
     engine.stop_accepting()
     await health_servicer.enter_graceful_shutdown()
-    await engine.stop()
-    await server.stop(settings.grace)
-    await store.close()
+    # Bounded steps: a shutdown never hangs on a wedged connection.
+    for what, step in (("engine", engine.stop()), ("server", server.stop(settings.grace)),
+                       ("store", store.close())):
+        try:
+            await asyncio.wait_for(step, settings.grace + 5)
+        except asyncio.TimeoutError:
+            log.warning("stopping the %s took longer than %.0f s; going on", what, settings.grace + 5)
     log.info("coordinator stopped")

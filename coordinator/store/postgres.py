@@ -406,7 +406,7 @@ class PostgresStore(Store):
         else:
             ready = ("false", ())
         sql = (
-            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = %s, "
+            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = %s, epoch = epoch + 1, "
             f"resume_at = CASE WHEN {ready[0]} THEN %s ELSE %s END "
             "WHERE workflow_id = %s AND epoch = %s AND status = 'PENDING' RETURNING resume_at"
         )

@@ -295,6 +295,7 @@ class SqliteStore(Store):
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
         # What it waits for may have arrived already: then resume at once.
+        ready: tuple[str, tuple[str, ...]]
         if wait.kind == "recv":
             ready = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = ? AND topic = ? "
                      "AND consumed_at IS NULL)", (workflow_id, wait.topic))
@@ -304,7 +305,7 @@ class SqliteStore(Store):
         else:
             ready = ("0", ())
         sql = (
-            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = ?, "
+            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = ?, epoch = epoch + 1, "
             f"resume_at = CASE WHEN {ready[0]} THEN ? ELSE ? END "
             "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING'"
         )
@@ -346,6 +347,8 @@ def _record_step(
     if row is None:
         return RecordResult.STALE, None
     seq = row[0]
+    if isinstance(effect, Recv) and _get_step(db, step.workflow_id, step.step_number) is not None:
+        return RecordResult.DUPLICATE, None  # a retried recv: consume nothing more
     if isinstance(effect, Recv):
         msg = db.execute(
             "SELECT message_id, encoding, data FROM messages WHERE workflow_id = ? AND topic = ? "

@@ -1,0 +1,123 @@
+'use strict';
+// Start a workflow (written in any language), print its events as they are
+// set, optionally send it a message, and print its result. One JSON object a
+// line on stdout.
+//
+//   node client.js --coordinator HOST:PORT NAME '[args...]' [--workflow-id ID]
+//       [--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]
+//
+// Exit 0: the workflow succeeded; 1: it ended ERROR or CANCELLED; 2: an RPC
+// failed ({"rpc_error": "NOT_FOUND", "details": ...}) or bad usage.
+const lib = require('./lib');
+
+const { opts, positional } = lib.parseArgs(process.argv.slice(2));
+const [name, argsJson = '[]'] = positional;
+if (!name || !opts.coordinator) {
+  console.error('usage: node client.js --coordinator HOST:PORT NAME JSON_ARGS [--workflow-id ID] '
+    + '[--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]');
+  process.exit(2);
+}
+const timeoutMs = Number(opts.timeout || 120) * 1000;
+const deadline = Date.now() + timeoutMs;
+const client = lib.clientService(opts.coordinator);
+const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+
+class RpcFailure extends Error {
+  constructor(call, err) {
+    super(`${call}: ${lib.codeName(err)}: ${err.details}`);
+    this.call = call;
+    this.err = err;
+  }
+}
+const call = (method, request, ms) =>
+  lib.unary(client, method, request, ms).catch((err) => { throw new RpcFailure(method, err); });
+
+// WatchEvents: every event from after_seq on, then each new one as it is set;
+// the stream ends once the workflow is final and all its events were sent. On
+// UNAVAILABLE (coordinator restarting) resume after the last seq seen.
+function watch(workflowId, onEvent) {
+  let lastSeq = '0';
+  return new Promise((resolve, reject) => {
+    const open = (delay) => {
+      const stream = client.WatchEvents({ workflow_id: workflowId, after_seq: lastSeq },
+        { deadline });
+      stream.on('data', (event) => {
+        lastSeq = event.seq;
+        onEvent(event);
+      });
+      stream.on('end', resolve);
+      stream.on('error', (err) => {
+        if (err.code === lib.grpc.status.UNAVAILABLE && Date.now() + delay < deadline) {
+          setTimeout(() => open(Math.min(delay * 2, 2000)), delay * (0.5 + Math.random() / 2));
+        } else {
+          reject(new RpcFailure('WatchEvents', err));
+        }
+      });
+    };
+    open(100);
+  });
+}
+
+async function main() {
+  const parsed = JSON.parse(argsJson);
+  // A JSON array is the positional args; an object is taken as {args, kwargs}.
+  const input = Array.isArray(parsed) ? lib.encodeArgs(parsed) : lib.encodeArgs(parsed.args, parsed.kwargs);
+  const started = await call('StartWorkflow',
+    { name, input, workflow_id: opts['workflow-id'] || '' }, 30000);
+  const workflowId = started.workflow.workflow_id;
+  out({ started: workflowId, created: started.created });
+
+  let sendNow = null;
+  const sent = new Promise((resolve) => { sendNow = resolve; });
+  if (opts.send !== undefined && !opts['send-after']) sendNow();
+  const events = watch(workflowId, (event) => {
+    out({ event: event.key, value: lib.decode(event.value), seq: Number(event.seq) });
+    if (opts['send-after'] && event.key === opts['send-after']) sendNow();
+  });
+  events.catch(() => {}); // awaited below; do not let an early failure go unhandled
+  if (opts.send !== undefined) {
+    // Sent only once the awaited event was seen: proves events arrive live.
+    await Promise.race([sent, events]);
+    await call('Send', {
+      workflow_id: workflowId,
+      topic: opts['send-topic'] || '',
+      message: lib.encode(JSON.parse(opts.send)),
+      idempotency_key: `${workflowId}/node-client-send`,
+    }, 30000);
+    out({ sent: opts['send-topic'] || '' });
+  }
+
+  // AwaitWorkflow holds at most 60 s (the coordinator's cap): call again
+  // until the workflow is final.
+  let info;
+  for (;;) {
+    const waitMs = Math.max(0, Math.min(30000, deadline - Date.now()));
+    info = (await call('AwaitWorkflow',
+      { workflow_id: workflowId, timeout: lib.duration(waitMs) }, waitMs + 30000)).workflow;
+    if (info.status !== 'WORKFLOW_STATUS_PENDING') break;
+    if (Date.now() >= deadline) {
+      out({ timeout: `workflow ${workflowId} still pending after ${timeoutMs / 1000} s` });
+      return 2;
+    }
+  }
+  await events; // ends right after the last event of a final workflow
+  if (info.status === 'WORKFLOW_STATUS_SUCCESS') {
+    out({ result: lib.decode(info.output) });
+    return 0;
+  }
+  out({ error: { type: info.error.type, message: info.error.message }, status: info.status });
+  return 1;
+}
+
+// process.exit: stdout to a file or pipe is written synchronously on Linux.
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    if (e instanceof RpcFailure) {
+      out({ rpc_error: lib.codeName(e.err), details: e.err.details, call: e.call });
+    } else {
+      out({ client_error: String(e && e.message) });
+    }
+    process.exit(2);
+  },
+);

@@ -1,0 +1,100 @@
+'use strict';
+// Shared helpers for the Node client and worker. Everything here comes from
+// protos/keel/v1/*.proto, loaded at run time: no generated code, no keel SDK.
+const path = require('path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const PROTO_DIR = path.resolve(__dirname, '..', '..', 'protos');
+
+// keepCase: field names as in the .proto (workflow_id, not workflowId).
+// longs: String: int64/uint64 (epoch, seq, executions) arrive as decimal
+// strings; echo them back unchanged rather than doing arithmetic on them.
+// enums: String: statuses arrive as "WORKFLOW_STATUS_SUCCESS".
+// oneofs: true: a message with a oneof also carries its case name, e.g.
+// CoordinatorMessage.body === "run_step".
+const definition = protoLoader.loadSync(
+  ['keel/v1/client_service.proto', 'keel/v1/worker_service.proto'],
+  { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] },
+);
+const keel = grpc.loadPackageDefinition(definition).keel.v1;
+
+// The Python SDK's channel options (worker/_rpc.py); the coordinator allows a
+// keepalive ping every 5 s.
+const CHANNEL_OPTIONS = {
+  'grpc.keepalive_time_ms': 10000,
+  'grpc.keepalive_timeout_ms': 5000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.max_send_message_length': 4 * 1024 * 1024,
+  'grpc.enable_retries': 0,
+};
+
+const clientService = (address) =>
+  new keel.ClientService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+const workerService = (address) =>
+  new keel.WorkerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+
+// grpc.status is {OK: 0, CANCELLED: 1, ...}; we want names for messages.
+const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
+const codeName = (err) => CODE_NAMES[err && err.code] || 'UNKNOWN';
+
+// A unary call as a promise, with a deadline (every call needs one).
+function unary(client, method, request, timeoutMs = 30000) {
+  return new Promise((resolve, reject) => {
+    client[method](request, { deadline: Date.now() + timeoutMs }, (err, response) =>
+      (err ? reject(err) : resolve(response)));
+  });
+}
+
+// Payloads carry their encoding: "json" (UTF-8 JSON; "" means json too) or
+// "binary" (opaque bytes).
+function encode(value) {
+  const text = JSON.stringify(value === undefined ? null : value);
+  return { encoding: 'json', data: Buffer.from(text, 'utf8') };
+}
+
+function decode(payload) {
+  if (!payload) return null;
+  if (payload.encoding === 'binary') return payload.data;
+  if (payload.encoding !== '' && payload.encoding !== 'json') {
+    throw new Error(`unknown payload encoding ${JSON.stringify(payload.encoding)}`);
+  }
+  return payload.data.length ? JSON.parse(payload.data.toString('utf8')) : null;
+}
+
+// Workflow and step inputs are {"args": [...], "kwargs": {...}}.
+const encodeArgs = (args = [], kwargs = {}) => encode({ args, kwargs });
+function decodeArgs(payload) {
+  const doc = decode(payload) || {};
+  return { args: doc.args || [], kwargs: doc.kwargs || {} };
+}
+
+// google.protobuf.Duration / Timestamp: {seconds: "<int64 as string>", nanos}.
+const durationMs = (d) => (d ? Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6) : 0);
+const duration = (ms) => ({ seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
+function timestampNow() {
+  const ms = Date.now();
+  return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}
+
+// --name value / --flag options and positional arguments.
+function parseArgs(argv) {
+  const opts = {};
+  const positional = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--')) {
+      const key = argv[i].slice(2);
+      const next = argv[i + 1];
+      opts[key] = next === undefined || next.startsWith('--') ? true : argv[++i];
+    } else {
+      positional.push(argv[i]);
+    }
+  }
+  return { opts, positional };
+}
+
+module.exports = {
+  grpc, keel, CHANNEL_OPTIONS, clientService, workerService, codeName, unary,
+  encode, decode, encodeArgs, decodeArgs, durationMs, duration, timestampNow, parseArgs,
+};
