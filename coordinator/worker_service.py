@@ -14,9 +14,9 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import convert
 from .engine import Engine, StepTask, WorkerSession, now_ms
-from .errors import InvalidArgument, status_of, unary
+from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
-from .store import NewStep, StepKind, Value, Wait, WorkflowRecord
+from .store import NewStep, StepKind, StoreUnavailable, Value, Wait, WorkflowRecord
 from .validation import (
     check_arguments,
     check_name,
@@ -88,6 +88,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _session(self, reg: wpb.Register, link: StreamLink) -> WorkerSession:
         check_workflow_id(reg.worker_id, "register.worker_id")
@@ -160,7 +161,12 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
                     continue  # a resend we already handled
                 last_seq = msg.seq or last_seq
                 self.engine.heartbeat(session)
-                if msg.WhichOneof("body") == "drain":
+                body = msg.WhichOneof("body")
+                if body in ("record_step", "finish_workflow"):
+                    task = asyncio.create_task(self._reply(link, msg.seq, msg))
+                    self._tasks.add(task)  # keep a reference until it is done
+                    task.add_done_callback(self._tasks.discard)
+                elif body == "drain":
                     self.engine.drain(session)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
@@ -194,6 +200,10 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def RecordStep(
         self, request: wpb.RecordStepRequest, context: grpc.aio.ServicerContext
     ) -> wpb.RecordStepResponse:
+        return await self.record_step(request)
+
+    async def record_step(self, request: wpb.RecordStepRequest) -> wpb.RecordStepResponse:
+        """RecordStep, served as a unary call and on the stream."""
         check_workflow_id(request.workflow_id)
         check_name(request.name, "step name")
         if request.step_number < 0 or request.attempt < 0:
@@ -335,9 +345,28 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def FinishWorkflow(
         self, request: wpb.FinishWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> wpb.FinishWorkflowResponse:
+        return await self.finish_workflow(request)
+
+    async def finish_workflow(self, request: wpb.FinishWorkflowRequest) -> wpb.FinishWorkflowResponse:
+        """FinishWorkflow, served as a unary call and on the stream."""
         check_workflow_id(request.workflow_id)
         outcome = convert.outcome_from(request, self.settings.max_payload_bytes)
         wf = await self.engine.finish_workflow(request.workflow_id, request.epoch, outcome)
         return wpb.FinishWorkflowResponse(
             status=convert.STATUS_TO_PB[wf.status], completed_at=convert.timestamp(wf.updated_at)
         )
+
+    async def _reply(self, link: StreamLink, seq: int, msg: wpb.WorkerMessage) -> None:
+        """Serve a request sent on the stream; answer with a Reply after the commit."""
+        reply = wpb.Reply(request_seq=seq)
+        try:
+            if msg.WhichOneof("body") == "record_step":
+                reply.record_step.CopyFrom(await self.record_step(msg.record_step))
+            else:
+                reply.finish_workflow.CopyFrom(await self.finish_workflow(msg.finish_workflow))
+        except Exception as exc:  # every failure becomes the status a unary call would get
+            if not isinstance(exc, (CoordinatorError, StoreUnavailable)):
+                log.exception("bug serving a stream request")
+            code, message = status_of(exc)
+            reply.error.CopyFrom(wpb.CallError(code=code.value[0], message=message))
+        link.queue.put_nowait(wpb.CoordinatorMessage(reply=reply))

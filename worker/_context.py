@@ -49,6 +49,7 @@ class Execution:
         *,
         park_after: float = 1.0,
         spare_slots: Callable[[], bool] = lambda: True,
+        stream: Callable[[str, Any, threading.Event], Any] | None = None,
     ) -> None:
         self.assignment = assignment
         self.workflow_id = assignment.workflow_id
@@ -67,6 +68,8 @@ class Execution:
         self.park_after = park_after
         self.spare_slots = spare_slots
         self.pending_futures = 0
+        # Sends record_step / finish_workflow on the worker's stream, if given.
+        self.stream = stream
 
     def __repr__(self) -> str:
         return f"workflow {self.workflow_id} (execution {self.epoch})"
@@ -109,6 +112,25 @@ class Execution:
                 raise LeaseLost(str(e)) from None
             raise
 
+    def write(self, field: str, method: Callable[..., Any], request: Any, doing: str) -> Any:
+        """RecordStep or FinishWorkflow: on the stream when there is one, else a
+        unary call; fenced and retried like `call`."""
+        if self.stream is None:
+            return self.call(method, request, doing)
+        delays = _rpc.backoff_delays()
+        while True:
+            if self.stop.is_set():
+                raise LeaseLost(f"{self}: {doing}: execution was stopped")
+            try:
+                return self.stream(field, request, self.stop)
+            except CoordinatorError as e:
+                if e.code == "FAILED_PRECONDITION" or self.stop.is_set():
+                    self.stop.set()
+                    raise LeaseLost(f"{self}: {doing}: {e}") from None
+                if e.code not in ("UNAVAILABLE",):
+                    raise CoordinatorError(f"{self}: {doing}: {e.code}: {e}", e.code) from None
+                self.stop.wait(next(delays))
+
     def _load_history(self) -> None:
         after = -1
         while True:
@@ -124,12 +146,12 @@ class Execution:
         request = wpb.FinishWorkflowRequest(workflow_id=self.workflow_id, epoch=self.epoch)
         _set_outcome(request, outcome)
         try:
-            self.call(self.stub.FinishWorkflow, request, "finishing")
+            self.write("finish_workflow", self.stub.FinishWorkflow, request, "finishing")
         except CoordinatorError as e:
             if e.code not in _UNSTORABLE or isinstance(outcome, pb.ErrorInfo):
                 raise
             request.error.CopyFrom(pb.ErrorInfo(type="ResultRejected", message=str(e)))
-            self.call(self.stub.FinishWorkflow, request, "finishing")
+            self.write("finish_workflow", self.stub.FinishWorkflow, request, "finishing")
 
     # -- durable operations --------------------------------------------------
 
@@ -162,12 +184,12 @@ class Execution:
         _set_outcome(request, outcome)
         doing = f"recording step {step_number} ({name})"
         try:
-            return self.call(self.stub.RecordStep, request, doing).step
+            return self.write("record_step", self.stub.RecordStep, request, doing).step
         except CoordinatorError as e:
             if e.code not in _UNSTORABLE or isinstance(outcome, pb.ErrorInfo):
                 raise
             request.error.CopyFrom(pb.ErrorInfo(type="OutputRejected", message=str(e)))
-            return self.call(self.stub.RecordStep, request, doing).step
+            return self.write("record_step", self.stub.RecordStep, request, doing).step
 
     def schedule(self, step_number: int, name: str, input: pb.Payload) -> pb.StepRecord:
         request = wpb.ScheduleStepRequest(

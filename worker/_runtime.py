@@ -34,6 +34,26 @@ from ._steps import run_step_function
 log = logging.getLogger(__name__)
 
 SDK = "python/0.1.0"
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+class _Waiter:
+    """One request sent on the stream, waiting for its Reply."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._reply: wpb.Reply | None = None
+
+    def done(self, reply: wpb.Reply) -> None:
+        self._reply = reply
+        self._event.set()
+
+    def wait(self, stop: threading.Event) -> wpb.Reply:
+        while not self._event.wait(0.05):
+            if stop.is_set():
+                raise LeaseLost("execution stopped while waiting for the coordinator")
+        assert self._reply is not None
+        return self._reply
 
 
 class Worker:
@@ -76,6 +96,8 @@ class Worker:
         self._outbox: queue.Queue[wpb.WorkerMessage | None] | None = None
         self._seq = 0
         self._thread: threading.Thread | None = None
+        # Requests sent on the stream, by seq, waiting for their Reply.
+        self._replies: dict[int, _Waiter] = {}
         self.connected = threading.Event()
 
     # -- life cycle ------------------------------------------------------------
@@ -180,9 +202,20 @@ class Worker:
                     self._start_step(msg.run_step)
                 elif body == "revoke":
                     self._revoke(msg.revoke)
+                elif body == "reply":
+                    with self._lock:
+                        waiter = self._replies.pop(msg.reply.request_seq, None)
+                    if waiter is not None:
+                        waiter.done(msg.reply)
         finally:
             outbox.put(None)
             responses.cancel()
+            with self._lock:
+                self._outbox = None
+                lost, self._replies = self._replies, {}
+            for waiter in lost.values():
+                waiter.done(wpb.Reply(error=wpb.CallError(
+                    code=grpc.StatusCode.UNAVAILABLE.value[0], message="stream to the coordinator lost")))
         return registered
 
     @staticmethod
@@ -201,6 +234,20 @@ class Worker:
             msg.seq = self._seq
             self._outbox.put(msg)
 
+    def stream_call(self, field: str, request: Any, stop: threading.Event) -> Any:
+        """Send a request on the stream (cheaper than a unary call) and wait for its Reply."""
+        waiter = _Waiter()
+        with self._lock:
+            if self._outbox is None:
+                raise CoordinatorError("not connected to the coordinator", "UNAVAILABLE")
+            self._seq += 1
+            self._replies[self._seq] = waiter
+            self._outbox.put(wpb.WorkerMessage(seq=self._seq, **{field: request}))
+        reply = waiter.wait(stop)
+        if reply.WhichOneof("result") == "error":
+            raise CoordinatorError(reply.error.message, _CODE_NAMES.get(reply.error.code, "UNKNOWN"))
+        return getattr(reply, field)
+
     def _end_stream(self) -> None:
         with self._lock:
             if self._outbox is not None:
@@ -218,7 +265,8 @@ class Worker:
             log.error("assigned unknown workflow %r; ignoring", assignment.name)
             return
         execution = Execution(assignment, self._stub, self.registry, park_after=self.park_after,
-                              spare_slots=lambda: len(self._executions) < self.concurrency)
+                              spare_slots=lambda: len(self._executions) < self.concurrency,
+                              stream=self.stream_call)
         with self._lock:
             old = self._executions.get(assignment.workflow_id)
             if old is not None:

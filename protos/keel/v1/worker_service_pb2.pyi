@@ -12,16 +12,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "drain")
+    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
+    FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     seq: int
     register: Register
     heartbeat: Heartbeat
     drain: Drain
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ...) -> None: ...
+    record_step: RecordStepRequest
+    finish_workflow: FinishWorkflowRequest
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("worker_id", "workflows", "steps", "workflow_slots", "step_slots", "sdk")
@@ -48,18 +52,40 @@ class Drain(_message.Message):
     def __init__(self) -> None: ...
 
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("seq", "registered", "run_workflow", "run_step", "revoke")
+    __slots__ = ("seq", "registered", "run_workflow", "run_step", "revoke", "reply")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     RUN_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     RUN_STEP_FIELD_NUMBER: _ClassVar[int]
     REVOKE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
     seq: int
     registered: Registered
     run_workflow: WorkflowAssignment
     run_step: StepAssignment
     revoke: Revoke
-    def __init__(self, seq: _Optional[int] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., run_workflow: _Optional[_Union[WorkflowAssignment, _Mapping]] = ..., run_step: _Optional[_Union[StepAssignment, _Mapping]] = ..., revoke: _Optional[_Union[Revoke, _Mapping]] = ...) -> None: ...
+    reply: Reply
+    def __init__(self, seq: _Optional[int] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., run_workflow: _Optional[_Union[WorkflowAssignment, _Mapping]] = ..., run_step: _Optional[_Union[StepAssignment, _Mapping]] = ..., revoke: _Optional[_Union[Revoke, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ...) -> None: ...
+
+class Reply(_message.Message):
+    __slots__ = ("request_seq", "record_step", "finish_workflow", "error")
+    REQUEST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
+    FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_seq: int
+    record_step: RecordStepResponse
+    finish_workflow: FinishWorkflowResponse
+    error: CallError
+    def __init__(self, request_seq: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepResponse, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowResponse, _Mapping]] = ..., error: _Optional[_Union[CallError, _Mapping]] = ...) -> None: ...
+
+class CallError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("coordinator_id", "heartbeat_interval", "lease_timeout")
