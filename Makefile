@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
 NODE_DIR := examples/node
 
-.PHONY: install demo test proto proto-check lint bench clean node-deps
+.PHONY: install demo test proto proto-check lint bench bench-compare clean node-deps
 
 install: $(STAMP)
 
@@ -48,8 +48,25 @@ lint: install
 	$(PY) -m ruff check coordinator worker tests examples bench
 	$(PY) -m mypy coordinator worker
 
+# Our workloads on SQLite and PostgreSQL, real processes (bench/README.md).
 bench: install
 	$(PY) bench/run.py
+
+# The same workloads beside the peer (DBOS Transact, scripts in BENCH_PEER_DIR,
+# default ../shared/bench-peer), run in a virtual environment of its own: the
+# peer is never a dependency of the project.
+PEER_VENV := bench/.peer-venv
+DBOS_VERSION := 3.4.0
+PEER_STAMP := $(PEER_VENV)/.installed-dbos-$(DBOS_VERSION)
+
+$(PEER_STAMP):
+	rm -rf $(PEER_VENV)
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet dbos==$(DBOS_VERSION)
+	touch $@
+
+bench-compare: install $(PEER_STAMP)
+	$(PY) bench/compare.py --peer-python $(PEER_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache

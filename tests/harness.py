@@ -85,9 +85,13 @@ class Proc:
 class Cluster:
     """One coordinator (restartable on the same port and store) and its workers."""
 
-    def __init__(self, store_url: str, tmp: Path, **coordinator_flags: Any) -> None:
+    def __init__(self, store_url: str, tmp: Path, *, log_level: str = "DEBUG",
+                 **coordinator_flags: Any) -> None:
         self.store_url = store_url
         self.tmp = tmp
+        # --log-level of the coordinator and the workers. Above INFO, workers do
+        # not log " connected to ": start them with wait=False and check otherwise.
+        self.log_level = log_level
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.flags = {"worker-timeout": 3.0, "grace": 3.0, **coordinator_flags}
@@ -99,7 +103,7 @@ class Cluster:
 
     def start_coordinator(self) -> Proc:
         args = [sys.executable, "-m", "coordinator", "serve", "--listen", self.address,
-                "--db", self.store_url, "--log-level", "DEBUG"]
+                "--db", self.store_url, "--log-level", self.log_level]
         for k, v in self.flags.items():
             args += [f"--{k}", str(v)]
         self._n += 1
@@ -123,7 +127,8 @@ class Cluster:
                      wait: bool = True, extra: list[str] | None = None) -> Proc:
         args = [sys.executable, "-m", "worker", "run", *(modules or ("tests.flows",)),
                 "--coordinator", self.address, "--concurrency", str(concurrency),
-                "--step-concurrency", str(step_concurrency), "--log-level", "DEBUG", *(extra or [])]
+                "--step-concurrency", str(step_concurrency), "--log-level", self.log_level,
+                *(extra or [])]
         self._n += 1
         proc = Proc(args, self.tmp / f"worker-{self._n}.log", self.env)
         self.workers.append(proc)
