@@ -301,10 +301,7 @@ class Engine:
                     # It left while we claimed: give the workflow back.
                     await self.store.release_workflows(self.config.node_id, [wf.workflow_id])
                     continue
-                self._executions[wf.workflow_id] = (wf.epoch, session)
-                session.running[wf.workflow_id] = wf.epoch
-                log.debug("workflow %s epoch %d -> worker %s", wf.workflow_id, wf.epoch, session.worker_id)
-                session.link.send_workflow(wf)
+                self._assign(session, wf)
 
     def _drop_execution(self, workflow_id: str) -> None:
         """Forget a running execution and the steps it is waiting for."""
@@ -339,18 +336,48 @@ class Engine:
         self, name: str, input: Value, workflow_id: str | None, timeout_ms: int | None
     ) -> tuple[WorkflowRecord, bool]:
         now = now_ms()
-        wf, created = await self.store.create_workflow(
-            NewWorkflow(
-                workflow_id=workflow_id or str(uuid.uuid4()),
+        workflow_id = workflow_id or str(uuid.uuid4())
+        # A worker with a free slot at hand: create the workflow already claimed
+        # and hand it over at once, skipping the claim round trip.
+        session = self._free_worker_for(name)
+        if session is not None:
+            session.running[workflow_id] = 0  # the slot is taken while we insert
+        try:
+            wf, created = await self.store.create_workflow(NewWorkflow(
+                workflow_id=workflow_id,
                 name=name,
                 input=input,
                 created_at=now,
                 deadline_at=now + timeout_ms if timeout_ms else None,
-            )
-        )
-        if created:
+                owner=self.config.node_id if session else None,
+                lease_until=self._lease_until() if session else None,
+            ))
+        finally:
+            if session is not None:
+                session.running.pop(workflow_id, None)
+        if not created:
+            return wf, False
+        if session is None:
             self._wake_dispatch.set()
-        return wf, created
+        elif self._workers.get(session.worker_id) is session:
+            self._assign(session, wf)
+        else:  # the worker left meanwhile: let any coordinator claim it
+            await self.store.release_workflows(self.config.node_id, [wf.workflow_id])
+            self._wake_dispatch.set()
+        return wf, True
+
+    def _free_worker_for(self, name: str) -> WorkerSession | None:
+        if not self._accepting:
+            return None
+        candidates = [s for s in self._workers.values()
+                      if name in s.workflows and s.free_workflow_slots > 0]
+        return max(candidates, key=lambda s: s.free_workflow_slots, default=None)
+
+    def _assign(self, session: WorkerSession, wf: WorkflowRecord) -> None:
+        self._executions[wf.workflow_id] = (wf.epoch, session)
+        session.running[wf.workflow_id] = wf.epoch
+        log.debug("workflow %s epoch %d -> worker %s", wf.workflow_id, wf.epoch, session.worker_id)
+        session.link.send_workflow(wf)
 
     async def get_workflow(self, workflow_id: str) -> WorkflowRecord:
         wf = await self.store.get_workflow(workflow_id)

@@ -88,6 +88,10 @@ class NewWorkflow:
     input: Value
     created_at: int
     deadline_at: int | None
+    # Set to create it already claimed (epoch 1) by this owner, for a
+    # coordinator that has a free worker at hand: no claim round trip.
+    owner: str | None = None
+    lease_until: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 # Any constant works, as long as every keel coordinator uses the same one.
 _MIGRATION_LOCK = 0x6B65656C  # "keel"
 _CONNECT_TIMEOUT = 5.0
+_SUSPECT_SECONDS = 30.0
 
 # LISTEN/NOTIFY channel shared by every coordinator on the database.
 _CHANNEL = "keel"
@@ -145,20 +146,37 @@ class PostgresStore(Store):
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listeners: list[asyncio.Task[None]] = []
+        # Until then, check pooled connections before use (see _conn).
+        self._suspect_until = 0.0
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection; connection trouble becomes StoreUnavailable."""
+        """A pooled connection; connection trouble becomes StoreUnavailable.
+
+        Checking every connection on checkout would cost a round trip per
+        query, so connections are checked only for a while after a failure
+        (PostgreSQL restarted or the link broke): a broken one is dropped
+        before anything is sent on it, and another is taken."""
         if self._pool is None:
             raise StoreUnavailable("postgres: store is not open")
         try:
-            async with self._pool.connection() as conn:
-                yield conn
+            for _ in range(self._max_size + 1):
+                async with self._pool.connection() as conn:
+                    if time.monotonic() < self._suspect_until:
+                        try:
+                            await AsyncConnectionPool.check_connection(conn)
+                        except psycopg.OperationalError:
+                            continue  # the pool discards it on return; take another
+                    yield conn
+                    return
+            raise psycopg.OperationalError("every pooled connection is broken")
         except PoolTimeout as e:
+            self._suspect_until = time.monotonic() + _SUSPECT_SECONDS
             raise StoreUnavailable(f"postgres: no connection within {_CONNECT_TIMEOUT}s: {e}") from e
         except psycopg.OperationalError as e:
             # Covers lost connections, admin shutdown, too many clients, and
             # serialisation/deadlock rollbacks: all mean "retry later".
+            self._suspect_until = time.monotonic() + _SUSPECT_SECONDS
             raise StoreUnavailable(f"postgres: {type(e).__name__}: {e}") from e
 
     async def _fetchall(self, sql: str, params: Any) -> list[Any]:
@@ -187,9 +205,6 @@ class PostgresStore(Store):
             max_size=self._max_size,
             open=False,
             timeout=_CONNECT_TIMEOUT,  # how long getconn waits before PoolTimeout
-            # Checking on checkout drops connections broken while PostgreSQL
-            # was away; the pool reconnects in the background by itself.
-            check=AsyncConnectionPool.check_connection,
             kwargs={"autocommit": True, "connect_timeout": int(_CONNECT_TIMEOUT)},
             name="keel-store",
         )
@@ -212,13 +227,17 @@ class PostgresStore(Store):
     # -- workflows -----------------------------------------------------------
 
     async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
+        # Other coordinators hear of an unclaimed workflow; one created claimed
+        # is nobody else's business.
+        notify = f", pg_notify('{_CHANNEL}', 'work')" if wf.owner is None else ""
         row = await self._fetchone(
             "WITH ins AS (INSERT INTO workflows (workflow_id, name, status, input_encoding, input, "
-            "created_at, updated_at, deadline_at) VALUES (%s, %s, 'PENDING', %s, %s, %s, %s, %s) "
+            "created_at, updated_at, deadline_at, owner, lease_until, epoch) "
+            "VALUES (%s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, %s, %s) "
             f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {WF_COLS}) "
-            f"SELECT {_wf_cols('ins')}, pg_notify('{_CHANNEL}', 'work') FROM ins",
+            f"SELECT {_wf_cols('ins')}{notify} FROM ins",
             (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
-             wf.created_at, wf.deadline_at),
+             wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0),
         )
         if row is not None:
             return workflow_from_row(row), True

@@ -6,12 +6,10 @@ thread; the event loop never blocks on the database.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from . import migrations
@@ -28,13 +26,13 @@ from .base import (
     SetEvent,
     StepRecord,
     Store,
-    StoreUnavailable,
     Value,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
     event_wait_key,
 )
+from .group_commit import GroupCommitter, Rollback
 from .rows import (
     EVENT_COLS,
     STEP_COLS,
@@ -55,32 +53,23 @@ class SqliteStore(Store):
     def __init__(self, path: str, synchronous: str = "FULL") -> None:
         self._path = path
         self._synchronous = synchronous.upper()
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._writer = GroupCommitter(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA foreign_keys=ON")
+        self._migrate(db)
+        return db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            assert self._db is not None, "store is not open"
-            try:
-                return fn(self._db)
-            except sqlite3.OperationalError as e:
-                if self._db.in_transaction:
-                    self._db.rollback()
-                raise StoreUnavailable(f"sqlite: {e}") from e
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        """Run on the writer thread, inside a group commit (see group_commit.py)."""
+        return await self._writer.run(fn)
 
     async def open(self) -> None:
-        def connect() -> None:
-            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self._synchronous}")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._db = db
-            self._migrate(db)
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+        await self._writer.start()
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -103,13 +92,7 @@ class SqliteStore(Store):
             raise
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, shut)
-        self._thread.shutdown(wait=True)
+        await self._writer.stop()
 
     # -- workflows -----------------------------------------------------------
 
@@ -117,10 +100,11 @@ class SqliteStore(Store):
         def tx(db: sqlite3.Connection) -> tuple[WorkflowRecord, bool]:
             cur = db.execute(
                 "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, "
-                "created_at, updated_at, deadline_at) VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?) "
+                "created_at, updated_at, deadline_at, owner, lease_until, epoch) "
+                "VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) "
                 f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {WF_COLS}",
                 (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
-                 wf.created_at, wf.deadline_at),
+                 wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0),
             )
             row = cur.fetchone()
             if row is not None:
@@ -231,17 +215,16 @@ class SqliteStore(Store):
         self, step: NewStep, effect: Effect | None = None
     ) -> tuple[RecordResult, StepRecord | None]:
         def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result, record = _record_step(db, step, effect)
-                db.execute("COMMIT" if result is RecordResult.RECORDED else "ROLLBACK")
-                if result in (RecordResult.STALE, RecordResult.DUPLICATE):
-                    record = _get_step(db, step.workflow_id, step.step_number)
-                return result, record
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            result, record = _record_step(db, step, effect)
+            if result is not RecordResult.RECORDED:
+                # Undo what this unit wrote, then report the record that won.
+                def then(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
+                    if result in (RecordResult.STALE, RecordResult.DUPLICATE):
+                        return result, _get_step(db, step.workflow_id, step.step_number)
+                    return result, None
+
+                raise Rollback(then)
+            return result, record
 
         return await self._run(tx)
 
@@ -249,15 +232,10 @@ class SqliteStore(Store):
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         def tx(db: sqlite3.Connection) -> RecordResult:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = _send(db, message, None)
-                db.execute("COMMIT" if result is RecordResult.RECORDED else "ROLLBACK")
-                return result
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            result = _send(db, message, None)
+            if result is not RecordResult.RECORDED:
+                raise Rollback(lambda db: result)
+            return result
 
         return await self._run(tx)
 
