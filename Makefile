@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) examples/demo.py
 
-test: install proto-check node-deps
+test: install proto-check lint node-deps
 	$(PY) -m pytest -q tests
 
 # The Node.js example (tests/test_node.py): reinstalled when package-lock.json

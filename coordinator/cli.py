@@ -93,7 +93,8 @@ def _admin(args: argparse.Namespace) -> int:
             elif args.verb == "steps":
                 _print(stub.ListSteps(cpb.ListStepsRequest(workflow_id=args.workflow_id), timeout=30))
             elif args.verb == "cancel":
-                _print(stub.CancelWorkflow(cpb.CancelWorkflowRequest(workflow_id=args.workflow_id), timeout=30))
+                request = cpb.CancelWorkflowRequest(workflow_id=args.workflow_id)
+                _print(stub.CancelWorkflow(request, timeout=30))
         except grpc.RpcError as e:
             print(f"coordinator: {e.code().name}: {e.details()}", file=sys.stderr)
             return 1

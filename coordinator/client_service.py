@@ -62,9 +62,8 @@ class ClientServicer(cgrpc.ClientServiceServicer):
         self, request: cpb.AwaitWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> cpb.AwaitWorkflowResponse:
         check_workflow_id(request.workflow_id)
-        timeout = request.timeout.ToMilliseconds() / 1000 if request.HasField("timeout") else MAX_AWAIT_SECONDS
-        if timeout < 0:
-            raise InvalidArgument("timeout must not be negative")
+        timeout = duration_ms(request.timeout, "timeout", request.HasField("timeout"),
+                              int(MAX_AWAIT_SECONDS * 1000)) / 1000
         wf = await self.engine.await_workflow(request.workflow_id, min(timeout, MAX_AWAIT_SECONDS))
         return cpb.AwaitWorkflowResponse(workflow=convert.workflow_info(wf))
 

@@ -75,9 +75,10 @@ def test_everything_is_commented(files: list[descriptor_pb2.FileDescriptorProto]
     for f in files:
         docs = comments(f)
 
-        def need(path: tuple[int, ...], what: str) -> None:
+        def need(path: tuple[int, ...], what: str, docs: dict[tuple[int, ...], str] = docs,
+                 name: str = f.name) -> None:
             if not docs.get(path):
-                missing.append(f"{f.name}: {what}")
+                missing.append(f"{name}: {what}")
 
         for i, service in enumerate(f.service):
             need((SERVICE, i), service.name)

@@ -20,8 +20,8 @@ from . import _codec, _rpc
 from ._errors import CoordinatorError, WorkflowCancelled, WorkflowFailed, WorkflowNotFound
 from ._registry import workflow_name_of
 
-STATUS_NAMES = {v: pb.WorkflowStatus.Name(v).removeprefix("WORKFLOW_STATUS_")
-                for v in pb.WorkflowStatus.values()}
+STATUS_NAMES: dict[int, str] = {v: pb.WorkflowStatus.Name(v).removeprefix("WORKFLOW_STATUS_")
+                                 for v in pb.WorkflowStatus.values()}
 KIND_NAMES = {v: pb.StepKind.Name(v).removeprefix("STEP_KIND_") for v in pb.StepKind.values()}
 
 
@@ -84,7 +84,7 @@ class WorkflowHandle:
 
     def status(self) -> str:
         """"PENDING", "SUCCESS", "ERROR" or "CANCELLED"."""
-        return STATUS_NAMES[self._client._get(self.workflow_id).status]
+        return STATUS_NAMES[int(self._client._get(self.workflow_id).status)]
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the workflow to end and return its value. Raises WorkflowFailed
@@ -113,7 +113,7 @@ class WorkflowHandle:
             self._client._stub.CancelWorkflow, cpb.CancelWorkflowRequest(workflow_id=self.workflow_id),
             f"cancelling workflow {self.workflow_id}", self.workflow_id,
         )
-        return STATUS_NAMES[resp.workflow.status]
+        return STATUS_NAMES[int(resp.workflow.status)]
 
 
 def _outcome(info: cpb.WorkflowInfo) -> Any:

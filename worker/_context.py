@@ -320,11 +320,11 @@ class WorkflowContext:
 
     @property
     def workflow_id(self) -> str:
-        return self._ex.workflow_id
+        return str(self._ex.workflow_id)
 
     @property
     def workflow_name(self) -> str:
-        return self._ex.assignment.name
+        return str(self._ex.assignment.name)
 
     def run_step(self, step: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
         """Run a step durably and return its value (or raise its recorded error).

@@ -20,6 +20,7 @@ from .base import StoreUnavailable
 
 T = TypeVar("T")
 Unit = Callable[[sqlite3.Connection], Any]
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 MAX_BATCH = 512
 
@@ -64,9 +65,11 @@ class GroupCommitter:
         try:
             db = self._connect()
         except BaseException as e:  # reported to open()
-            loop.call_soon_threadsafe(_settle, [(ready, None, StoreUnavailable(f"sqlite: {e}"))])
+            failed: list[Outcome] = [(ready, None, StoreUnavailable(f"sqlite: {e}"))]
+            loop.call_soon_threadsafe(_settle, failed)
             return
-        loop.call_soon_threadsafe(_settle, [(ready, None, None)])
+        started: list[Outcome] = [(ready, None, None)]
+        loop.call_soon_threadsafe(_settle, started)
         try:
             while (first := self._queue.get()) is not None:
                 batch = [first]
@@ -90,7 +93,7 @@ class GroupCommitter:
     def _commit(
         db: sqlite3.Connection, batch: list[tuple[Unit, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
     ) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[Outcome] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             for unit, _, future in batch:
@@ -122,7 +125,7 @@ class GroupCommitter:
             loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _settle(outcomes: list[Outcome]) -> None:
     for future, value, error in outcomes:
         if future.done():
             continue  # the caller gave up (cancelled)

@@ -193,4 +193,6 @@ POSTGRES: list[tuple[int, list[str]]] = [
     ),
 ]
 
-VERSION_TABLE = "CREATE TABLE IF NOT EXISTS keel_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS keel_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+)

@@ -37,7 +37,9 @@ def event_from_row(r: Sequence[Any]) -> EventRecord:
     return EventRecord(r[0], r[1], r[2], Value(r[3], bytes(r[4])), r[5], r[6])
 
 
-def _outcome(enc: str | None, data: Any, etype: str | None, emsg: str | None, edet: str | None) -> Outcome | None:
+def _outcome(
+    enc: str | None, data: Any, etype: str | None, emsg: str | None, edet: str | None
+) -> Outcome | None:
     if etype is not None:
         return Outcome(error=Failure(etype, emsg or "", edet or ""))
     if enc is not None:
