@@ -1,0 +1,31 @@
+"""The workloads, one module each: `run(store, quick)` returns the figures of one run.
+
+Each module is also a program (`python -m bench.workloads.NAME --store sqlite`)
+that prints its JSON line and appends it to the results file; bench/run.py runs
+them as subprocesses, so every workload starts from fresh processes and a hard
+time limit can stop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import emit, results_file
+
+# In the order bench/run.py runs them.
+WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting"]
+
+Run = Callable[[str, bool], dict[str, Any]]
+
+
+def main(workload: str, run: Run) -> None:
+    p = argparse.ArgumentParser(prog=f"bench.workloads.{workload}")
+    p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--quick", action="store_true", help="smaller n, for a fast check")
+    p.add_argument("--results", help="JSON lines file to append to (default bench/results/<timestamp>.jsonl)")
+    args = p.parse_args()
+    figures = run(args.store, args.quick)
+    emit({"workload": workload, "backend": args.store, **figures, "quick": args.quick},
+         results_file(args.results))

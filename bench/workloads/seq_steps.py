@@ -1,0 +1,46 @@
+"""seq_steps: one workflow of N sequential no-op steps (the peer's seq_steps.py).
+
+One warm-up, then the median of `reps` runs, timed by the client from
+start_workflow to the result; an empty (0-step) workflow separates the fixed
+cost of a workflow from the cost of a step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.cluster import cluster, start_worker
+from bench.common import med, ms
+from bench.workloads import main
+
+
+def run(store: str, quick: bool) -> dict[str, Any]:
+    n, reps = (50, 3) if quick else (200, 5)
+    with cluster(store, "seq_steps") as c:
+        client = c.client()
+        start_worker(c, client)
+
+        def once(steps: int) -> float:
+            t0 = time.perf_counter()
+            result = client.start_workflow("bench_seq", steps).result(timeout=120)
+            elapsed = time.perf_counter() - t0
+            assert result == steps, result
+            return elapsed
+
+        once(n)  # warm-up
+        once(0)
+        empty = [once(0) for _ in range(reps)]
+        totals = [once(n) for _ in range(reps)]
+    total = med(totals)
+    return {
+        "steps": n, "reps": reps,
+        "total_ms_median": ms(total), "total_ms_all": [ms(t) for t in totals],
+        "per_step_ms": round(total * 1e3 / n, 3),
+        "steps_per_sec": round(n / total, 1),
+        "empty_wf_ms_median": ms(med(empty)),
+    }
+
+
+if __name__ == "__main__":
+    main("seq_steps", run)
