@@ -199,7 +199,8 @@ class Engine:
         while True:
             await asyncio.sleep(self.config.lease_ttl / 3)
             try:
-                await self.store.renew_leases(self.config.node_id, self._lease_until())
+                await self.store.renew_leases(
+                    self.config.node_id, list(self._executions), self._lease_until())
             except StoreUnavailable as e:
                 log.warning("lease renewal failed: %s", e)
 

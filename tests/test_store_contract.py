@@ -166,10 +166,15 @@ def test_renew_leases_counts_pending_only(store_url: str) -> None:
             await s.create_workflow(wf(f"w{i}", created_at=i))
         got = await s.claim_workflows("node-a", ["wf"], 10, now=10, lease_until=100)
         await s.finish_workflow("w0", got[0].epoch, WorkflowStatus.SUCCESS, ok(), 20)
-        assert await s.renew_leases("node-a", 500) == 2
-        assert await s.renew_leases("node-b", 500) == 0
+        ids = ["w0", "w1", "w2"]
+        assert await s.renew_leases("node-a", ids, 500) == 2
+        assert await s.renew_leases("node-b", ids, 500) == 0
         # The renewed lease keeps other owners out past the old expiry.
         assert await s.claim_workflows("node-b", ["wf"], 10, now=200, lease_until=900) == []
+        # A lease the owner does not renew (it forgot the workflow) expires.
+        assert await s.renew_leases("node-a", ["w1"], 1000) == 1
+        got = await s.claim_workflows("node-b", ["wf"], 10, now=600, lease_until=900)
+        assert [w.workflow_id for w in got] == ["w2"]
 
     run(store_url, body)
 
@@ -715,9 +720,16 @@ def test_pg_recovers_from_lost_connections(pg_url: str, pg_admin_url: str) -> No
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (dbname,))
-        # The pool checks connections on checkout and replaces dead ones.
-        w = await s.get_workflow("w1")
-        assert w is not None
+        # The first use of a dead connection fails as StoreUnavailable (callers
+        # retry); from then on connections are checked on checkout for a
+        # while and dead ones replaced before anything is sent.
+        try:
+            await s.get_workflow("w1")
+        except StoreUnavailable:
+            pass
+        for _ in range(3):
+            w = await s.get_workflow("w1")
+            assert w is not None
 
     run(pg_url, body)
 

@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-# Matched with the coordinator's keepalive policy (it allows a ping every 5 s).
+# Matched with the coordinator's keepalive policy (it allows a ping every second).
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -23,6 +23,9 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    # Bandwidth probes are pings too; with long calls in flight the server can
+    # count them as strikes and close the channel (too_many_pings).
+    ("grpc.http2.bdp_probe", 0),
     ("grpc.enable_retries", 0),  # we retry ourselves, with our own idempotency rules
 ]
 

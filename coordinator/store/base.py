@@ -244,8 +244,11 @@ class Store(abc.ABC):
         """Give up the leases on these workflows (all of the owner's if None)."""
 
     @abc.abstractmethod
-    async def renew_leases(self, owner: str, lease_until: int) -> int:
-        """Extend every lease the owner holds; returns how many."""
+    async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
+        """Extend the owner's leases on these workflows (the ones it runs);
+        returns how many. A lease the owner holds but no longer runs (an
+        answer lost after a claim committed, say) is left to expire, so no
+        workflow stays stuck with an owner that forgot it."""
 
     @abc.abstractmethod
     async def finish_workflow(

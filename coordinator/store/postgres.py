@@ -303,11 +303,12 @@ class PostgresStore(Store):
                     (owner, list(workflow_ids)),
                 )
 
-    async def renew_leases(self, owner: str, lease_until: int) -> int:
+    async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
         async with self._conn() as conn:
             cur = await conn.execute(
-                "UPDATE workflows SET lease_until = %s WHERE owner = %s AND status = 'PENDING'",
-                (lease_until, owner),
+                "UPDATE workflows SET lease_until = %s WHERE owner = %s AND status = 'PENDING' "
+                "AND workflow_id = ANY(%s)",
+                (lease_until, owner, workflow_ids),
             )
             return cur.rowcount
 

@@ -7,6 +7,7 @@ thread; the event loop never blocks on the database.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -170,13 +171,13 @@ class SqliteStore(Store):
 
         await self._run(tx)
 
-    async def renew_leases(self, owner: str, lease_until: int) -> int:
-        return await self._run(
-            lambda db: db.execute(
-                "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'PENDING'",
-                (lease_until, owner),
-            ).rowcount
+    async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
+        sql = (
+            "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'PENDING' "
+            "AND workflow_id IN (SELECT value FROM json_each(?))"
         )
+        params = (lease_until, owner, json.dumps(workflow_ids))
+        return await self._run(lambda db: db.execute(sql, params).rowcount)
 
     async def finish_workflow(
         self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
