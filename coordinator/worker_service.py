@@ -162,7 +162,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
                 last_seq = msg.seq or last_seq
                 self.engine.heartbeat(session)
                 body = msg.WhichOneof("body")
-                if body in ("record_step", "finish_workflow"):
+                if body in ("record_step", "finish_workflow", "set_event"):
                     task = asyncio.create_task(self._reply(link, msg.seq, msg))
                     self._tasks.add(task)  # keep a reference until it is done
                     task.add_done_callback(self._tasks.discard)
@@ -266,6 +266,10 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def SetEvent(
         self, request: wpb.SetEventRequest, context: grpc.aio.ServicerContext
     ) -> wpb.SetEventResponse:
+        return await self.set_event(request)
+
+    async def set_event(self, request: wpb.SetEventRequest) -> wpb.SetEventResponse:
+        """SetEvent, served as a unary call and on the stream."""
         _check_step_call(request)
         record = await self.engine.set_event(
             request.workflow_id, request.epoch, request.step_number,
@@ -360,8 +364,11 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         """Serve a request sent on the stream; answer with a Reply after the commit."""
         reply = wpb.Reply(request_seq=seq)
         try:
-            if msg.WhichOneof("body") == "record_step":
+            body = msg.WhichOneof("body")
+            if body == "record_step":
                 reply.record_step.CopyFrom(await self.record_step(msg.record_step))
+            elif body == "set_event":
+                reply.set_event.CopyFrom(await self.set_event(msg.set_event))
             else:
                 reply.finish_workflow.CopyFrom(await self.finish_workflow(msg.finish_workflow))
         except Exception as exc:  # every failure becomes the status a unary call would get

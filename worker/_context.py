@@ -406,7 +406,7 @@ class WorkflowContext:
             return
         request = wpb.SetEventRequest(workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n,
                                       key=key, value=_codec.encode(value))
-        ex.call(ex.stub.SetEvent, request, f"setting event {key!r}")
+        ex.write("set_event", ex.stub.SetEvent, request, f"setting event {key!r}")
 
     def get_event(self, workflow_id: str, key: str, timeout: float = 60) -> Any:
         """The latest value of another workflow's event `key`, waiting up to

@@ -12,20 +12,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow")
+    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow", "set_event")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    SET_EVENT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     register: Register
     heartbeat: Heartbeat
     drain: Drain
     record_step: RecordStepRequest
     finish_workflow: FinishWorkflowRequest
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ...) -> None: ...
+    set_event: SetEventRequest
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ..., set_event: _Optional[_Union[SetEventRequest, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("worker_id", "workflows", "steps", "workflow_slots", "step_slots", "sdk")
@@ -68,16 +70,18 @@ class CoordinatorMessage(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., run_workflow: _Optional[_Union[WorkflowAssignment, _Mapping]] = ..., run_step: _Optional[_Union[StepAssignment, _Mapping]] = ..., revoke: _Optional[_Union[Revoke, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ...) -> None: ...
 
 class Reply(_message.Message):
-    __slots__ = ("request_seq", "record_step", "finish_workflow", "error")
+    __slots__ = ("request_seq", "record_step", "finish_workflow", "error", "set_event")
     REQUEST_SEQ_FIELD_NUMBER: _ClassVar[int]
     RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SET_EVENT_FIELD_NUMBER: _ClassVar[int]
     request_seq: int
     record_step: RecordStepResponse
     finish_workflow: FinishWorkflowResponse
     error: CallError
-    def __init__(self, request_seq: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepResponse, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowResponse, _Mapping]] = ..., error: _Optional[_Union[CallError, _Mapping]] = ...) -> None: ...
+    set_event: SetEventResponse
+    def __init__(self, request_seq: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepResponse, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowResponse, _Mapping]] = ..., error: _Optional[_Union[CallError, _Mapping]] = ..., set_event: _Optional[_Union[SetEventResponse, _Mapping]] = ...) -> None: ...
 
 class CallError(_message.Message):
     __slots__ = ("code", "message")
