@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK = 0x6B65656C  # "keel"
 _CONNECT_TIMEOUT = 5.0
 _SUSPECT_SECONDS = 30.0
+_MAX_BATCH = 200
 
 # LISTEN/NOTIFY channel shared by every coordinator on the database.
 _CHANNEL = "keel"
@@ -129,6 +130,15 @@ def _wait_lock(wait_key: str, workflow_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def _record_params(step: NewStep) -> tuple[Any, ...]:
+    cols = step_params(step, 0)
+    return (
+        step.workflow_id, step.epoch,
+        *cols[:13], *cols[14:],  # every step column but completion_seq
+        step.completed_at, step.workflow_id,
+    )
+
+
 def _libpq_url(url: str) -> str:
     """libpq does not know SQLAlchemy driver suffixes such as postgresql+psycopg."""
     parts = urlsplit(url)
@@ -148,6 +158,10 @@ class PostgresStore(Store):
         self._listeners: list[asyncio.Task[None]] = []
         # Until then, check pooled connections before use (see _conn).
         self._suspect_until = 0.0
+        # Plain step records waiting for the group commit (_record_batched).
+        self._step_queue: list[tuple[NewStep, asyncio.Future[tuple[int, int | None]]]] = []
+        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None  # keeps the task referenced
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -346,15 +360,9 @@ class PostgresStore(Store):
         self, step: NewStep, effect: Effect | None = None
     ) -> tuple[RecordResult, StepRecord | None]:
         if effect is None:
-            # The hot path: one statement, and no NOTIFY (it costs a global
-            # lock at commit).
-            cols = step_params(step, 0)
-            params = (
-                step.workflow_id, step.epoch,
-                *cols[:13], *cols[14:],  # every step column but completion_seq
-                step.completed_at, step.workflow_id,
-            )
-            matched, seq = await self._fetchone(_RECORD_STEP, params)
+            # The hot path: one statement, no NOTIFY (it costs a global lock
+            # at commit), and group-committed with the other steps in flight.
+            matched, seq = await self._record_batched(step)
             if seq is not None:
                 return RecordResult.RECORDED, record_from_new(step, seq)
             result = RecordResult.DUPLICATE if matched else RecordResult.STALE
@@ -377,6 +385,58 @@ class PostgresStore(Store):
         # Nothing was written. A fresh statement sees the winner even if it
         # committed while we waited for the row lock.
         return result, await self.get_step(step.workflow_id, step.step_number)
+
+    async def _record_batched(self, step: NewStep) -> tuple[int, int | None]:
+        """Queue a plain step record; whoever flushes commits everything queued
+        in one pipelined transaction (one round trip and one commit for many
+        steps under load). With nothing in flight the caller flushes its own
+        record at once, so a lone step pays no extra hop."""
+        future: asyncio.Future[tuple[int, int | None]] = asyncio.get_running_loop().create_future()
+        self._step_queue.append((step, future))
+        if not self._flushing:
+            self._flushing = True
+            try:
+                while not future.done():
+                    await self._flush_batch()
+            finally:
+                self._flushing = False
+            if self._step_queue:  # arrived meanwhile: hand them to a task
+                self._flush_task = asyncio.create_task(self._flush_rest())
+        return await future
+
+    async def _flush_rest(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            while self._step_queue:
+                await self._flush_batch()
+        finally:
+            self._flushing = False
+
+    async def _flush_batch(self) -> None:
+        batch, self._step_queue = self._step_queue[:_MAX_BATCH], self._step_queue[_MAX_BATCH:]
+        # One lock order for every batch (and every coordinator): no deadlocks between them.
+        batch.sort(key=lambda item: (item[0].workflow_id, item[0].step_number))
+        try:
+            async with self._conn() as conn:
+                if len(batch) == 1:  # alone: one autocommitted statement is quickest
+                    cur = await conn.execute(_RECORD_STEP, _record_params(batch[0][0]))
+                    rows = [await cur.fetchone()]
+                else:
+                    async with conn.pipeline(), conn.transaction():
+                        cursors = [await conn.execute(_RECORD_STEP, _record_params(step))
+                                   for step, _ in batch]
+                        rows = [await cur.fetchone() for cur in cursors]
+        except Exception as e:  # StoreUnavailable, or a bug: every caller hears of it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        for (_, future), row in zip(batch, rows, strict=True):
+            assert row is not None, "the statement always returns one row"
+            if not future.done():
+                future.set_result((row[0], row[1]))
 
     # -- events, messages, waits ---------------------------------------------
 
