@@ -152,6 +152,7 @@ class Engine:
         self._message_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._wake_dispatch = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()  # referenced until done
         self._accepting = True
 
     # -- life cycle ------------------------------------------------------------
@@ -211,7 +212,7 @@ class Engine:
             for session in [s for s in self._workers.values() if s.last_seen < limit]:
                 log.warning("worker %s missed heartbeats; presumed dead", session.worker_id)
                 session.link.close("missed heartbeats")
-                await self.unregister(session)
+                self.unregister(session)
 
     async def _deadline_loop(self) -> None:
         while True:
@@ -246,7 +247,7 @@ class Engine:
         if old is not None:
             # The same worker reconnected before its old stream was noticed dead.
             old.link.close("replaced by a new connection")
-            asyncio.create_task(self.unregister(old))
+            self.unregister(old)
         self._workers[session.worker_id] = session
         log.info(
             "worker %s registered: %d workflows, %d steps, slots %d/%d",
@@ -262,7 +263,10 @@ class Engine:
     def drain(self, session: WorkerSession) -> None:
         session.draining = True
 
-    async def unregister(self, session: WorkerSession) -> None:
+    def unregister(self, session: WorkerSession) -> None:
+        """Forget a worker and hand its work to others. Synchronous, with the
+        store write in a task of its own: a caller being cancelled (the gRPC
+        handler of a dead worker's stream) must not cancel the recovery."""
         if self._workers.get(session.worker_id) is not session:
             return
         del self._workers[session.worker_id]
@@ -276,14 +280,19 @@ class Engine:
             self._step_queue.appendleft(task)
         session.step_tasks.clear()
         log.info("worker %s gone; %d workflows to recover", session.worker_id, len(lost))
-        if lost:
+        self._dispatch_steps()
+        release = asyncio.create_task(self._release(session.worker_id, lost))
+        self._background.add(release)
+        release.add_done_callback(self._background.discard)
+
+    async def _release(self, worker_id: str, workflow_ids: list[str]) -> None:
+        if workflow_ids:
             try:
-                await self.store.release_workflows(self.config.node_id, lost)
+                await self.store.release_workflows(self.config.node_id, workflow_ids)
             except StoreUnavailable as e:
                 log.warning("could not release workflows of %s (leases will expire): %s",
-                            session.worker_id, e)
+                            worker_id, e)
         self._wake_dispatch.set()
-        self._dispatch_steps()
 
     # -- workflow dispatch ---------------------------------------------------
 

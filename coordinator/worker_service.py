@@ -147,7 +147,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
                 yield msg
         finally:
             reader.cancel()
-            await self.engine.unregister(session)
+            self.engine.unregister(session)
         if link.close_reason:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"stream closed: {link.close_reason}")
 

@@ -120,3 +120,19 @@ def test_recorded_errors_keep_their_type_name(name: str) -> None:
     assert isinstance(e, StepError) and type(e).__name__ == name and e.step_number == 3
     if name != "CustomError":
         assert isinstance(e, getattr(builtins, name))
+
+
+def test_select_refuses_no_futures_and_futures_of_another_workflow() -> None:
+    from worker import StepFuture
+
+    def execution(workflow_id: str) -> Execution:
+        assignment = wpb.WorkflowAssignment(workflow_id=workflow_id, name="checkout", epoch=1)
+        return Execution(assignment, RecordingStub([]), registry())  # type: ignore[arg-type]
+
+    mine, theirs = execution("wf-a"), execution("wf-b")
+    ctx = WorkflowContext(mine)
+    with pytest.raises(ValueError, match="at least one future"):
+        ctx.select([])
+    foreign = StepFuture(theirs, 0, "charge")
+    with pytest.raises(ValueError, match="futures of this workflow"):
+        ctx.select([foreign])
