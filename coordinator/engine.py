@@ -151,6 +151,11 @@ class Engine:
         # Woken when a message for the workflow is committed.
         self._message_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._wake_dispatch = asyncio.Event()
+        # Whether claimable workflows may be waiting in the store. A freed slot
+        # triggers a claim only then, so the common path (workflows created
+        # already claimed) costs no empty claim query per workflow.
+        self._backlog = True
+        self._work_gen = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
         self._accepting = True
@@ -181,12 +186,19 @@ class Engine:
         except StoreUnavailable as e:
             log.warning("could not release leases on stop (they will expire): %s", e)
 
+    def _more_work(self) -> None:
+        """Something may have become claimable: look in the store."""
+        self._backlog = True
+        self._work_gen += 1
+        self._wake_dispatch.set()
+
     async def _dispatch_loop(self) -> None:
         while True:
             try:
                 await asyncio.wait_for(self._wake_dispatch.wait(), self.config.poll_interval)
             except asyncio.TimeoutError:
-                pass
+                # Safety net: other coordinators' work, expired leases.
+                self._more_work()
             self._wake_dispatch.clear()
             try:
                 await self._dispatch_workflows()
@@ -235,7 +247,7 @@ class Engine:
             _wake(self._waiters, workflow_id)
             _wake(self._event_waiters, workflow_id)
         elif kind == "work":
-            self._wake_dispatch.set()
+            self._more_work()
 
     def _lease_until(self) -> int:
         return now_ms() + int(self.config.lease_ttl * 1000)
@@ -254,7 +266,7 @@ class Engine:
             session.worker_id, len(session.workflows), len(session.steps),
             session.workflow_slots, session.step_slots,
         )
-        self._wake_dispatch.set()
+        self._more_work()  # it may serve workflows that waited for it
         self._dispatch_steps()
 
     def heartbeat(self, session: WorkerSession) -> None:
@@ -292,26 +304,33 @@ class Engine:
             except StoreUnavailable as e:
                 log.warning("could not release workflows of %s (leases will expire): %s",
                             worker_id, e)
-        self._wake_dispatch.set()
+        self._more_work()
 
     # -- workflow dispatch ---------------------------------------------------
 
     async def _dispatch_workflows(self) -> None:
-        if not self._accepting:
+        if not self._accepting or not self._backlog:
             return
+        generation, exhausted = self._work_gen, True
         for session in list(self._workers.values()):
+            if not session.workflows:
+                continue
             free = session.free_workflow_slots
-            if free <= 0 or not session.workflows:
+            if free <= 0:
+                exhausted = False  # could not look for it: work may still wait
                 continue
             claimed = await self.store.claim_workflows(
                 self.config.node_id, sorted(session.workflows), free, now_ms(), self._lease_until()
             )
+            exhausted = exhausted and len(claimed) < free
             for wf in claimed:
                 if self._workers.get(session.worker_id) is not session:
                     # It left while we claimed: give the workflow back.
                     await self.store.release_workflows(self.config.node_id, [wf.workflow_id])
                     continue
                 self._assign(session, wf)
+        if exhausted and generation == self._work_gen:
+            self._backlog = False  # every worker with room found nothing more
 
     def _drop_execution(self, workflow_id: str) -> None:
         """Forget a running execution and the steps it is waiting for."""
@@ -368,12 +387,12 @@ class Engine:
         if not created:
             return wf, False
         if session is None:
-            self._wake_dispatch.set()
+            self._more_work()
         elif self._workers.get(session.worker_id) is session:
             self._assign(session, wf)
         else:  # the worker left meanwhile: let any coordinator claim it
             await self.store.release_workflows(self.config.node_id, [wf.workflow_id])
-            self._wake_dispatch.set()
+            self._more_work()
         return wf, True
 
     def _free_worker_for(self, name: str) -> WorkerSession | None:
@@ -595,6 +614,7 @@ class Engine:
             0, now, now,
         ), SetEvent(key))
         _wake(self._event_waiters, workflow_id)
+        self._more_work()  # workflows parked in get_event may be claimable now
         return record
 
     async def send_from_workflow(self, workflow_id: str, epoch: int, step_number: int,
@@ -627,7 +647,7 @@ class Engine:
 
     def _message_arrived(self, workflow_id: str) -> None:
         _wake(self._message_waiters, workflow_id)
-        self._wake_dispatch.set()  # it may have been parked waiting for it
+        self._more_work()  # it may have been parked waiting for it
 
     async def _wait_for(
         self, workflow_id: str, epoch: int, step_number: int, timeout_ms: int, hold_ms: int,
@@ -699,7 +719,7 @@ class Engine:
             raise await self._stale(workflow_id, epoch)
         self._drop_execution(workflow_id)
         delay = max(0.0, (resume_at - now_ms()) / 1000)
-        asyncio.get_running_loop().call_later(delay, self._wake_dispatch.set)
+        asyncio.get_running_loop().call_later(delay, self._more_work)
         self._wake_dispatch.set()  # its slot is free
 
     async def get_event(self, workflow_id: str, key: str, timeout: float) -> EventRecord | None:
