@@ -17,3 +17,13 @@ def big_output(ctx: WorkflowContext) -> str:
     except StepError as e:
         return f"caught {e.type_name}"
     return "accepted"
+
+
+@workflow()
+def big_output_remote(ctx: WorkflowContext) -> str:
+    """The same through the coordinator's dispatch (go): an assigned step."""
+    try:
+        ctx.go(huge).result()
+    except StepError as e:
+        return f"caught {e.type_name}"
+    return "accepted"

@@ -119,3 +119,7 @@ def test_oversized_step_output_is_recorded_as_an_error(cluster: Any) -> None:
     assert handle.result(timeout=20) == "caught OutputRejected"
     [step] = handle.steps()
     assert step.status == "ERROR" and "over the limit" in (step.error or "")
+    remote = cluster.client().start_workflow("big_output_remote", workflow_id="wf-big-remote")
+    assert remote.result(timeout=20) == "caught OutputRejected"
+    [step] = remote.steps()
+    assert step.status == "ERROR" and step.attempt == 1

@@ -181,15 +181,10 @@ class Execution:
             workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number, name=name,
             attempt=attempt, started_at=started,
         )
-        _set_outcome(request, outcome)
         doing = f"recording step {step_number} ({name})"
-        try:
-            return self.write("record_step", self.stub.RecordStep, request, doing).step
-        except CoordinatorError as e:
-            if e.code not in _UNSTORABLE or isinstance(outcome, pb.ErrorInfo):
-                raise
-            request.error.CopyFrom(pb.ErrorInfo(type="OutputRejected", message=str(e)))
-            return self.write("record_step", self.stub.RecordStep, request, doing).step
+        return record_outcome(
+            lambda r: self.write("record_step", self.stub.RecordStep, r, doing), request, outcome
+        ).step
 
     def schedule(self, step_number: int, name: str, input: pb.Payload) -> pb.StepRecord:
         request = wpb.ScheduleStepRequest(
@@ -255,6 +250,23 @@ class Execution:
             candidates=candidates,
         )
         return self.call(self.stub.Select, request, f"selecting at step {step_number}").step
+
+
+def record_outcome(
+    send: Callable[[wpb.RecordStepRequest], Any], request: wpb.RecordStepRequest,
+    outcome: pb.Payload | pb.ErrorInfo,
+) -> Any:
+    """Send a RecordStep with this outcome. An output the coordinator cannot
+    store (too large, say) is recorded as an error instead, so the step still
+    ends and the workflow sees why."""
+    _set_outcome(request, outcome)
+    try:
+        return send(request)
+    except CoordinatorError as e:
+        if e.code not in _UNSTORABLE or isinstance(outcome, pb.ErrorInfo):
+            raise
+        request.error.CopyFrom(pb.ErrorInfo(type="OutputRejected", message=str(e)))
+        return send(request)
 
 
 def _set_outcome(request: Any, outcome: pb.Payload | pb.ErrorInfo) -> None:

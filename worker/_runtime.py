@@ -26,7 +26,7 @@ from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import _codec, _rpc
-from ._context import Execution, _now
+from ._context import Execution, _now, record_outcome
 from ._errors import CoordinatorError, LeaseLost
 from ._registry import REGISTRY, Registry
 from ._steps import run_step_function
@@ -309,21 +309,25 @@ class Worker:
         try:
             definition = self.registry.steps.get(a.name)
             started = _now()
+            outcome: Any
             if definition is None:
-                outcome: Any = _codec.error_info(LookupError(f"step {a.name!r} is not registered here"))
+                outcome = _codec.error_info(LookupError(f"step {a.name!r} is not registered here"))
             else:
-                args, kwargs = _codec.decode_args(a.input)
-                outcome = run_step_function(definition, args, kwargs, self._stopping, where)
+                try:
+                    args, kwargs = _codec.decode_args(a.input)
+                except (TypeError, ValueError) as e:  # an input this SDK cannot read
+                    outcome = _codec.error_info(e)
+                else:
+                    outcome = run_step_function(definition, args, kwargs, self._stopping, where)
             request = wpb.RecordStepRequest(
                 workflow_id=a.workflow_id, epoch=a.epoch, step_number=a.step_number, name=a.name,
                 attempt=a.attempt, started_at=started,
             )
-            if isinstance(outcome, type(request.error)):
-                request.error.CopyFrom(outcome)
-            else:
-                request.output.CopyFrom(outcome)
-            _rpc.call(self._stub.RecordStep, request, f"recording {where}",
-                      give_up=self._stopping.is_set, sleep=self._stopping.wait)
+            record_outcome(
+                lambda r: _rpc.call(self._stub.RecordStep, r, f"recording {where}",
+                                    give_up=self._stopping.is_set, sleep=self._stopping.wait),
+                request, outcome,
+            )
         except CoordinatorError as e:
             log.info("%s: outcome not recorded: %s", where, e)
         except LeaseLost:
