@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import FailedPrecondition, NotFound
 from .store import (
@@ -51,10 +51,10 @@ def now_ms() -> int:
 
 
 @contextlib.contextmanager
-def _waiter(table: dict[str, set[asyncio.Future[None]]], key: str) -> Iterator[asyncio.Future[None]]:
+def _waiter(table: dict[str, set[asyncio.Future[Any]]], key: str) -> Iterator[asyncio.Future[Any]]:
     """A future woken by `_wake(table, key)`; registered before the caller looks
     at the store, so a change committed meanwhile is never missed."""
-    woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    woken: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     table.setdefault(key, set()).add(woken)
     try:
         yield woken
@@ -66,10 +66,11 @@ def _waiter(table: dict[str, set[asyncio.Future[None]]], key: str) -> Iterator[a
                 del table[key]
 
 
-def _wake(table: dict[str, set[asyncio.Future[None]]], key: str) -> None:
+def _wake(table: dict[str, set[asyncio.Future[Any]]], key: str, value: Any = None) -> None:
+    """Wake the waiters of `key`, handing them `value` (what changed, if known)."""
     for woken in table.pop(key, ()):
         if not woken.done():
-            woken.set_result(None)
+            woken.set_result(value)
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,13 @@ class Engine:
         self._executions: dict[str, tuple[int, WorkerSession]] = {}
         self._step_queue: collections.deque[StepTask] = collections.deque()
         self._step_tasks: dict[tuple[str, int], StepTask] = {}
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, set[asyncio.Future[Any]]] = {}
         # Woken whenever one of the workflow's steps is committed (select waits on it).
-        self._step_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._step_waiters: dict[str, set[asyncio.Future[Any]]] = {}
         # Woken when the workflow sets an event or ends (event readers, watchers).
-        self._event_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._event_waiters: dict[str, set[asyncio.Future[Any]]] = {}
         # Woken when a message for the workflow is committed.
-        self._message_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._message_waiters: dict[str, set[asyncio.Future[Any]]] = {}
         self._wake_dispatch = asyncio.Event()
         # Whether claimable workflows may be waiting in the store. A freed slot
         # triggers a claim only then, so the common path (workflows created
@@ -356,7 +357,7 @@ class Engine:
             if reason:
                 session.link.send_revoke(wf.workflow_id, epoch, reason)
             self._wake_dispatch.set()
-        _wake(self._waiters, wf.workflow_id)
+        _wake(self._waiters, wf.workflow_id, wf)  # the final record: no need to read it again
         _wake(self._event_waiters, wf.workflow_id)
 
     # -- client operations ---------------------------------------------------
@@ -424,6 +425,8 @@ class Engine:
                     return wf
                 # Another coordinator may finish it: look again now and then.
                 await asyncio.wait([woken], timeout=min(left, self.config.poll_interval))
+                if woken.done() and isinstance(woken.result(), WorkflowRecord):
+                    return woken.result()  # type: ignore[no-any-return]
 
     async def cancel_workflow(self, workflow_id: str) -> WorkflowRecord:
         wf = await self.store.finish_workflow(
@@ -651,7 +654,7 @@ class Engine:
 
     async def _wait_for(
         self, workflow_id: str, epoch: int, step_number: int, timeout_ms: int, hold_ms: int,
-        table: dict[str, set[asyncio.Future[None]]], watched: str,
+        table: dict[str, set[asyncio.Future[Any]]], watched: str,
         attempt: Callable[[bool], Awaitable[StepRecord | None]],
     ) -> StepRecord | int:
         """Shared loop of recv and read_event: `attempt(timed_out)` records the
@@ -662,6 +665,10 @@ class Engine:
         if record is not None:
             return record
         deadline = await self.store.wait_deadline(workflow_id, step_number, now_ms() + timeout_ms)
+        if hold_ms <= 0 and now_ms() < deadline:
+            # The caller parks at once; what arrives from now on wakes it (park
+            # checks for it), so no second look is needed.
+            return deadline
         hold_end = time.monotonic() + hold_ms / 1000
         while True:
             with _waiter(table, watched) as woken:

@@ -30,13 +30,15 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        # Keepalive, matched with the SDK's: it pings every 10 s; pings closer
-        # than 1 s apart count as strikes (too_many_pings after two). A peer that
-        # stops answering is dropped after 20 + 10 s.
+        # Keepalive, matched with the SDK's: it pings every 10 s, and a peer
+        # that stops answering is dropped after 20 + 10 s. Clients' pings are
+        # not counted as strikes: with long calls in flight, gRPC core counted
+        # the SDK's 10 s pings as "too many" and closed busy channels.
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 1_000),
+        ("grpc.http2.max_ping_strikes", 0),
         ("grpc.http2.max_pings_without_data", 0),
     ]
 

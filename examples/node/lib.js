@@ -19,8 +19,7 @@ const definition = protoLoader.loadSync(
 );
 const keel = grpc.loadPackageDefinition(definition).keel.v1;
 
-// The Python SDK's channel options (worker/_rpc.py); the coordinator counts a
-// ping less than 1 s after the previous one as a strike.
+// The Python SDK's channel options (worker/_rpc.py).
 const CHANNEL_OPTIONS = {
   'grpc.keepalive_time_ms': 10000,
   'grpc.keepalive_timeout_ms': 5000,
