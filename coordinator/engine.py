@@ -241,7 +241,8 @@ class Engine:
         """A change committed by another coordinator on the same database."""
         kind, _, workflow_id = note.partition(":")
         if kind == "event":
-            _wake(self._event_waiters, workflow_id)
+            if workflow_id not in self._executions:  # else it came through us: readers woke then
+                _wake(self._event_waiters, workflow_id)
         elif kind == "msg":
             _wake(self._message_waiters, workflow_id)
         elif kind == "done":
