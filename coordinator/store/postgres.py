@@ -50,6 +50,7 @@ from .rows import (
     WF_COLS,
     event_from_row,
     outcome_params,
+    park_sql,
     record_from_new,
     step_from_row,
     step_params,
@@ -483,22 +484,8 @@ class PostgresStore(Store):
             return int(row[0])
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
-        # What it waits for may have arrived already: then resume at once.
-        ready: tuple[str, tuple[str, ...]]
-        if wait.kind == "recv":
-            ready = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = %s AND topic = %s "
-                     "AND consumed_at IS NULL)", (workflow_id, wait.topic))
-        elif wait.kind == "event":
-            ready = ("EXISTS (SELECT 1 FROM events WHERE workflow_id = %s AND key = %s)",
-                     (wait.target, wait.key))
-        else:
-            ready = ("false", ())
-        sql = (
-            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = %s, epoch = epoch + 1, "
-            f"resume_at = CASE WHEN {ready[0]} THEN %s ELSE %s END "
-            "WHERE workflow_id = %s AND epoch = %s AND status = 'PENDING' RETURNING resume_at"
-        )
-        params = (wait.wait_key, *ready[1], now, resume_at, workflow_id, epoch)
+        sql, params = park_sql(workflow_id, epoch, resume_at, wait, now, "%s")
+        sql += " RETURNING resume_at"
         async with self._conn() as conn:
             async with conn.transaction():
                 wait_key = wait.wait_key

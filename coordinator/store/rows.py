@@ -13,6 +13,7 @@ from .base import (
     StepKind,
     StepRecord,
     Value,
+    Wait,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -123,3 +124,24 @@ def record_from_new(s: NewStep, seq: int) -> StepRecord:
         select_index=s.select_index,
         select_step_number=s.select_step_number,
     )
+
+
+def park_sql(workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int,
+             mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE that parks a workflow (with `mark` as the placeholder). What
+    it waits for may have arrived already: then it resumes at once."""
+    ready: tuple[str, tuple[str, ...]]
+    if wait.kind == "recv":
+        ready = (f"EXISTS (SELECT 1 FROM messages WHERE workflow_id = {mark} AND topic = {mark} "
+                 "AND consumed_at IS NULL)", (workflow_id, wait.topic))
+    elif wait.kind == "event":
+        ready = (f"EXISTS (SELECT 1 FROM events WHERE workflow_id = {mark} AND key = {mark})",
+                 (wait.target, wait.key))
+    else:
+        ready = ("1 = 0", ())
+    sql = (
+        f"UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = {mark}, "
+        f"epoch = epoch + 1, resume_at = CASE WHEN {ready[0]} THEN {mark} ELSE {mark} END "
+        f"WHERE workflow_id = {mark} AND epoch = {mark} AND status = 'PENDING'"
+    )
+    return sql, (wait.wait_key, *ready[1], now, resume_at, workflow_id, epoch)

@@ -40,6 +40,7 @@ from .rows import (
     WF_COLS,
     event_from_row,
     outcome_params,
+    park_sql,
     record_from_new,
     step_from_row,
     step_params,
@@ -273,22 +274,7 @@ class SqliteStore(Store):
         return await self._run(tx)
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
-        # What it waits for may have arrived already: then resume at once.
-        ready: tuple[str, tuple[str, ...]]
-        if wait.kind == "recv":
-            ready = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = ? AND topic = ? "
-                     "AND consumed_at IS NULL)", (workflow_id, wait.topic))
-        elif wait.kind == "event":
-            ready = ("EXISTS (SELECT 1 FROM events WHERE workflow_id = ? AND key = ?)",
-                     (wait.target, wait.key))
-        else:
-            ready = ("0", ())
-        sql = (
-            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = ?, epoch = epoch + 1, "
-            f"resume_at = CASE WHEN {ready[0]} THEN ? ELSE ? END "
-            "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING'"
-        )
-        params = (wait.wait_key, *ready[1], now, resume_at, workflow_id, epoch)
+        sql, params = park_sql(workflow_id, epoch, resume_at, wait, now, "?")
         return await self._run(lambda db: db.execute(sql, params).rowcount == 1)
 
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
