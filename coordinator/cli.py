@@ -1,4 +1,4 @@
-"""`coordinator serve` and the admin verbs (list, show, steps, cancel)."""
+"""`coordinator serve` and the admin verbs (list, show, steps, events, cancel)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=20)
     admin("show", "show one workflow")
     admin("steps", "list a workflow's recorded steps")
+    ev = admin("events", "print a workflow's events (all so far; --follow: live, until it ends)")
+    ev.add_argument("--follow", action="store_true")
     admin("cancel", "cancel a pending workflow")
     return parser
 
@@ -92,6 +94,16 @@ def _admin(args: argparse.Namespace) -> int:
                 _print(stub.GetWorkflow(cpb.GetWorkflowRequest(workflow_id=args.workflow_id), timeout=30))
             elif args.verb == "steps":
                 _print(stub.ListSteps(cpb.ListStepsRequest(workflow_id=args.workflow_id), timeout=30))
+            elif args.verb == "events":
+                request = cpb.WatchEventsRequest(workflow_id=args.workflow_id)
+                # Without --follow, stop once the events so far have arrived.
+                stream = stub.WatchEvents(request, timeout=None if args.follow else 2)
+                try:
+                    for event in stream:
+                        print(json.dumps(json_format.MessageToDict(event)))
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED or args.follow:
+                        raise
             elif args.verb == "cancel":
                 request = cpb.CancelWorkflowRequest(workflow_id=args.workflow_id)
                 _print(stub.CancelWorkflow(request, timeout=30))
