@@ -12,7 +12,6 @@ from . import convert
 from .engine import Engine
 from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
-from .store import StoreUnavailable
 from .validation import (
     check_arguments,
     check_name,
@@ -76,7 +75,7 @@ class ClientServicer(cgrpc.ClientServiceServicer):
         status = convert.STATUS_FROM_PB.get(request.status)
         if request.status and status is None:
             raise InvalidArgument(f"unknown status {request.status}")
-        wfs = await self.engine.store.list_workflows(status, request.name or None, request.limit or 100)
+        wfs = await self.engine.list_workflows(status, request.name or None, request.limit or 100)
         return cpb.ListWorkflowsResponse(workflows=[convert.workflow_info(w) for w in wfs])
 
     @unary
@@ -106,7 +105,7 @@ class ClientServicer(cgrpc.ClientServiceServicer):
             check_workflow_id(request.workflow_id)
             async for event in self.engine.watch_events(request.workflow_id, request.after_seq):
                 yield convert.event(event)
-        except (CoordinatorError, StoreUnavailable) as e:
+        except CoordinatorError as e:
             await context.abort(*status_of(e))
 
     @unary

@@ -8,8 +8,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import common_pb2 as pb
 
+from .core.records import (
+    EventRecord,
+    Failure,
+    Outcome,
+    StepKind,
+    StepRecord,
+    Value,
+    WorkflowRecord,
+    WorkflowStatus,
+)
 from .errors import InvalidArgument
-from .store import EventRecord, Failure, Outcome, StepKind, StepRecord, Value, WorkflowRecord, WorkflowStatus
 from .validation import check_error, check_payload
 
 STATUS_TO_PB = {
@@ -84,6 +93,7 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
         created_at=timestamp(w.created_at),
         updated_at=timestamp(w.updated_at),
         executions=w.epoch,
+        epoch=w.epoch,
         **outcome_fields(w.outcome),
     )
     if w.deadline_at is not None:

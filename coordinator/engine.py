@@ -17,17 +17,22 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from .errors import FailedPrecondition, NotFound
-from .store import (
+from .core.clock import Clock, SystemClock
+from .core.dispatch import StepTask, WorkerSession
+from .core.errors import FailedPrecondition, NotFound, StoreUnavailable
+from .core.ports import Store
+from .core.records import (
     Effect,
     EventRecord,
     Failure,
     NewMessage,
     NewStep,
     NewWorkflow,
+    Note,
+    NoteKind,
     Outcome,
     RecordResult,
     Recv,
@@ -35,8 +40,6 @@ from .store import (
     SetEvent,
     StepKind,
     StepRecord,
-    Store,
-    StoreUnavailable,
     Value,
     Wait,
     WorkflowRecord,
@@ -85,60 +88,11 @@ class EngineConfig:
     poll_interval: float = 1.0
 
 
-class WorkerLink(Protocol):
-    """How the engine talks to one connected worker (the stream's servicer)."""
-
-    def send_workflow(self, wf: WorkflowRecord) -> None: ...
-    def send_step(self, task: StepTask) -> None: ...
-    def send_revoke(self, workflow_id: str, epoch: int, reason: str) -> None: ...
-    def close(self, reason: str) -> None: ...
-
-
-@dataclass(eq=False)
-class WorkerSession:
-    worker_id: str
-    workflows: frozenset[str]
-    steps: frozenset[str]
-    workflow_slots: int
-    step_slots: int
-    link: WorkerLink
-    last_seen: float = field(default_factory=time.monotonic)
-    draining: bool = False
-    running: dict[str, int] = field(default_factory=dict)  # workflow_id -> epoch
-    step_tasks: set[StepTask] = field(default_factory=set)
-
-    @property
-    def free_workflow_slots(self) -> int:
-        return 0 if self.draining else self.workflow_slots - len(self.running)
-
-    @property
-    def free_step_slots(self) -> int:
-        return 0 if self.draining else self.step_slots - len(self.step_tasks)
-
-
-@dataclass(eq=False)
-class StepTask:
-    """A step a workflow asked the coordinator to run on some worker."""
-
-    workflow_id: str
-    epoch: int
-    step_number: int
-    name: str
-    input: Value
-    started_at: int
-    result: asyncio.Future[StepRecord]
-    attempt: int = 0
-    worker: WorkerSession | None = None
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.workflow_id, self.step_number)
-
-
 class Engine:
-    def __init__(self, store: Store, config: EngineConfig) -> None:
+    def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
         self.store = store
         self.config = config
+        self.clock = clock or SystemClock()
         self._workers: dict[str, WorkerSession] = {}
         # workflow_id -> (epoch, session) for executions running on our workers.
         self._executions: dict[str, tuple[int, WorkerSession]] = {}
@@ -237,18 +191,18 @@ class Engine:
             except StoreUnavailable as e:
                 log.warning("deadline check failed: %s", e)
 
-    def _on_note(self, note: str) -> None:
+    def _on_note(self, note: Note) -> None:
         """A change committed by another coordinator on the same database."""
-        kind, _, workflow_id = note.partition(":")
-        if kind == "event":
+        workflow_id = note.workflow_id
+        if note.kind is NoteKind.EVENT:
             if workflow_id not in self._executions:  # else it came through us: readers woke then
                 _wake(self._event_waiters, workflow_id)
-        elif kind == "msg":
+        elif note.kind is NoteKind.MESSAGE:
             _wake(self._message_waiters, workflow_id)
-        elif kind == "done":
+        elif note.kind is NoteKind.DONE:
             _wake(self._waiters, workflow_id)
             _wake(self._event_waiters, workflow_id)
-        elif kind == "work":
+        elif note.kind is NoteKind.WORK:
             self._more_work()
 
     def _lease_until(self) -> int:
@@ -439,6 +393,11 @@ class Engine:
             return await self.get_workflow(workflow_id)
         self._ended(wf, "cancelled")
         return wf
+
+    async def list_workflows(
+        self, status: WorkflowStatus | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        return await self.store.list_workflows(status, name, limit)
 
     async def list_steps(self, workflow_id: str) -> list[StepRecord]:
         await self.get_workflow(workflow_id)

@@ -1,4 +1,4 @@
-"""Domain errors of the coordinator, and their one mapping to gRPC status codes."""
+"""The one mapping of domain errors to gRPC status codes, and the unary wrapper."""
 
 from __future__ import annotations
 
@@ -9,44 +9,37 @@ from typing import Any, TypeVar
 
 import grpc
 
-from .store import StoreUnavailable
+from .core.errors import (
+    CoordinatorError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    StoreUnavailable,
+    Unavailable,
+)
+
+__all__ = ["CoordinatorError", "FailedPrecondition", "InvalidArgument", "NotFound",
+           "ResourceExhausted", "StoreUnavailable", "Unavailable", "status_of", "unary"]
 
 log = logging.getLogger(__name__)
 
-
-class CoordinatorError(Exception):
-    """Base of the errors a caller can act on; `code` is the gRPC status."""
-
-    code = grpc.StatusCode.INTERNAL
-
-
-class InvalidArgument(CoordinatorError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
-
-class NotFound(CoordinatorError):
-    code = grpc.StatusCode.NOT_FOUND
-
-
-class FailedPrecondition(CoordinatorError):
-    """Also used for a stale lease: the caller's execution must stop."""
-
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-class ResourceExhausted(CoordinatorError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-class Unavailable(CoordinatorError):
-    code = grpc.StatusCode.UNAVAILABLE
+_CODES: dict[type[CoordinatorError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
 
 
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    if isinstance(exc, CoordinatorError):
-        return exc.code, str(exc)
     if isinstance(exc, StoreUnavailable):
         return grpc.StatusCode.UNAVAILABLE, f"store unavailable, retry: {exc}"
+    if isinstance(exc, CoordinatorError):
+        for cls in type(exc).__mro__:
+            if cls in _CODES:
+                return _CODES[cls], str(exc)
     return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
 
 
@@ -61,7 +54,7 @@ def unary(handler: Handler[R]) -> Handler[R]:
     async def wrapped(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
         try:
             return await handler(self, request, context)
-        except (CoordinatorError, StoreUnavailable) as exc:
+        except CoordinatorError as exc:
             code, message = status_of(exc)
             await context.abort(code, message)
         except Exception as exc:

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
+from .core.records import Failure, Value
 from .errors import InvalidArgument, ResourceExhausted
-from .store import Failure, Value
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-/]{0,199}")
 MAX_ID_LENGTH = 200

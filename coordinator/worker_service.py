@@ -13,10 +13,11 @@ from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import convert
-from .engine import Engine, StepTask, WorkerSession, now_ms
+from .core.dispatch import StepTask, WorkerSession
+from .core.records import NewStep, StepKind, Value, Wait, WaitKind, WorkflowRecord
+from .engine import Engine, now_ms
 from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
-from .store import NewStep, StepKind, StoreUnavailable, Value, Wait, WorkflowRecord
 from .validation import (
     check_arguments,
     check_name,
@@ -335,12 +336,13 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         check_workflow_id(request.workflow_id)
         which = request.WhichOneof("wait")
         if which == "topic":
-            wait = Wait("recv", topic=check_topic(request.topic))
+            wait = Wait(WaitKind.RECV, topic=check_topic(request.topic))
         elif which == "event":
-            wait = Wait("event", target=check_workflow_id(request.event.workflow_id, "event.workflow_id"),
+            wait = Wait(WaitKind.EVENT,
+                        target=check_workflow_id(request.event.workflow_id, "event.workflow_id"),
                         key=check_workflow_id(request.event.key, "event.key"))
         else:
-            wait = Wait("sleep")
+            wait = Wait(WaitKind.SLEEP)
         resume_at = request.resume_at.ToMilliseconds() if request.HasField("resume_at") else now_ms()
         await self.engine.park(request.workflow_id, request.epoch, resume_at, wait)
         return wpb.ParkResponse()
@@ -372,7 +374,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
             else:
                 reply.finish_workflow.CopyFrom(await self.finish_workflow(msg.finish_workflow))
         except Exception as exc:  # every failure becomes the status a unary call would get
-            if not isinstance(exc, (CoordinatorError, StoreUnavailable)):
+            if not isinstance(exc, CoordinatorError):
                 log.exception("bug serving a stream request")
             code, message = status_of(exc)
             reply.error.CopyFrom(wpb.CallError(code=code.value[0], message=message))

@@ -15,6 +15,7 @@ from coordinator.store import (
     NewMessage,
     NewStep,
     NewWorkflow,
+    Note,
     Outcome,
     RecordResult,
     Recv,
@@ -26,6 +27,7 @@ from coordinator.store import (
     StoreUnavailable,
     Value,
     Wait,
+    WaitKind,
     WorkflowRecord,
     WorkflowStatus,
     store_from_url,
@@ -571,7 +573,7 @@ def test_wait_deadline_keeps_the_first(store_url: str) -> None:
 def test_park_until_resume_at(store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
-        sleep = Wait("sleep")
+        sleep = Wait(WaitKind.SLEEP)
         assert not await s.park("w1", epoch + 1, 5000, sleep, 2000)  # stale
         assert not await s.park("w1", epoch - 1, 5000, sleep, 2000)
         assert not await s.park("nope", 1, 5000, sleep, 2000)
@@ -601,7 +603,7 @@ def test_park_recv_is_woken_by_a_message(store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.create_workflow(wf("w2", name="other"))
-        assert await s.park("w1", epoch, 100_000, Wait("recv", topic="t"), 2000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.RECV, topic="t"), 2000)
         assert await claimable(s, now=3000) == []
         await s.send_message(msg("w1", topic="other", created_at=3000))
         await s.send_message(msg("w2", topic="t", created_at=3000))
@@ -612,7 +614,7 @@ def test_park_recv_is_woken_by_a_message(store_url: str) -> None:
         epoch = (await s.claim_workflows("node-a", ["wf"], 1, 3000, 9000))[0].epoch
         _, rec = await recv(s, "w1", epoch, 0, "t")
         assert rec is not None
-        assert await s.park("w1", epoch, 100_000, Wait("recv", topic="t"), 4000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.RECV, topic="t"), 4000)
         assert await claimable(s, now=5000) == []
         epoch2 = (await s.claim_workflows("node-a", ["other"], 1, 4000, 9000))[0].epoch
         result, _ = await s.record_step(
@@ -629,7 +631,7 @@ def test_park_event_is_woken_by_set_event(store_url: str) -> None:
         epoch = await claimed(s, "w1")
         await s.create_workflow(wf("w2", name="other"))
         epoch2 = (await s.claim_workflows("node-a", ["other"], 1, 1500, 9000))[0].epoch
-        assert await s.park("w1", epoch, 100_000, Wait("event", target="w2", key="k"), 2000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.EVENT, target="w2", key="k"), 2000)
         await set_event(s, "w2", epoch2, 0, "other", b"1", completed_at=3000)
         assert await claimable(s, now=3000) == []
         await set_event(s, "w2", epoch2, 1, "k", b"2", completed_at=3000)
@@ -642,20 +644,20 @@ def test_park_when_it_arrived_already_resumes_at_once(store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.send_message(msg("w1", topic="t"))
-        assert await s.park("w1", epoch, 100_000, Wait("recv", topic="t"), 2000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.RECV, topic="t"), 2000)
         assert await claimable(s, now=2000) == ["w1"]
         epoch = (await s.claim_workflows("node-a", ["wf"], 1, 2000, 9000))[0].epoch
         await recv(s, "w1", epoch, 0, "t")
         # A consumed message does not count.
-        assert await s.park("w1", epoch, 100_000, Wait("recv", topic="t"), 3000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.RECV, topic="t"), 3000)
         assert await claimable(s, now=3000) == []
         epoch = (await s.claim_workflows("node-a", ["wf"], 1, 100_000, 200_000))[0].epoch
         await set_event(s, "w1", epoch, 1, "k", b"1")
         # Its own event, set before it parked.
-        assert await s.park("w1", epoch, 100_000, Wait("event", target="w1", key="k"), 4000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.EVENT, target="w1", key="k"), 4000)
         assert await claimable(s, now=4000) == ["w1"]
         epoch = (await s.claim_workflows("node-a", ["wf"], 1, 4000, 9000))[0].epoch
-        assert await s.park("w1", epoch, 100_000, Wait("event", target="w1", key="x"), 4000)
+        assert await s.park("w1", epoch, 100_000, Wait(WaitKind.EVENT, target="w1", key="x"), 4000)
         assert await claimable(s, now=4000) == []
 
     run(store_url, body)
@@ -764,13 +766,13 @@ def test_pg_wake_ups_are_never_lost(pg_url: str) -> None:
             async def recv_race(i: int) -> None:
                 wid = f"w{i:02}"
                 await asyncio.gather(
-                    a.park(wid, epochs[wid], 10**9, Wait("recv", topic="t"), 1000),
+                    a.park(wid, epochs[wid], 10**9, Wait(WaitKind.RECV, topic="t"), 1000),
                     b.send_message(msg(wid, topic="t", created_at=1000)))
 
             async def event_race(i: int) -> None:
                 wid = f"w{i:02}"
                 await asyncio.gather(
-                    a.park(wid, epochs[wid], 10**9, Wait("event", target="setter", key=wid), 1000),
+                    a.park(wid, epochs[wid], 10**9, Wait(WaitKind.EVENT, target="setter", key=wid), 1000),
                     set_event(b, "setter", setter, i, wid, b"1", completed_at=1000))
 
             await asyncio.gather(*(recv_race(i) for i in range(n)))
@@ -798,8 +800,8 @@ def test_pg_listen_gets_notes_from_another_store(pg_url: str) -> None:
         await asyncio.gather(listener.open(), writer.open())
         notes: list[str] = []
 
-        def callback(note: str) -> None:
-            notes.append(note)
+        def callback(note: Note) -> None:
+            notes.append(note.encode())
             if note == "work" and notes.count("work") == 1:
                 raise RuntimeError("a failing callback does not stop the listener")
 
@@ -813,7 +815,7 @@ def test_pg_listen_gets_notes_from_another_store(pg_url: str) -> None:
             await writer.send_message(msg("w1", topic="t"))
             await wait_note(notes, "msg:w1")
             # A park that can resume at once makes work for a claimer.
-            assert await writer.park("w1", epoch, 10**9, Wait("recv", topic="t"), 2000)
+            assert await writer.park("w1", epoch, 10**9, Wait(WaitKind.RECV, topic="t"), 2000)
             await wait_note(notes, "work")
             await writer.finish_workflow("w1", None, WorkflowStatus.SUCCESS, ok(), 3000)
             await wait_note(notes, "done:w1")
@@ -841,7 +843,7 @@ def test_pg_listen_survives_a_lost_connection(pg_url: str, pg_admin_url: str) ->
         await asyncio.gather(listener.open(), writer.open())
         notes: list[str] = []
         try:
-            await listener.listen(notes.append)
+            await listener.listen(lambda note: notes.append(note.encode()))
             epoch = await claimed(writer, "w1")
             await set_event(writer, "w1", epoch, 0, "k", b"0")
             await wait_note(notes, "event:w1")

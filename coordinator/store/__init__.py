@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from .base import (
+from ..core.errors import StoreUnavailable
+from ..core.ports import SchemaState, Store
+from ..core.records import (
     Effect,
     EventRecord,
     Failure,
     NewMessage,
     NewStep,
     NewWorkflow,
+    Note,
+    NoteKind,
     Outcome,
     RecordResult,
     Recv,
@@ -18,19 +22,19 @@ from .base import (
     SetEvent,
     StepKind,
     StepRecord,
-    Store,
-    StoreUnavailable,
     Value,
     Wait,
+    WaitKind,
     WorkflowRecord,
     WorkflowStatus,
     event_wait_key,
 )
 
 __all__ = [
-    "Effect", "EventRecord", "NewMessage", "Recv", "Send", "SetEvent", "Wait", "event_wait_key",
-    "Failure", "NewStep", "NewWorkflow", "Outcome", "RecordResult", "StepKind", "StepRecord",
-    "Store", "StoreUnavailable", "Value", "WorkflowRecord", "WorkflowStatus", "store_from_url",
+    "Effect", "EventRecord", "NewMessage", "Note", "NoteKind", "Recv", "Send", "SetEvent", "Wait",
+    "WaitKind", "event_wait_key", "Failure", "NewStep", "NewWorkflow", "Outcome", "RecordResult",
+    "SchemaState", "StepKind", "StepRecord", "Store", "StoreUnavailable", "Value", "WorkflowRecord",
+    "WorkflowStatus", "store_from_url",
 ]
 
 

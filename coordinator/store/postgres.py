@@ -23,27 +23,28 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import migrations
-from .base import (
+from ..core.errors import StoreUnavailable
+from ..core.ports import SchemaState, Store
+from ..core.records import (
     Effect,
     EventRecord,
     NewMessage,
     NewStep,
     NewWorkflow,
+    Note,
     Outcome,
     RecordResult,
     Recv,
     Send,
     SetEvent,
     StepRecord,
-    Store,
-    StoreUnavailable,
     Value,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
     event_wait_key,
 )
+from . import migrations
 from .rows import (
     EVENT_COLS,
     STEP_COLS,
@@ -204,14 +205,23 @@ class PostgresStore(Store):
             cur = await conn.execute(sql, params)
             return await cur.fetchone()
 
-    async def open(self) -> None:
+    async def schema_state(self) -> SchemaState:
+        latest = max(v for v, _ in migrations.POSTGRES)
+        exists = await self._fetchone("SELECT to_regclass('keel_schema') IS NOT NULL", ())
+        if not exists[0]:
+            return SchemaState(0, latest)
+        row = await self._fetchone("SELECT COALESCE(MAX(version), 0) FROM keel_schema", ())
+        return SchemaState(int(row[0]), latest)
+
+    async def open(self, migrate: bool = True) -> None:
         try:
             # Migrate over one direct connection first: fails fast with libpq's
             # own reason (refused, no such database) rather than a pool timeout.
             async with await psycopg.AsyncConnection.connect(
                 self._url, autocommit=True, connect_timeout=int(_CONNECT_TIMEOUT)
             ) as conn:
-                await _migrate(conn)
+                if migrate:
+                    await _migrate(conn)
         except psycopg.OperationalError as e:
             raise StoreUnavailable(f"postgres: cannot connect: {e}") from e
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -509,7 +519,7 @@ class PostgresStore(Store):
                     await _notify(conn, "work")
         return True
 
-    async def listen(self, callback: Callable[[str], None]) -> None:
+    async def listen(self, callback: Callable[[Note], None]) -> None:
         """Deliver NOTIFYs on "keel" to `callback` from a background task with
         its own connection, reconnecting whenever it is lost, until close().
         Returns once listening (or after the first attempt failed); never raises.
@@ -520,7 +530,7 @@ class PostgresStore(Store):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(started.wait(), 2 * _CONNECT_TIMEOUT)
 
-    async def _listen_loop(self, callback: Callable[[str], None], started: asyncio.Event) -> None:
+    async def _listen_loop(self, callback: Callable[[Note], None], started: asyncio.Event) -> None:
         delay = _RETRY_MIN
         outage = False
         while True:
@@ -538,8 +548,11 @@ class PostgresStore(Store):
                 started.set()
                 while True:
                     async for note in conn.notifies(timeout=_LISTEN_CHECK):
+                        parsed = Note.decode(note.payload)
+                        if parsed is None:
+                            continue  # from a newer coordinator: nothing we act on
                         try:
-                            callback(note.payload)
+                            callback(parsed)
                         except Exception:
                             log.exception("listen callback failed on %r", note.payload)
                     # Quiet for a while: make sure the connection still works.

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import migrations
-from .base import (
+from ..core.ports import SchemaState, Store
+from ..core.records import (
     Effect,
     EventRecord,
     NewMessage,
@@ -26,13 +26,13 @@ from .base import (
     Send,
     SetEvent,
     StepRecord,
-    Store,
     Value,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
     event_wait_key,
 )
+from . import migrations
 from .group_commit import GroupCommitter, Rollback
 from .rows import (
     EVENT_COLS,
@@ -56,6 +56,7 @@ class SqliteStore(Store):
         self._path = path
         self._synchronous = synchronous.upper()
         self._writer = GroupCommitter(self._connect)
+        self._migrate_on_open = True
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -63,15 +64,25 @@ class SqliteStore(Store):
         db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA foreign_keys=ON")
-        self._migrate(db)
+        if self._migrate_on_open:
+            self._migrate(db)
         return db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run on the writer thread, inside a group commit (see group_commit.py)."""
         return await self._writer.run(fn)
 
-    async def open(self) -> None:
+    async def open(self, migrate: bool = True) -> None:
+        self._migrate_on_open = migrate
         await self._writer.start()
+
+    async def schema_state(self) -> SchemaState:
+        def read(db: sqlite3.Connection) -> int:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'keel_schema'").fetchone() is None:
+                return 0
+            return int(db.execute("SELECT COALESCE(MAX(version), 0) FROM keel_schema").fetchone()[0])
+
+        return SchemaState(await self._run(read), max(v for v, _ in migrations.SQLITE))
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:

@@ -1,0 +1,32 @@
+"""Domain errors: what went wrong, in the core's words. The API maps each class
+to a gRPC status in one table (coordinator/api/errors.py)."""
+
+from __future__ import annotations
+
+
+class CoordinatorError(Exception):
+    """Base of the errors a caller can act on."""
+
+
+class InvalidArgument(CoordinatorError):
+    """The request is malformed."""
+
+
+class NotFound(CoordinatorError):
+    """What the request names does not exist."""
+
+
+class FailedPrecondition(CoordinatorError):
+    """Not in a state that allows it; also a stale lease: the caller's execution must stop."""
+
+
+class ResourceExhausted(CoordinatorError):
+    """Over a size or count limit."""
+
+
+class Unavailable(CoordinatorError):
+    """Cannot serve it now; retry later."""
+
+
+class StoreUnavailable(Unavailable):
+    """The database cannot be reached or refused the operation; retry later."""

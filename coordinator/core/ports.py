@@ -1,0 +1,167 @@
+"""The ports of the core: the store it persists through and the worker links
+it dispatches to. Adapters implement them (coordinator/store, coordinator/api)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .records import (
+    Effect,
+    EventRecord,
+    NewMessage,
+    NewStep,
+    NewWorkflow,
+    Note,
+    Outcome,
+    RecordResult,
+    StepRecord,
+    Wait,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+
+if TYPE_CHECKING:
+    from .dispatch import StepTask
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """The schema version a database is at, and the one this code expects."""
+
+    current: int  # highest migration applied; 0 for an empty database
+    latest: int  # highest migration this version knows
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.latest
+
+
+class WorkerLink(Protocol):
+    """How the core talks to one connected worker (its stream, in the API)."""
+
+    def send_workflow(self, wf: WorkflowRecord) -> None: ...
+    def send_step(self, task: StepTask) -> None: ...
+    def send_revoke(self, workflow_id: str, epoch: int, reason: str) -> None: ...
+    def close(self, reason: str) -> None: ...
+
+
+class Store(abc.ABC):
+    """Durable state of all workflows. Safe to share between coordinators."""
+
+    @abc.abstractmethod
+    async def open(self, migrate: bool = True) -> None:
+        """Connect, and apply pending migrations unless `migrate` is False."""
+
+    @abc.abstractmethod
+    async def schema_state(self) -> SchemaState:
+        """Which migrations the database has, changing nothing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- workflows -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
+        """Insert a PENDING workflow; if the ID exists return it and False."""
+
+    @abc.abstractmethod
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_workflows(
+        self, status: WorkflowStatus | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def claim_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[WorkflowRecord]:
+        """Take up to `limit` PENDING workflows with one of `names` that nobody
+        holds (or whose lease expired), oldest first; bump their epoch."""
+
+    @abc.abstractmethod
+    async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
+        """Give up the leases on these workflows (all of the owner's if None)."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
+        """Extend the owner's leases on these workflows (the ones it runs);
+        returns how many. A lease the owner holds but no longer runs (an
+        answer lost after a claim committed, say) is left to expire, so no
+        workflow stays stuck with an owner that forgot it."""
+
+    @abc.abstractmethod
+    async def finish_workflow(
+        self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
+    ) -> WorkflowRecord | None:
+        """Make a PENDING workflow final. With an epoch, only if it still matches.
+        Returns the updated record, or None if nothing changed."""
+
+    @abc.abstractmethod
+    async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
+        """Cancel every PENDING workflow whose deadline passed; return them."""
+
+    # -- steps ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_step(
+        self, step: NewStep, effect: Effect | None = None
+    ) -> tuple[RecordResult, StepRecord | None]:
+        """Commit a step outcome if the workflow is PENDING on `step.epoch` and the
+        step number is free, together with its effect if any (all or nothing).
+        On DUPLICATE returns the record that won. With Recv, the recorded output
+        is the consumed message's value (EMPTY if there is none). With Send, a
+        missing destination gives NOT_FOUND."""
+
+    # -- events, messages, waits ---------------------------------------------
+
+    @abc.abstractmethod
+    async def send_message(self, message: NewMessage) -> RecordResult:
+        """Deliver a message from outside any workflow: RECORDED, DUPLICATE (the
+        idempotency key was used before) or NOT_FOUND (no such workflow)."""
+
+    @abc.abstractmethod
+    async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
+        """The latest value of the key."""
+
+    @abc.abstractmethod
+    async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
+        """Events with seq > after_seq, in order."""
+
+    @abc.abstractmethod
+    async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
+        """The deadline of the wait at this step: stored on first call, then kept,
+        so a replay waits only what is left."""
+
+    async def listen(self, callback: Callable[[Note], None]) -> None:
+        """Call `callback(note)` for changes committed by other processes sharing
+        the database, where the store can tell (PostgreSQL LISTEN/NOTIFY). Best
+        effort: callers still poll now and then. The default does nothing (one
+        process per SQLite file)."""
+        return None
+
+    @abc.abstractmethod
+    async def park(
+        self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int
+    ) -> bool:
+        """Release a PENDING workflow (execution `epoch`) until `resume_at`, or
+        until what it waits for arrives (then at once, also if it arrived
+        already). False if the execution is stale."""
+
+    @abc.abstractmethod
+    async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None: ...
+
+    @abc.abstractmethod
+    async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
+        """Those of these steps that are recorded, in step-number order."""
+
+    @abc.abstractmethod
+    async def list_steps(
+        self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
+    ) -> list[StepRecord]:
+        """Recorded steps in step-number order."""

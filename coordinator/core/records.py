@@ -1,0 +1,255 @@
+"""The coordinator's records: what the core decides about and the stores persist.
+
+Times are integer milliseconds since the Unix epoch, so every store keeps them
+the same way. Nothing here knows gRPC or SQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class WorkflowStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self is not WorkflowStatus.PENDING
+
+
+class StepKind(str, enum.Enum):
+    STEP = "STEP"
+    SELECT = "SELECT"
+    SLEEP = "SLEEP"
+    SET_EVENT = "SET_EVENT"
+    GET_EVENT = "GET_EVENT"
+    SEND = "SEND"
+    RECV = "RECV"
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """An encoded payload."""
+
+    encoding: str
+    data: bytes
+
+
+NULL = Value("json", b"null")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A recorded error."""
+
+    type: str
+    message: str
+    details: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Exactly one of output and error is set."""
+
+    output: Value | None = None
+    error: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRecord:
+    workflow_id: str
+    name: str
+    status: WorkflowStatus
+    input: Value
+    outcome: Outcome | None
+    created_at: int
+    updated_at: int
+    # Bumped each time an execution is handed out (a claim, also after each
+    # park); fences stale executions.
+    epoch: int
+    # How many step outcomes were committed; also the last completion_seq.
+    step_seq: int
+    deadline_at: int | None
+    # Coordinator node holding the lease, while PENDING and claimed.
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkflow:
+    workflow_id: str
+    name: str
+    input: Value
+    created_at: int
+    deadline_at: int | None
+    # Set to create it already claimed (epoch 1) by this owner, for a
+    # coordinator that has a free worker at hand: no claim round trip.
+    owner: str | None = None
+    lease_until: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    workflow_id: str
+    step_number: int
+    name: str
+    kind: StepKind
+    outcome: Outcome
+    attempt: int
+    epoch: int
+    started_at: int
+    completed_at: int
+    completion_seq: int
+    select_index: int | None = None
+    select_step_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step outcome to record under a workflow epoch."""
+
+    workflow_id: str
+    epoch: int
+    step_number: int
+    name: str
+    kind: StepKind
+    outcome: Outcome
+    attempt: int
+    started_at: int
+    completed_at: int
+    select_index: int | None = None
+    select_step_number: int | None = None
+
+    def recorded(self, completion_seq: int) -> StepRecord:
+        """The record this step becomes when committed as `completion_seq`."""
+        return StepRecord(
+            workflow_id=self.workflow_id, step_number=self.step_number, name=self.name,
+            kind=self.kind, outcome=self.outcome, attempt=self.attempt, epoch=self.epoch,
+            started_at=self.started_at, completed_at=self.completed_at,
+            completion_seq=completion_seq, select_index=self.select_index,
+            select_step_number=self.select_step_number,
+        )
+
+
+class RecordResult(enum.Enum):
+    RECORDED = "recorded"
+    # Another outcome was committed first (or the idempotency key was seen);
+    # the caller gets that one.
+    DUPLICATE = "duplicate"
+    # The workflow is final, unknown, or on a newer epoch.
+    STALE = "stale"
+    # A send's destination workflow does not exist; nothing was written.
+    NOT_FOUND = "not_found"
+    # A recv found no message; nothing was written.
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    workflow_id: str
+    # Order of the workflow's events, 1, 2, ... across all keys.
+    seq: int
+    key: str
+    value: Value
+    step_number: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    workflow_id: str  # the destination
+    topic: str  # "" is the default topic
+    value: Value
+    idempotency_key: str | None
+    created_at: int
+
+
+# Side effects committed in the same transaction as a step's outcome.
+@dataclass(frozen=True, slots=True)
+class SetEvent:
+    """Append (key, step.outcome.output) to the workflow's events; wake its readers."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver a message (wakes its destination if it waits on the topic)."""
+
+    message: NewMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Recv:
+    """Consume the oldest message of the topic; the step's output becomes its value."""
+
+    topic: str
+
+
+Effect = SetEvent | Send | Recv
+
+
+class WaitKind(str, enum.Enum):
+    """What a parked workflow waits for, besides its resume time."""
+
+    SLEEP = "sleep"
+    RECV = "recv"
+    EVENT = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    kind: WaitKind
+    topic: str = ""  # RECV: the topic
+    target: str = ""  # EVENT: the workflow that sets it
+    key: str = ""  # EVENT: its key
+
+    @property
+    def wait_key(self) -> str | None:
+        """What wakes the parked workflow early, as stored beside it; None for a sleep."""
+        if self.kind is WaitKind.RECV:
+            return message_wait_key(self.topic)
+        if self.kind is WaitKind.EVENT:
+            return event_wait_key(self.target, self.key)
+        return None
+
+
+def message_wait_key(topic: str) -> str:
+    """The wait key of a workflow parked in recv on `topic` (its own messages)."""
+    return f"msg:{topic}"
+
+
+def event_wait_key(workflow_id: str, key: str) -> str:
+    """The wait key of a workflow parked reading `key` of `workflow_id`; the
+    length prefix keeps IDs containing ':' from colliding."""
+    return f"event:{len(workflow_id)}:{workflow_id}:{key}"
+
+
+class NoteKind(str, enum.Enum):
+    """A change committed by another process sharing the store."""
+
+    EVENT = "event"  # the workflow set an event
+    MESSAGE = "msg"  # a message for the workflow was committed
+    DONE = "done"  # the workflow became final
+    WORK = "work"  # some workflow became claimable
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    kind: NoteKind
+    workflow_id: str = ""
+
+    def encode(self) -> str:
+        return f"{self.kind.value}:{self.workflow_id}" if self.workflow_id else self.kind.value
+
+    @classmethod
+    def decode(cls, text: str) -> Note | None:
+        """The note a store carried as text; None for one this version does not know."""
+        kind, _, workflow_id = text.partition(":")
+        try:
+            return cls(NoteKind(kind), workflow_id)
+        except ValueError:
+            return None
