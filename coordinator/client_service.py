@@ -9,7 +9,7 @@ from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 
 from . import convert
-from .engine import Engine
+from .core.engine import Engine
 from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
 from .validation import (

@@ -18,7 +18,7 @@ from keel.v1 import (
 )
 
 from .client_service import ClientServicer
-from .engine import Engine, EngineConfig
+from .core.engine import Engine, EngineConfig
 from .settings import Settings
 from .store import store_from_url
 from .worker_service import WorkerServicer

@@ -14,8 +14,8 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import convert
 from .core.dispatch import StepTask, WorkerSession
+from .core.engine import Engine, now_ms
 from .core.records import NewStep, StepKind, Value, Wait, WaitKind, WorkflowRecord
-from .engine import Engine, now_ms
 from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
 from .validation import (

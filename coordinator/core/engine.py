@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .core.clock import Clock, SystemClock
-from .core.dispatch import StepTask, WorkerSession
-from .core.errors import FailedPrecondition, NotFound, StoreUnavailable
-from .core.ports import Store
-from .core.records import (
+from .clock import Clock, SystemClock
+from .dispatch import StepTask, WorkerSession
+from .errors import FailedPrecondition, NotFound, StoreUnavailable
+from .ports import Store
+from .records import (
     Effect,
     EventRecord,
     Failure,
