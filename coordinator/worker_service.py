@@ -14,7 +14,7 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import convert
 from .core.dispatch import StepTask, WorkerSession
-from .core.engine import Engine, now_ms
+from .core.engine import Engine
 from .core.records import NewStep, StepKind, Value, Wait, WaitKind, WorkflowRecord
 from .errors import CoordinatorError, InvalidArgument, status_of, unary
 from .settings import Settings
@@ -209,7 +209,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         check_name(request.name, "step name")
         if request.step_number < 0 or request.attempt < 0:
             raise InvalidArgument("step_number and attempt must not be negative")
-        now = now_ms()
+        now = self.engine.clock.now_ms()
         started = request.started_at.ToMilliseconds() if request.HasField("started_at") else now
         record = await self.engine.record_step(NewStep(
             workflow_id=request.workflow_id,
@@ -343,7 +343,8 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
                         key=check_workflow_id(request.event.key, "event.key"))
         else:
             wait = Wait(WaitKind.SLEEP)
-        resume_at = request.resume_at.ToMilliseconds() if request.HasField("resume_at") else now_ms()
+        resume_at = (request.resume_at.ToMilliseconds() if request.HasField("resume_at")
+                     else self.engine.clock.now_ms())
         await self.engine.park(request.workflow_id, request.epoch, resume_at, wait)
         return wpb.ParkResponse()
 

@@ -1,0 +1,115 @@
+"""What the core's operations share: the store, the clock, the dispatch index,
+the wake-ups, and the few rules every operation applies (fencing, ending)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from .clock import Clock
+from .dispatch import Dispatcher, Execution
+from .errors import FailedPrecondition, NotFound
+from .ports import Store
+from .records import WorkflowRecord
+from .waiters import Wakeups
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    node_id: str
+    heartbeat_interval: float = 1.0
+    # A worker silent this long is presumed dead and loses its assignments.
+    worker_timeout: float = 5.0
+    # Store lease on claimed workflows; renewed every third of it.
+    lease_ttl: float = 30.0
+    # Safety-net rescan of the store for work other coordinators released.
+    poll_interval: float = 1.0
+
+
+@dataclass
+class WorkSignal:
+    """Tells the dispatch loop to look in the store for claimable workflows.
+
+    `backlog` says whether claimable workflows may be waiting there: a freed
+    slot triggers a claim only then, so the common path (workflows created
+    already claimed) costs no empty claim query per workflow."""
+
+    backlog: bool = True
+    generation: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def more(self) -> None:
+        """Something may have become claimable."""
+        self.backlog = True
+        self.generation += 1
+        self.wake.set()
+
+    def slot_freed(self) -> None:
+        """A slot is free: claim if work may be waiting."""
+        self.wake.set()
+
+
+@dataclass
+class Context:
+    store: Store
+    config: EngineConfig
+    clock: Clock
+    dispatch: Dispatcher = field(default_factory=Dispatcher)
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    work: WorkSignal = field(default_factory=WorkSignal)
+
+    def lease_until(self) -> int:
+        return self.clock.now_ms() + int(self.config.lease_ttl * 1000)
+
+    def drop(self, workflow_id: str) -> Execution | None:
+        """Stop tracking a running execution; whoever waits on its steps wakes."""
+        execution = self.dispatch.drop_execution(workflow_id)
+        if execution is not None:
+            self.wakeups.steps.wake(workflow_id)
+        return execution
+
+    def ended(self, wf: WorkflowRecord, reason: str) -> None:
+        """A workflow became final: stop its execution (revoked with `reason`,
+        if given), wake its waiters with the final record."""
+        execution = self.drop(wf.workflow_id)
+        if execution is not None:
+            if reason:
+                execution.session.link.send_revoke(wf.workflow_id, execution.epoch, reason)
+            self.work.slot_freed()
+        self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
+        self.wakeups.events.wake(wf.workflow_id)
+
+    def check_not_stale(self, workflow_id: str, epoch: int) -> None:
+        """Refuse an execution we know is stale (one we do not run may still be
+        current: the store's epoch check decides then)."""
+        execution = self.dispatch.execution(workflow_id)
+        if execution is not None and execution.epoch != epoch:
+            raise FailedPrecondition(
+                f"workflow {workflow_id}: execution {epoch} is stale, execution {execution.epoch} "
+                "holds the lease"
+            )
+
+    def check_running_here(self, workflow_id: str, epoch: int) -> None:
+        """Waits are served only for an execution running on our workers."""
+        execution = self.dispatch.execution(workflow_id)
+        if execution is None or execution.epoch != epoch:
+            raise FailedPrecondition(
+                f"workflow {workflow_id}: execution {epoch} does not hold the lease here"
+            )
+
+    async def workflow(self, workflow_id: str) -> WorkflowRecord:
+        wf = await self.store.get_workflow(workflow_id)
+        if wf is None:
+            raise NotFound(f"no workflow with ID {workflow_id!r}")
+        return wf
+
+    async def stale(self, workflow_id: str, epoch: int) -> FailedPrecondition:
+        """The error for an execution the store fenced off, saying why."""
+        wf = await self.store.get_workflow(workflow_id)
+        if wf is None:
+            return FailedPrecondition(f"workflow {workflow_id!r} does not exist")
+        if wf.status.final:
+            return FailedPrecondition(f"workflow {workflow_id} is already {wf.status.value}")
+        return FailedPrecondition(
+            f"workflow {workflow_id}: execution {epoch} lost its lease (now execution {wf.epoch})"
+        )

@@ -1,0 +1,195 @@
+"""Events, messages, durable sleep and parking: the operations that wait.
+
+A wait is held in the coordinator for a short while (`hold`); past that the
+execution parks (gives its worker slot back) and is claimed again when what
+it waits for arrives or its deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from .context import Context
+from .errors import NotFound
+from .executions import Executions
+from .records import (
+    NULL,
+    EventRecord,
+    Failure,
+    NewMessage,
+    NewStep,
+    Outcome,
+    RecordResult,
+    Recv,
+    Send,
+    SetEvent,
+    StepKind,
+    StepRecord,
+    Value,
+    Wait,
+)
+from .waiters import Waiters
+
+Attempt = Callable[[bool], Awaitable[StepRecord | None]]
+
+
+class Waits:
+    def __init__(self, ctx: Context, executions: Executions) -> None:
+        self.ctx = ctx
+        self.executions = executions
+
+    # -- from running workflows ---------------------------------------------
+
+    async def set_event(self, workflow_id: str, epoch: int, step_number: int, key: str,
+                        value: Value) -> StepRecord:
+        now = self.ctx.clock.now_ms()
+        record = await self.executions.record_step(NewStep(
+            workflow_id, epoch, step_number, key, StepKind.SET_EVENT, Outcome(output=value),
+            0, now, now,
+        ), SetEvent(key))
+        self.ctx.wakeups.events.wake(workflow_id)
+        self.ctx.work.more()  # workflows parked in get_event may be claimable now
+        return record
+
+    async def send_from_workflow(self, workflow_id: str, epoch: int, step_number: int,
+                                 destination: str, topic: str, message: Value) -> StepRecord:
+        now = self.ctx.clock.now_ms()
+        step = NewStep(workflow_id, epoch, step_number, topic, StepKind.SEND, Outcome(output=NULL),
+                       0, now, now)
+        # The step's identity is the idempotency key: a retried send delivers once.
+        delivery = NewMessage(destination, topic, message, f"step:{workflow_id}:{step_number}", now)
+        try:
+            record = await self.executions.record_step(step, Send(delivery))
+        except NotFound:
+            # Recorded as the step's error, so a replay fails the same way.
+            failed = dataclasses.replace(step, outcome=Outcome(error=Failure(
+                "WorkflowNotFound", f"cannot send to {destination!r}: no such workflow")))
+            return await self.executions.record_step(failed)
+        self._message_arrived(destination)
+        return record
+
+    async def read_event(self, workflow_id: str, epoch: int, step_number: int, target: str,
+                         key: str, timeout_ms: int, hold_ms: int) -> StepRecord | int:
+        async def attempt(timed_out: bool) -> StepRecord | None:
+            event = await self.ctx.store.get_event(target, key)
+            if event is None and not timed_out:
+                return None
+            now = self.ctx.clock.now_ms()
+            return await self.executions.record_step(NewStep(
+                workflow_id, epoch, step_number, f"{target}/{key}", StepKind.GET_EVENT,
+                Outcome(output=event.value if event is not None else NULL), 0, now, now))
+
+        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                    self.ctx.wakeups.events, target, attempt)
+
+    async def receive(self, workflow_id: str, epoch: int, step_number: int, topic: str,
+                      timeout_ms: int, hold_ms: int) -> StepRecord | int:
+        async def attempt(timed_out: bool) -> StepRecord | None:
+            now = self.ctx.clock.now_ms()
+            step = NewStep(workflow_id, epoch, step_number, topic, StepKind.RECV, Outcome(output=NULL),
+                           0, now, now)
+            result, record = await self.ctx.store.record_step(step, Recv(topic))
+            if result is RecordResult.EMPTY:
+                return await self.executions.record_step(step) if timed_out else None
+            if result is RecordResult.STALE:
+                raise await self.ctx.stale(workflow_id, epoch)
+            return record
+
+        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                    self.ctx.wakeups.messages, workflow_id, attempt)
+
+    async def sleep(self, workflow_id: str, epoch: int, step_number: int,
+                    duration_ms: int) -> StepRecord:
+        now = self.ctx.clock.now_ms()
+        wake_at = json.dumps(now + duration_ms).encode()
+        return await self.executions.record_step(NewStep(
+            workflow_id, epoch, step_number, "sleep", StepKind.SLEEP,
+            Outcome(output=Value("json", wake_at)), 0, now, now))
+
+    async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait) -> None:
+        ctx = self.ctx
+        ctx.check_running_here(workflow_id, epoch)
+        if not await ctx.store.park(workflow_id, epoch, resume_at, wait, ctx.clock.now_ms()):
+            raise await ctx.stale(workflow_id, epoch)
+        ctx.drop(workflow_id)
+        delay = max(0.0, (resume_at - ctx.clock.now_ms()) / 1000)
+        asyncio.get_running_loop().call_later(delay, ctx.work.more)
+        ctx.work.slot_freed()
+
+    async def _wait_for(
+        self, workflow_id: str, epoch: int, step_number: int, timeout_ms: int, hold_ms: int,
+        waiters: Waiters, watched: str, attempt: Attempt,
+    ) -> StepRecord | int:
+        """Shared loop of recv and read_event: `attempt(timed_out)` records the
+        step if it can; else wait for a wake-up of `watched`. Returns the
+        record, or the deadline (ms) if `hold_ms` passed first."""
+        ctx = self.ctx
+        ctx.check_running_here(workflow_id, epoch)
+        record = await attempt(False)
+        if record is not None:
+            return record
+        deadline = await ctx.store.wait_deadline(workflow_id, step_number, ctx.clock.now_ms() + timeout_ms)
+        if hold_ms <= 0 and ctx.clock.now_ms() < deadline:
+            # The caller parks at once; what arrives from now on wakes it (park
+            # checks for it), so no second look is needed.
+            return deadline
+        hold_end = ctx.clock.monotonic() + hold_ms / 1000
+        while True:
+            with waiters.waiting(watched) as woken:
+                record = await attempt(ctx.clock.now_ms() >= deadline)
+                if record is not None:
+                    return record
+                left = min((deadline - ctx.clock.now_ms()) / 1000, hold_end - ctx.clock.monotonic())
+                if left <= 0:
+                    return deadline
+                await asyncio.wait([woken], timeout=min(left, ctx.config.poll_interval))
+            ctx.check_running_here(workflow_id, epoch)
+
+    # -- from clients ---------------------------------------------------------
+
+    async def send(self, destination: str, topic: str, message: Value,
+                   idempotency_key: str | None) -> bool:
+        # Client keys get their own namespace: they can never collide with the
+        # keys of sends from workflow steps ("step:...").
+        key = f"client:{idempotency_key}" if idempotency_key else None
+        result = await self.ctx.store.send_message(
+            NewMessage(destination, topic, message, key, self.ctx.clock.now_ms()))
+        if result is RecordResult.NOT_FOUND:
+            raise NotFound(f"cannot send to {destination!r}: no such workflow")
+        self._message_arrived(destination)
+        return result is RecordResult.RECORDED
+
+    def _message_arrived(self, workflow_id: str) -> None:
+        self.ctx.wakeups.messages.wake(workflow_id)
+        self.ctx.work.more()  # it may have been parked waiting for it
+
+    async def get_event(self, workflow_id: str, key: str, timeout: float) -> EventRecord | None:
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + timeout
+        while True:
+            with self.ctx.wakeups.events.waiting(workflow_id) as woken:
+                event = await self.ctx.store.get_event(workflow_id, key)
+                left = deadline - clock.monotonic()
+                if event is not None or left <= 0:
+                    return event
+                await asyncio.wait([woken], timeout=min(left, self.ctx.config.poll_interval))
+
+    async def watch_events(self, workflow_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
+        await self.ctx.workflow(workflow_id)
+        while True:
+            with self.ctx.wakeups.events.waiting(workflow_id) as woken:
+                # Read the status first: events committed before it ended are
+                # then all in the list read next.
+                final = (await self.ctx.workflow(workflow_id)).status.final
+                events = await self.ctx.store.list_events(workflow_id, after_seq, 1000)
+                for event in events:
+                    yield event
+                    after_seq = event.seq
+                if len(events) == 1000:
+                    continue
+                if final:
+                    return
+                await asyncio.wait([woken], timeout=self.ctx.config.poll_interval)
