@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
 NODE_DIR := examples/node
 
-.PHONY: install demo test proto proto-check lint bench bench-compare clean node-deps
+.PHONY: install demo test unit proto proto-check lint bench bench-compare clean node-deps
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: install
 
 test: install proto-check lint node-deps
 	$(PY) -m pytest -q tests
+
+# The core in-process: engine, SDK journal, codec, API error table, and the
+# store contract on the in-memory store. No PostgreSQL, no npm, no processes.
+unit: install
+	$(PY) -m pytest -q tests/unit tests/contract -k "not sqlite and not postgres and not pg_"
 
 # The Node.js example (tests/test_node.py): reinstalled when package-lock.json
 # is newer than what npm last installed.
@@ -47,6 +52,7 @@ proto-check: install
 lint: install
 	$(PY) -m ruff check coordinator worker tests examples bench
 	$(PY) -m mypy coordinator worker
+	$(VENV)/bin/lint-imports
 
 # Our workloads on SQLite and PostgreSQL, real processes (bench/README.md).
 bench: install
