@@ -1,4 +1,4 @@
-"""`coordinator serve` and the admin verbs (list, show, steps, events, cancel)."""
+"""`coordinator serve`, `coordinator migrate` and the admin verbs (list, show, steps, events, cancel)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from keel.v1 import common_pb2 as pb
 
 from .server import serve
 from .settings import Settings
+from .store import SchemaState, StoreUnavailable, store_from_url
 
 DEFAULTS = Settings()
 
@@ -72,7 +73,40 @@ def _parser() -> argparse.ArgumentParser:
     ev = admin("events", "print a workflow's events (all so far; --follow: live, until it ends)")
     ev.add_argument("--follow", action="store_true")
     admin("cancel", "cancel a pending workflow")
+
+    m = verbs.add_parser("migrate", help="bring a store's schema to this version (also done at start-up)")
+    _flag(m, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve")
+    m.add_argument("--check", action="store_true",
+                   help="change nothing: exit 0 if the store is at the current schema version, else 1")
     return parser
+
+
+async def _migrate(url: str, check: bool) -> SchemaState:
+    store = store_from_url(url)
+    await store.open(migrate=not check)
+    try:
+        return await store.schema_state()
+    finally:
+        await store.close()
+
+
+def _migrate_verb(args: argparse.Namespace) -> int:
+    try:
+        state = asyncio.run(_migrate(args.db, args.check))
+    except (StoreUnavailable, ValueError) as e:
+        print(f"coordinator: {e}", file=sys.stderr)
+        return 2
+    where = args.db.split("@")[-1]
+    if state.up_to_date:
+        print(f"{where}: schema version {state.current}, up to date")
+        return 0
+    if state.current > state.latest:
+        print(f"{where}: schema version {state.current} is newer than this coordinator's "
+              f"({state.latest}): upgrade keel")
+    else:
+        print(f"{where}: schema version {state.current}, {state.latest - state.current} migrations "
+              f"pending (run: coordinator migrate --db URL)")
+    return 1
 
 
 def _print(msg: Any) -> None:
@@ -115,6 +149,8 @@ def _admin(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.verb == "migrate":
+        return _migrate_verb(args)
     if args.verb != "serve":
         return _admin(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
