@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 SERVICE_PREFIX = "/keel.v1."
 
 # Domain error class -> (status code, message). Looked up along the class's
-# MRO, so a subclass maps like its nearest listed ancestor; StoreUnavailable is
-# listed before its base Unavailable to tell callers the retry is the store's.
+# MRO, so a subclass maps like its nearest listed ancestor; StoreUnavailable has
+# its own entry (found before its base's) to tell callers the retry is the store's.
+# The base CoordinatorError is deliberately absent: raising it bare is a bug.
 TABLE: dict[type[CoordinatorError], tuple[grpc.StatusCode, Callable[[BaseException], str]]] = {
     InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, str),
     NotFound: (grpc.StatusCode.NOT_FOUND, str),
@@ -47,18 +48,25 @@ def _internal(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and message a client gets for `exc`; INTERNAL if it is no domain error."""
+def _entry(exc: BaseException) -> tuple[grpc.StatusCode, Callable[[BaseException], str]] | None:
     for cls in type(exc).__mro__:
         if issubclass(cls, CoordinatorError) and cls in TABLE:
-            code, message = TABLE[cls]
-            return code, message(exc)
-    return grpc.StatusCode.INTERNAL, _internal(exc)
+            return TABLE[cls]
+    return None
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a client gets for `exc`; INTERNAL unless the table lists it."""
+    entry = _entry(exc)
+    if entry is None:
+        return grpc.StatusCode.INTERNAL, _internal(exc)
+    code, message = entry
+    return code, message(exc)
 
 
 def is_bug(exc: BaseException) -> bool:
-    """Whether `exc` is no domain error: a bug, worth a traceback in the log."""
-    return not isinstance(exc, CoordinatorError)
+    """Whether the table does not list `exc`: a bug, worth a traceback in the log."""
+    return _entry(exc) is None
 
 
 def status_logged(exc: BaseException, where: str) -> tuple[grpc.StatusCode, str]:

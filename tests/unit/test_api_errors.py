@@ -48,6 +48,7 @@ def test_anything_else_is_internal_naming_its_type(exc: Exception) -> None:
     code, message = errors.status_of(exc)
     assert code == C.INTERNAL
     assert message == f"internal error: {type(exc).__name__}: {exc}"
+    assert errors.is_bug(exc)
 
 
 def test_every_domain_error_class_is_in_the_table() -> None:
