@@ -1,0 +1,1 @@
+"""The gRPC adapter: servicers that translate protobuf to engine calls and back."""

@@ -1,0 +1,170 @@
+"""Record -> protobuf: every message the coordinator sends is built here from core values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+from keel.v1 import client_service_pb2 as cpb
+from keel.v1 import common_pb2 as pb
+from keel.v1 import worker_service_pb2 as wpb
+
+from ..core.dispatch import StepTask
+from ..core.records import (
+    EventRecord,
+    Failure,
+    Outcome,
+    StepKind,
+    StepRecord,
+    Value,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+
+STATUS_TO_PB = {
+    WorkflowStatus.PENDING: pb.WORKFLOW_STATUS_PENDING,
+    WorkflowStatus.SUCCESS: pb.WORKFLOW_STATUS_SUCCESS,
+    WorkflowStatus.ERROR: pb.WORKFLOW_STATUS_ERROR,
+    WorkflowStatus.CANCELLED: pb.WORKFLOW_STATUS_CANCELLED,
+}
+# The reverse, for requests that filter by status (api/requests.py).
+STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+KIND_TO_PB = {kind: pb.StepKind.Value(f"STEP_KIND_{kind.value}") for kind in StepKind}
+
+
+def timestamp(ms: int) -> Timestamp:
+    ts = Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromMilliseconds(int(seconds * 1000))
+    return d
+
+
+def payload(v: Value) -> pb.Payload:
+    return pb.Payload(encoding=v.encoding, data=v.data)
+
+
+def error_info(f: Failure) -> pb.ErrorInfo:
+    return pb.ErrorInfo(type=f.type, message=f.message, details=f.details)
+
+
+def outcome_fields(o: Outcome | None) -> dict[str, Any]:
+    """Keyword arguments that set a message's `outcome` oneof."""
+    if o is None:
+        return {}
+    if o.error is not None:
+        return {"error": error_info(o.error)}
+    assert o.output is not None
+    return {"output": payload(o.output)}
+
+
+def step_record(s: StepRecord) -> pb.StepRecord:
+    msg = pb.StepRecord(
+        step_number=s.step_number,
+        name=s.name,
+        kind=KIND_TO_PB[s.kind],
+        attempt=s.attempt,
+        started_at=timestamp(s.started_at),
+        completed_at=timestamp(s.completed_at),
+        completion_seq=s.completion_seq,
+        **outcome_fields(s.outcome),
+    )
+    # Optional fields: set only for a select, so readers can tell "none" from 0.
+    if s.select_index is not None:
+        msg.select_index = s.select_index
+    if s.select_step_number is not None:
+        msg.select_step_number = s.select_step_number
+    return msg
+
+
+def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
+    msg = cpb.WorkflowInfo(
+        workflow_id=w.workflow_id,
+        name=w.name,
+        status=STATUS_TO_PB[w.status],
+        input=payload(w.input),
+        created_at=timestamp(w.created_at),
+        updated_at=timestamp(w.updated_at),
+        # `executions` is the older name of `epoch`; both stay set for old clients.
+        executions=w.epoch,
+        epoch=w.epoch,
+        **outcome_fields(w.outcome),
+    )
+    if w.deadline_at is not None:
+        msg.deadline.CopyFrom(timestamp(w.deadline_at))
+    return msg
+
+
+def event(e: EventRecord) -> cpb.Event:
+    return cpb.Event(
+        workflow_id=e.workflow_id, seq=e.seq, key=e.key, value=payload(e.value),
+        step_number=e.step_number, created_at=timestamp(e.created_at),
+    )
+
+
+def history_page(steps: list[StepRecord], more: bool, budget_bytes: int) -> wpb.GetHistoryResponse:
+    """A page of history that fits the budget (at least one step, so paging always advances)."""
+    response = wpb.GetHistoryResponse()
+    for step in steps:
+        msg = step_record(step)
+        budget_bytes -= msg.ByteSize()
+        if budget_bytes < 0 and response.steps:
+            more = True
+            break
+        response.steps.append(msg)
+    response.more = more
+    return response
+
+
+def finished(wf: WorkflowRecord) -> wpb.FinishWorkflowResponse:
+    return wpb.FinishWorkflowResponse(status=STATUS_TO_PB[wf.status], completed_at=timestamp(wf.updated_at))
+
+
+def waiting_or_step(result: StepRecord | int) -> dict[str, Any]:
+    """Fields of a read/receive answer: the recorded step, or the time to park until."""
+    if isinstance(result, int):
+        return {"waiting_until": timestamp(result)}
+    return {"step": step_record(result)}
+
+
+# -- worker stream messages ----------------------------------------------------
+
+
+def registered(coordinator_id: str, heartbeat_interval: float, lease_timeout: float) -> wpb.Registered:
+    return wpb.Registered(
+        coordinator_id=coordinator_id,
+        heartbeat_interval=duration(heartbeat_interval),
+        lease_timeout=duration(lease_timeout),
+    )
+
+
+def run_workflow(wf: WorkflowRecord) -> wpb.CoordinatorMessage:
+    return wpb.CoordinatorMessage(run_workflow=wpb.WorkflowAssignment(
+        workflow_id=wf.workflow_id,
+        name=wf.name,
+        input=payload(wf.input),
+        epoch=wf.epoch,
+        has_history=wf.step_seq > 0,
+        created_at=timestamp(wf.created_at),
+    ))
+
+
+def run_step(task: StepTask) -> wpb.CoordinatorMessage:
+    return wpb.CoordinatorMessage(run_step=wpb.StepAssignment(
+        workflow_id=task.workflow_id,
+        epoch=task.epoch,
+        step_number=task.step_number,
+        name=task.name,
+        input=payload(task.input),
+        attempt=task.attempt,
+    ))
+
+
+def revoke(workflow_id: str, epoch: int, reason: str) -> wpb.CoordinatorMessage:
+    return wpb.CoordinatorMessage(revoke=wpb.Revoke(workflow_id=workflow_id, epoch=epoch, reason=reason))
+

@@ -1,0 +1,140 @@
+"""The one mapping of domain errors to gRPC statuses, and the interceptor that applies it.
+
+Handlers raise the core's domain errors (coordinator.core.errors) and never
+catch them: the interceptor turns whatever escapes a handler of our services
+into the status a client sees, and stream replies use the same `status_of`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from ..core.errors import (
+    CoordinatorError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    StoreUnavailable,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+# Only the services we define; health and reflection keep gRPC's own behaviour.
+SERVICE_PREFIX = "/keel.v1."
+
+# Domain error class -> (status code, message). Looked up along the class's
+# MRO, so a subclass maps like its nearest listed ancestor; StoreUnavailable has
+# its own entry (found before its base's) to tell callers the retry is the store's.
+# The base CoordinatorError is deliberately absent: raising it bare is a bug.
+TABLE: dict[type[CoordinatorError], tuple[grpc.StatusCode, Callable[[BaseException], str]]] = {
+    InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, str),
+    NotFound: (grpc.StatusCode.NOT_FOUND, str),
+    FailedPrecondition: (grpc.StatusCode.FAILED_PRECONDITION, str),
+    ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, str),
+    StoreUnavailable: (grpc.StatusCode.UNAVAILABLE, lambda e: f"store unavailable, retry: {e}"),
+    Unavailable: (grpc.StatusCode.UNAVAILABLE, str),
+}
+
+
+def _internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _entry(exc: BaseException) -> tuple[grpc.StatusCode, Callable[[BaseException], str]] | None:
+    for cls in type(exc).__mro__:
+        if issubclass(cls, CoordinatorError) and cls in TABLE:
+            return TABLE[cls]
+    return None
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a client gets for `exc`; INTERNAL unless the table lists it."""
+    entry = _entry(exc)
+    if entry is None:
+        return grpc.StatusCode.INTERNAL, _internal(exc)
+    code, message = entry
+    return code, message(exc)
+
+
+def is_bug(exc: BaseException) -> bool:
+    """Whether the table does not list `exc`: a bug, worth a traceback in the log."""
+    return _entry(exc) is None
+
+
+def status_logged(exc: BaseException, where: str) -> tuple[grpc.StatusCode, str]:
+    """`status_of(exc)`, logging the traceback of a bug; call it inside the `except`."""
+    if is_bug(exc):
+        log.exception("bug in %s", where)
+    return status_of(exc)
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception, where: str) -> None:
+    code, message = status_logged(exc, where)
+    await context.abort(code, message)
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]], where: str) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(behavior)
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise  # the handler (or gRPC) already chose the status
+        except Exception as exc:
+            await _abort(context, exc, where)
+            raise AssertionError("unreachable: abort raises") from exc
+
+    return wrapped
+
+
+def _wrap_stream(behavior: Callable[..., Any], where: str) -> Callable[..., Any]:
+    """Wrap a handler that yields its responses (an async generator function)."""
+    if not inspect.isasyncgenfunction(behavior):
+        # A handler that writes with context.write and returns: a coroutine.
+        return _wrap_unary(behavior, where)
+
+    @functools.wraps(behavior)
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc, where)
+
+    return wrapped
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Applies the table to every handler of our services: unary, server- and bidi-streaming."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or not method.startswith(SERVICE_PREFIX):
+            return handler
+        serde = {"request_deserializer": handler.request_deserializer,
+                 "response_serializer": handler.response_serializer}
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **serde)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream, method), **serde)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary, method), **serde)
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream, method), **serde)
+        return handler
