@@ -39,9 +39,14 @@ __all__ = [
 
 
 def store_from_url(url: str) -> Store:
-    """`sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://user@host:port/db`."""
+    """`sqlite:///relative.db`, `sqlite:////absolute.db`, `postgresql://user@host:port/db`,
+    or `memory://` (a private in-memory store; `memory://NAME` is shared in the process)."""
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
+    if scheme == "memory":
+        from .memory import MemoryStore
+
+        return MemoryStore(url[len("memory://"):] if url.startswith("memory://") else "")
     if scheme == "sqlite":
         # SQLAlchemy form: the path after "sqlite:///" is taken as written.
         path = url.split("?")[0][len("sqlite:///"):] if url.startswith("sqlite:///") else ""
@@ -58,4 +63,4 @@ def store_from_url(url: str) -> Store:
         from .postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH, postgresql://... or memory://")
