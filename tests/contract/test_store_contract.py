@@ -78,7 +78,7 @@ async def claimed(s: Store, wid: str, owner: str = "node-a", **kw: Any) -> int:
 # -- workflows ---------------------------------------------------------------
 
 
-def test_create_is_idempotent(store_url: str) -> None:
+def test_create_is_idempotent(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         first, created = await s.create_workflow(wf("w1", deadline_at=9000))
         assert created
@@ -90,19 +90,19 @@ def test_create_is_idempotent(store_url: str) -> None:
         assert again == first
         assert await s.get_workflow("w1") == first
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_get_unknown_workflow_and_step(store_url: str) -> None:
+def test_get_unknown_workflow_and_step(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         assert await s.get_workflow("nope") is None
         assert await s.get_step("nope", 0) is None
         assert await s.list_steps("nope") == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_binary_payloads_round_trip(store_url: str) -> None:
+def test_binary_payloads_round_trip(any_store_url: str) -> None:
     blob = bytes(range(256)) + b"\x00\x00end\x00"
 
     async def body(s: Store) -> None:
@@ -118,10 +118,10 @@ def test_binary_payloads_round_trip(store_url: str) -> None:
         assert done is not None and done.outcome == ok(blob)
         assert (await s.get_workflow("w1")).outcome == ok(blob)  # type: ignore[union-attr]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_claim_bumps_epoch_and_respects_names_limit_and_age(store_url: str) -> None:
+def test_claim_bumps_epoch_and_respects_names_limit_and_age(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         for i, created_at in enumerate([300, 100, 200, 400]):
             await s.create_workflow(wf(f"a{i}", name="alpha", created_at=created_at))
@@ -136,10 +136,10 @@ def test_claim_bumps_epoch_and_respects_names_limit_and_age(store_url: str) -> N
         assert await s.claim_workflows("node-a", [], 10, 1000, 5000) == []
         assert await s.claim_workflows("node-a", ["gamma"], 10, 1000, 5000) == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_claim_honours_leases_and_release(store_url: str) -> None:
+def test_claim_honours_leases_and_release(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         await s.create_workflow(wf("w1"))
         await s.create_workflow(wf("w2", created_at=2000))
@@ -159,10 +159,10 @@ def test_claim_honours_leases_and_release(store_url: str) -> None:
         assert [(w.workflow_id, w.epoch) for w in got] == [("w1", 3), ("w2", 2)]
         await s.release_workflows("node-c", [])
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_renew_leases_counts_pending_only(store_url: str) -> None:
+def test_renew_leases_counts_pending_only(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         for i in range(3):
             await s.create_workflow(wf(f"w{i}", created_at=i))
@@ -178,10 +178,10 @@ def test_renew_leases_counts_pending_only(store_url: str) -> None:
         got = await s.claim_workflows("node-b", ["wf"], 10, now=600, lease_until=900)
         assert [w.workflow_id for w in got] == ["w2"]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_finish_workflow(store_url: str) -> None:
+def test_finish_workflow(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         before = await s.get_workflow("w1")
@@ -205,10 +205,10 @@ def test_finish_workflow(store_url: str) -> None:
         # Final workflows are never claimed.
         assert await s.claim_workflows("node-z", ["wf"], 10, now=99_999, lease_until=100_000) == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_expire_deadlines(store_url: str) -> None:
+def test_expire_deadlines(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         await s.create_workflow(wf("past", deadline_at=100))
         await s.create_workflow(wf("now", deadline_at=200))
@@ -227,10 +227,10 @@ def test_expire_deadlines(store_url: str) -> None:
             assert (await s.get_workflow(wid)).status.value == status  # type: ignore[union-attr]
         assert await s.expire_deadlines(200) == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_list_workflows(store_url: str) -> None:
+def test_list_workflows(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         for i in range(5):
             await s.create_workflow(wf(f"w{i}", name="even" if i % 2 == 0 else "odd", created_at=i))
@@ -246,13 +246,13 @@ def test_list_workflows(store_url: str) -> None:
         assert ids(await s.list_workflows(WorkflowStatus.SUCCESS, None, 100)) == ["w2"]
         assert ids(await s.list_workflows(WorkflowStatus.ERROR, None, 100)) == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
 # -- steps -------------------------------------------------------------------
 
 
-def test_record_step_recorded_and_duplicate(store_url: str) -> None:
+def test_record_step_recorded_and_duplicate(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         first = step("w1", epoch, 0, ok(b"first"), attempt=2)
@@ -267,10 +267,10 @@ def test_record_step_recorded_and_duplicate(store_url: str) -> None:
         w = await s.get_workflow("w1")
         assert w is not None and w.step_seq == 1 and w.updated_at == 2001
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_record_step_stale(store_url: str) -> None:
+def test_record_step_stale(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         _, rec = await s.record_step(step("w1", epoch, 0))
@@ -282,10 +282,10 @@ def test_record_step_stale(store_url: str) -> None:
         assert await s.list_steps("w1") == [rec]
         assert (await s.get_workflow("w1")).step_seq == 1  # type: ignore[union-attr]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_completion_seq_follows_commit_order(store_url: str) -> None:
+def test_completion_seq_follows_commit_order(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         seqs = []
@@ -303,10 +303,10 @@ def test_completion_seq_follows_commit_order(store_url: str) -> None:
         _, rec = await s.record_step(step("w1", epoch2, 10))
         assert rec is not None and rec.completion_seq == 4
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_step_fields_round_trip(store_url: str) -> None:
+def test_step_fields_round_trip(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         failure = Failure("TimeoutError", "took too long", "line 1\nline 2")
@@ -330,10 +330,10 @@ def test_step_fields_round_trip(store_url: str) -> None:
         assert r2 is not None and r2.outcome.error == Failure("E", "", "")
         assert r2.select_index is None and r2.select_step_number is None
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_list_steps_order_after_and_limit(store_url: str) -> None:
+def test_list_steps_order_after_and_limit(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         for number in [3, 0, 4, 1, 2]:
@@ -351,10 +351,10 @@ def test_list_steps_order_after_and_limit(store_url: str) -> None:
         assert numbers(await s.get_steps("w1", [4, 1, 9])) == [1, 4]
         assert await s.get_steps("w1", [7]) == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_migrations_are_idempotent(store_url: str) -> None:
+def test_migrations_are_idempotent(any_store_url: str) -> None:
     async def write(s: Store) -> None:
         await s.create_workflow(wf("w1"))
 
@@ -362,9 +362,9 @@ def test_migrations_are_idempotent(store_url: str) -> None:
         w = await s.get_workflow("w1")
         assert w is not None and w.workflow_id == "w1"
 
-    run(store_url, write)
-    run(store_url, read)
-    run(store_url, read)
+    run(any_store_url, write)
+    run(any_store_url, read)
+    run(any_store_url, read)
 
 
 # -- events, messages, waits and parking --------------------------------------
@@ -401,7 +401,7 @@ async def claimable(s: Store, now: int, name: str = "wf") -> list[str]:
     return [w.workflow_id for w in got]
 
 
-def test_set_event_appends_events(store_url: str) -> None:
+def test_set_event_appends_events(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         for number, key, data in [(0, "a", b'"a1"'), (1, "b", b'"b1"'), (2, "a", b'"a2"')]:
@@ -433,10 +433,10 @@ def test_set_event_appends_events(store_url: str) -> None:
         await set_event(s, "w2", epoch2, 0, "a", b"1")
         assert [e.seq for e in await s.list_events("w2", 0, 10)] == [1]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_send_message_not_found_and_idempotency(store_url: str) -> None:
+def test_send_message_not_found_and_idempotency(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         assert await s.send_message(msg("nope")) is RecordResult.NOT_FOUND
         epoch = await claimed(s, "w1")
@@ -451,10 +451,10 @@ def test_send_message_not_found_and_idempotency(store_url: str) -> None:
         assert [payload(r) for _, r in got[:3]] == [b"1", b"4", b"4"]
         assert got[3] == (RecordResult.EMPTY, None)
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_recv_is_fifo_per_topic_and_workflow(store_url: str) -> None:
+def test_recv_is_fifo_per_topic_and_workflow(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         for wid in ["w1", "w2"]:
             await s.create_workflow(wf(wid))
@@ -485,10 +485,10 @@ def test_recv_is_fifo_per_topic_and_workflow(store_url: str) -> None:
         assert await recv(s, "w1", e1 + 1, 5, "a") == (RecordResult.STALE, None)
         assert payload((await recv(s, "w1", e1, 5, "a"))[1]) == b'"a4"'
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_recv_duplicate_returns_first_and_consumes_nothing(store_url: str) -> None:
+def test_recv_duplicate_returns_first_and_consumes_nothing(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.send_message(msg("w1", b"1"))
@@ -499,20 +499,20 @@ def test_recv_duplicate_returns_first_and_consumes_nothing(store_url: str) -> No
         assert payload((await recv(s, "w1", epoch, 1))[1]) == b"2"
         assert (await s.get_workflow("w1")).step_seq == 2  # type: ignore[union-attr]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_recv_duplicate_after_the_queue_drained(store_url: str) -> None:
+def test_recv_duplicate_after_the_queue_drained(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.send_message(msg("w1", b"1"))
         _, first = await recv(s, "w1", epoch, 0)
         assert await recv(s, "w1", epoch, 0) == (RecordResult.DUPLICATE, first)
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_concurrent_recvs_consume_each_message_once(store_url: str) -> None:
+def test_concurrent_recvs_consume_each_message_once(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.send_message(msg("w1", b"only"))
@@ -529,10 +529,10 @@ def test_concurrent_recvs_consume_each_message_once(store_url: str) -> None:
         assert [r for r, _ in many].count(RecordResult.EMPTY) == 5
         assert await recv(s, "w1", epoch, 20) == (RecordResult.EMPTY, None)
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_send_effect_delivers_exactly_once(store_url: str) -> None:
+def test_send_effect_delivers_exactly_once(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.create_workflow(wf("w2", name="other"))
@@ -557,20 +557,20 @@ def test_send_effect_delivers_exactly_once(store_url: str) -> None:
         assert [payload(r) for _, r in got[:2]] == [b"m0", b"outside"]
         assert got[2] == (RecordResult.EMPTY, None)
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_wait_deadline_keeps_the_first(store_url: str) -> None:
+def test_wait_deadline_keeps_the_first(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         assert await s.wait_deadline("w1", 3, 5000) == 5000
         assert await s.wait_deadline("w1", 3, 9000) == 5000
         assert await s.wait_deadline("w1", 4, 9000) == 9000
         assert await s.wait_deadline("w2", 3, 7000) == 7000
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_park_until_resume_at(store_url: str) -> None:
+def test_park_until_resume_at(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         sleep = Wait(WaitKind.SLEEP)
@@ -596,10 +596,10 @@ def test_park_until_resume_at(store_url: str) -> None:
         await s.finish_workflow("w1", epoch, WorkflowStatus.SUCCESS, ok(), 3000)
         assert not await s.park("w1", epoch, 5000, sleep, 3000)
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_park_recv_is_woken_by_a_message(store_url: str) -> None:
+def test_park_recv_is_woken_by_a_message(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.create_workflow(wf("w2", name="other"))
@@ -623,10 +623,10 @@ def test_park_recv_is_woken_by_a_message(store_url: str) -> None:
         assert result is RecordResult.RECORDED
         assert await claimable(s, now=5000) == ["w1"]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_park_event_is_woken_by_set_event(store_url: str) -> None:
+def test_park_event_is_woken_by_set_event(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.create_workflow(wf("w2", name="other"))
@@ -637,10 +637,10 @@ def test_park_event_is_woken_by_set_event(store_url: str) -> None:
         await set_event(s, "w2", epoch2, 1, "k", b"2", completed_at=3000)
         assert await claimable(s, now=3000) == ["w1"]
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
-def test_park_when_it_arrived_already_resumes_at_once(store_url: str) -> None:
+def test_park_when_it_arrived_already_resumes_at_once(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")
         await s.send_message(msg("w1", topic="t"))
@@ -660,7 +660,7 @@ def test_park_when_it_arrived_already_resumes_at_once(store_url: str) -> None:
         assert await s.park("w1", epoch, 100_000, Wait(WaitKind.EVENT, target="w1", key="x"), 4000)
         assert await claimable(s, now=4000) == []
 
-    run(store_url, body)
+    run(any_store_url, body)
 
 
 # -- PostgreSQL only ---------------------------------------------------------
@@ -875,3 +875,10 @@ def test_listen_is_harmless_on_sqlite(sqlite_url: str) -> None:
         await s.listen(lambda note: None)
 
     run(sqlite_url, body)
+
+
+def test_listen_is_harmless_on_memory() -> None:
+    async def body(s: Store) -> None:
+        await s.listen(lambda note: None)
+
+    run("memory://", body)
