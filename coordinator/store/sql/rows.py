@@ -149,9 +149,13 @@ def outcome_params(o: Outcome) -> tuple[str | None, bytes | None, str | None, st
     return o.output.encoding, o.output.data, None, None, None
 
 
-# The step columns an insert takes from a NewStep: all but completion_seq,
-# which comes last (a parameter, or computed in the statement).
-STEP_INSERT = Columns(*(c for c in STEP.names if c != "completion_seq"), "completion_seq")
+# The columns a step insert writes, in the order of step_params, then
+# completion_seq (a parameter, or computed in the statement).
+STEP_INSERT = Columns(
+    "workflow_id", "step_number", "name", "kind", *_OUTCOME, "attempt", "epoch", "started_at",
+    "completed_at", "select_index", "select_step_number", "completion_seq",
+)
+assert sorted(STEP_INSERT.names) == sorted(STEP.names), "a step insert writes every step column"
 
 
 def step_params(s: NewStep) -> tuple[Any, ...]:
