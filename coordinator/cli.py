@@ -19,7 +19,7 @@ from keel.v1 import common_pb2 as pb
 
 from .server import serve
 from .settings import Settings
-from .store import SchemaState, StoreUnavailable, store_from_url
+from .store import StoreUnavailable, check, migrate
 
 DEFAULTS = Settings()
 
@@ -81,18 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _migrate(url: str, check: bool) -> SchemaState:
-    store = store_from_url(url)
-    await store.open(migrate=not check)
-    try:
-        return await store.schema_state()
-    finally:
-        await store.close()
-
-
 def _migrate_verb(args: argparse.Namespace) -> int:
     try:
-        state = asyncio.run(_migrate(args.db, args.check))
+        state = asyncio.run(check(args.db) if args.check else migrate(args.db))
     except (StoreUnavailable, ValueError) as e:
         print(f"coordinator: {e}", file=sys.stderr)
         return 2

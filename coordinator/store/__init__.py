@@ -1,4 +1,9 @@
-"""One store interface, chosen from a SQLAlchemy-style URL."""
+"""One store interface, chosen from a SQLAlchemy-style URL; and the schema
+helpers of the CLI (`migrate`, `check`).
+
+The stores: memory.py (in process, for tests), sqlite/ (embedded), postgres/
+(shared); the SQL they share is in sql/ and schema/.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ __all__ = [
     "Effect", "EventRecord", "NewMessage", "Note", "NoteKind", "Recv", "Send", "SetEvent", "Wait",
     "WaitKind", "event_wait_key", "Failure", "NewStep", "NewWorkflow", "Outcome", "RecordResult",
     "SchemaState", "StepKind", "StepRecord", "Store", "StoreUnavailable", "Value", "WorkflowRecord",
-    "WorkflowStatus", "store_from_url",
+    "WorkflowStatus", "check", "migrate", "store_from_url",
 ]
 
 
@@ -64,3 +69,23 @@ def store_from_url(url: str) -> Store:
 
         return PostgresStore(url)
     raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH, postgresql://... or memory://")
+
+
+async def migrate(url: str) -> SchemaState:
+    """Bring the store at `url` to the current schema; returns its state."""
+    store = store_from_url(url)
+    await store.open()
+    try:
+        return await store.schema_state()
+    finally:
+        await store.close()
+
+
+async def check(url: str) -> SchemaState:
+    """The schema state of the store at `url`, changing nothing (`migrate --check`)."""
+    store = store_from_url(url)
+    await store.open(migrate=False)
+    try:
+        return await store.schema_state()
+    finally:
+        await store.close()

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..core.errors import StoreUnavailable
+from ...core.errors import StoreUnavailable
 
 T = TypeVar("T")
 Unit = Callable[[sqlite3.Connection], Any]

@@ -1,0 +1,103 @@
+"""Group commit of plain step records on PostgreSQL (record_step without an
+effect, the hot path): steps in flight are committed together in one
+pipelined transaction, one round trip and one commit for many steps."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ...core.records import NewStep
+from ..sql.queries import POSTGRES
+from ..sql.rows import STEP_INSERT, step_params
+from .pool import Pool
+
+_MAX_BATCH = 200
+
+# One statement, one round trip. Lock the workflow row (epoch and status
+# checked on its newest version), insert the step with the next sequence
+# number, and bump step_seq only if the insert happened. The row lock is held
+# until commit, so completion_seq order is commit order for a workflow.
+# Returns (whether the workflow matched, the new completion_seq or NULL).
+_RECORD_STEP = POSTGRES.render(f"""
+WITH wf AS (
+    SELECT step_seq FROM workflows
+    WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING'
+    FOR UPDATE
+), ins AS (
+    INSERT INTO steps ({STEP_INSERT.sql})
+    SELECT {", ".join("?" * (len(STEP_INSERT.names) - 1))}, wf.step_seq + 1 FROM wf
+    ON CONFLICT (workflow_id, step_number) DO NOTHING
+    RETURNING completion_seq
+), bump AS (
+    UPDATE workflows w SET step_seq = ins.completion_seq, updated_at = ?
+    FROM ins WHERE w.workflow_id = ?
+    RETURNING w.step_seq
+)
+SELECT (SELECT count(*) FROM wf), (SELECT step_seq FROM bump)
+""")
+
+
+def _params(step: NewStep) -> tuple[Any, ...]:
+    return (step.workflow_id, step.epoch, *step_params(step), step.completed_at, step.workflow_id)
+
+
+class StepBatcher:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._queue: list[tuple[NewStep, asyncio.Future[tuple[int, int | None]]]] = []
+        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None  # keeps the task referenced
+
+    async def record(self, step: NewStep) -> tuple[int, int | None]:
+        """Queue a plain step record: (1 if the workflow is PENDING on the
+        epoch else 0, its completion_seq if recorded). Whoever flushes commits
+        everything queued in one pipelined transaction. With nothing in flight
+        the caller flushes its own record at once, so a lone step pays no
+        extra hop."""
+        future: asyncio.Future[tuple[int, int | None]] = asyncio.get_running_loop().create_future()
+        self._queue.append((step, future))
+        if not self._flushing:
+            self._flushing = True
+            try:
+                while not future.done():
+                    await self._flush_batch()
+            finally:
+                self._flushing = False
+            if self._queue:  # arrived meanwhile: hand them to a task
+                self._flush_task = asyncio.create_task(self._flush_rest())
+        return await future
+
+    async def _flush_rest(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            while self._queue:
+                await self._flush_batch()
+        finally:
+            self._flushing = False
+
+    async def _flush_batch(self) -> None:
+        batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+        # One lock order for every batch (and every coordinator): no deadlocks between them.
+        batch.sort(key=lambda item: (item[0].workflow_id, item[0].step_number))
+        try:
+            async with self._pool.connection() as conn:
+                if len(batch) == 1:  # alone: one autocommitted statement is quickest
+                    cur = await conn.execute(_RECORD_STEP, _params(batch[0][0]))
+                    rows = [await cur.fetchone()]
+                else:
+                    async with conn.pipeline(), conn.transaction():
+                        cursors = [await conn.execute(_RECORD_STEP, _params(step)) for step, _ in batch]
+                        rows = [await cur.fetchone() for cur in cursors]
+        except Exception as e:  # StoreUnavailable, or a bug: every caller hears of it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        for (_, future), row in zip(batch, rows, strict=True):
+            assert row is not None, "the statement always returns one row"
+            if not future.done():
+                matched, seq = row
+                future.set_result((matched, seq))

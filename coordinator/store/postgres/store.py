@@ -1,0 +1,251 @@
+"""The shared store: the Store port on PostgreSQL through psycopg 3.
+
+Connections come from a pool in autocommit mode (pool.py), so each single
+statement is its own transaction and is durable when the call returns; writes
+of several statements run in an explicit transaction (effects.py). Several
+coordinators may share one database: claims skip rows locked by others, a
+workflow's row lock serialises its step commits, and LISTEN/NOTIFY on the
+channel "keel" tells the others what changed (wakeups.py, listener.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from ...core.errors import StoreUnavailable
+from ...core.ports import SchemaState, Store
+from ...core.records import (
+    Effect,
+    EventRecord,
+    NewMessage,
+    NewStep,
+    NewWorkflow,
+    Note,
+    Outcome,
+    RecordResult,
+    SetEvent,
+    StepRecord,
+    Wait,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from ..schema import postgres as schema
+from ..sql import migrate as migrations
+from ..sql.queries import POSTGRES, Queries, park_params
+from ..sql.rows import WORKFLOW, event_from_row, outcome_params, step_from_row, workflow_from_row
+from .batcher import StepBatcher
+from .effects import record_set_event, record_with_effect, send
+from .listener import Listeners
+from .pool import Pool, connect, libpq_url
+from .wakeups import LOCK, LOCK_PARKING, notify, notifying, wait_lock
+
+Q = Queries(POSTGRES)
+# Any constant works, as long as every keel coordinator uses the same one.
+_MIGRATION_LOCK = 0x6B65656C  # "keel"
+SCHEMA = migrations.Schema(
+    POSTGRES, schema.MIGRATIONS, "SELECT to_regclass('keel_schema') IS NOT NULL",
+    lock=(LOCK, (_MIGRATION_LOCK,)))
+
+# Other coordinators hear of an unclaimed workflow; one created claimed is
+# nobody else's business.
+_CREATE_NOTIFYING = notifying(Q.create_workflow, WORKFLOW, "'work'")
+_FINISH = {with_epoch: notifying(sql, WORKFLOW, "'done:' || u.workflow_id")
+           for with_epoch, sql in Q.finish_workflow.items()}
+_EXPIRE = notifying(Q.expire_deadlines, WORKFLOW, "'done:' || u.workflow_id")
+
+
+def _rows(conn: psycopg.AsyncConnection[Any]) -> Callable[[str, tuple[Any, ...]], Awaitable[list[Any]]]:
+    """A statement runner for the migration runner."""
+
+    async def execute(sql: str, params: tuple[Any, ...]) -> list[Any]:
+        cur = await conn.execute(sql, params or None)
+        return await cur.fetchall() if cur.description else []
+
+    return execute
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, min_size: int = 2, max_size: int = 10) -> None:
+        self._url = libpq_url(url)
+        self._pool = Pool(self._url, min_size, max_size)
+        self._listeners = Listeners(self._url)
+        self._batcher = StepBatcher(self._pool)
+
+    async def open(self, migrate: bool = True) -> None:
+        try:
+            # Migrate over one direct connection first: fails fast with libpq's
+            # own reason (refused, no such database) rather than a pool timeout.
+            async with await connect(self._url) as conn:
+                if migrate:
+                    async with conn.transaction():
+                        await migrations.run_async(migrations.migrate(SCHEMA), _rows(conn))
+        except psycopg.OperationalError as e:
+            raise StoreUnavailable(f"postgres: cannot connect: {e}") from e
+        await self._pool.open()
+
+    async def schema_state(self) -> SchemaState:
+        async with self._pool.connection() as conn:
+            return await migrations.run_async(migrations.read_state(SCHEMA), _rows(conn))
+
+    async def close(self) -> None:
+        await self._listeners.close()
+        await self._pool.close()
+
+    # -- workflows -----------------------------------------------------------
+
+    async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
+        row = await self._pool.fetchone(
+            _CREATE_NOTIFYING if wf.owner is None else Q.create_workflow,
+            (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
+             wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0),
+        )
+        if row is not None:
+            return workflow_from_row(row), True
+        # The conflicting row is committed (INSERT waited for it), so a new
+        # statement sees it.
+        existing = await self.get_workflow(wf.workflow_id)
+        assert existing is not None
+        return existing, False
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        row = await self._pool.fetchone(Q.get_workflow, (workflow_id,))
+        return workflow_from_row(row) if row else None
+
+    async def list_workflows(
+        self, status: WorkflowStatus | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        sql = Q.list_workflows[status is not None, bool(name)]
+        params = (*([status.value] if status is not None else []), *([name] if name else []), limit)
+        return [workflow_from_row(r) for r in await self._pool.fetchall(sql, params)]
+
+    async def claim_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[WorkflowRecord]:
+        if not names or limit <= 0:
+            return []
+        rows = await self._pool.fetchall(
+            Q.claim_workflows, (list(names), now, now, limit, owner, lease_until, now))
+        return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
+
+    async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
+        if workflow_ids is None:
+            await self._pool.execute(Q.release_all, (owner,))
+        elif workflow_ids:
+            await self._pool.execute(Q.release_some, (owner, list(workflow_ids)))
+
+    async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
+        return await self._pool.execute(Q.renew_leases, (lease_until, owner, list(workflow_ids)))
+
+    async def finish_workflow(
+        self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
+    ) -> WorkflowRecord | None:
+        params = (status.value, *outcome_params(outcome), now, workflow_id,
+                  *([epoch] if epoch is not None else []))
+        row = await self._pool.fetchone(_FINISH[epoch is not None], params)
+        return workflow_from_row(row) if row else None
+
+    async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
+        return [workflow_from_row(r) for r in await self._pool.fetchall(_EXPIRE, (now, now))]
+
+    # -- steps ---------------------------------------------------------------
+
+    async def record_step(
+        self, step: NewStep, effect: Effect | None = None
+    ) -> tuple[RecordResult, StepRecord | None]:
+        if effect is None:
+            # The hot path: one statement, no NOTIFY (it costs a global lock
+            # at commit), and group-committed with the other steps in flight.
+            matched, seq = await self._batcher.record(step)
+            if seq is not None:
+                return RecordResult.RECORDED, step.recorded(seq)
+            result = RecordResult.DUPLICATE if matched else RecordResult.STALE
+        elif isinstance(effect, SetEvent):
+            # Pipelined: three round trips instead of eight (event delivery
+            # latency is mostly this commit).
+            async with self._pool.connection() as conn:
+                async with conn.pipeline(), conn.transaction() as tx:
+                    result, record = await record_set_event(conn, step, effect)
+                    if result is not RecordResult.RECORDED:
+                        raise psycopg.Rollback(tx)  # nothing is written
+        else:
+            async with self._pool.connection() as conn:
+                async with conn.transaction() as tx:
+                    result, record = await record_with_effect(conn, step, effect)
+                    if result is not RecordResult.RECORDED:
+                        raise psycopg.Rollback(tx)  # nothing is written
+        if result not in (RecordResult.DUPLICATE, RecordResult.STALE):
+            return result, record
+        # Nothing was written. A fresh statement sees the winner even if it
+        # committed while we waited for the row lock.
+        return result, await self.get_step(step.workflow_id, step.step_number)
+
+    # -- events, messages, waits ---------------------------------------------
+
+    async def send_message(self, message: NewMessage) -> RecordResult:
+        async with self._pool.connection() as conn:
+            async with conn.transaction() as tx:
+                result = await send(conn, message)
+                if result is not RecordResult.RECORDED:
+                    raise psycopg.Rollback(tx)
+        return result
+
+    async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
+        row = await self._pool.fetchone(Q.get_event, (workflow_id, key))
+        return event_from_row(row) if row else None
+
+    async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
+        rows = await self._pool.fetchall(Q.list_events, (workflow_id, after_seq, limit))
+        return [event_from_row(r) for r in rows]
+
+    async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(Q.insert_wait, (workflow_id, step_number, deadline_at))
+            row = await cur.fetchone()
+            if row is None:
+                # A new statement sees the row the INSERT conflicted with.
+                cur = await conn.execute(Q.get_wait, (workflow_id, step_number))
+                row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
+
+    async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
+        async with self._pool.connection() as conn:
+            async with conn.transaction():
+                wait_key = wait.wait_key
+                if wait_key is not None:
+                    # Own row first, then the wait's lock, then the UPDATE with
+                    # its EXISTS in a snapshot taken after both: see wakeups.py.
+                    cur = await conn.execute(LOCK_PARKING, (workflow_id, epoch))
+                    if await cur.fetchone() is None:
+                        return False
+                    await conn.execute(LOCK, (wait_lock(wait_key, workflow_id),))
+                cur = await conn.execute(
+                    Q.park[wait.kind], park_params(workflow_id, epoch, resume_at, wait, now))
+                row = await cur.fetchone()
+                if row is None:
+                    return False
+                (resumes_at,) = row
+                if resumes_at <= now:
+                    await notify(conn, "work")
+        return True
+
+    async def listen(self, callback: Callable[[Note], None]) -> None:
+        """Deliver NOTIFYs on "keel" to `callback` (see listener.py)."""
+        await self._listeners.add(callback)
+
+    async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
+        row = await self._pool.fetchone(Q.get_step, (workflow_id, step_number))
+        return step_from_row(row) if row else None
+
+    async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
+        rows = await self._pool.fetchall(Q.get_steps, (workflow_id, list(step_numbers)))
+        return [step_from_row(r) for r in rows]
+
+    async def list_steps(
+        self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
+    ) -> list[StepRecord]:
+        rows = await self._pool.fetchall(Q.list_steps, (workflow_id, after_step_number, limit))
+        return [step_from_row(r) for r in rows]

@@ -1,0 +1,102 @@
+"""The PostgreSQL schema: versioned migrations, applied in order by
+coordinator/store/sql/migrate.py.
+
+Never edit a released migration: append a new one. Types differ from
+schema/sqlite.py only where the dialects do.
+"""
+
+from __future__ import annotations
+
+# Each entry: (version, statements).
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE workflows (
+                workflow_id     TEXT PRIMARY KEY,
+                name            TEXT NOT NULL,
+                status          TEXT NOT NULL,
+                input_encoding  TEXT NOT NULL,
+                input           BYTEA NOT NULL,
+                output_encoding TEXT,
+                output          BYTEA,
+                error_type      TEXT,
+                error_message   TEXT,
+                error_details   TEXT,
+                created_at      BIGINT NOT NULL,
+                updated_at      BIGINT NOT NULL,
+                epoch           BIGINT NOT NULL DEFAULT 0,
+                step_seq        BIGINT NOT NULL DEFAULT 0,
+                deadline_at     BIGINT,
+                owner           TEXT,
+                lease_until     BIGINT
+            )""",
+            "CREATE INDEX workflows_pending ON workflows (created_at) WHERE status = 'PENDING'",
+            "CREATE INDEX workflows_owner ON workflows (owner) WHERE status = 'PENDING'",
+            """CREATE INDEX workflows_deadline ON workflows (deadline_at)
+                WHERE status = 'PENDING' AND deadline_at IS NOT NULL""",
+            "CREATE INDEX workflows_created ON workflows (created_at)",
+            """CREATE TABLE steps (
+                workflow_id        TEXT NOT NULL,
+                step_number        INTEGER NOT NULL,
+                name               TEXT NOT NULL,
+                kind               TEXT NOT NULL,
+                output_encoding    TEXT,
+                output             BYTEA,
+                error_type         TEXT,
+                error_message      TEXT,
+                error_details      TEXT,
+                attempt            INTEGER NOT NULL,
+                epoch              BIGINT NOT NULL,
+                started_at         BIGINT NOT NULL,
+                completed_at       BIGINT NOT NULL,
+                completion_seq     BIGINT NOT NULL,
+                select_index       INTEGER,
+                select_step_number INTEGER,
+                PRIMARY KEY (workflow_id, step_number)
+            )""",
+        ],
+    ),
+    (
+        2,
+        [
+            # A parked workflow is not claimed before resume_at; wait_key names
+            # what wakes it earlier ("msg:<topic>" or "event:<workflow>:<key>").
+            "ALTER TABLE workflows ADD COLUMN resume_at BIGINT",
+            "ALTER TABLE workflows ADD COLUMN wait_key TEXT",
+            "CREATE INDEX workflows_wait_key ON workflows (wait_key) WHERE wait_key IS NOT NULL",
+            """CREATE TABLE events (
+                workflow_id    TEXT NOT NULL,
+                seq            BIGINT NOT NULL,
+                key            TEXT NOT NULL,
+                value_encoding TEXT NOT NULL,
+                value          BYTEA NOT NULL,
+                step_number    INTEGER NOT NULL,
+                created_at     BIGINT NOT NULL,
+                PRIMARY KEY (workflow_id, seq)
+            )""",
+            "CREATE INDEX events_key ON events (workflow_id, key, seq)",
+            """CREATE TABLE messages (
+                message_id      BIGSERIAL PRIMARY KEY,
+                workflow_id     TEXT NOT NULL,
+                topic           TEXT NOT NULL,
+                encoding        TEXT NOT NULL,
+                data            BYTEA NOT NULL,
+                idempotency_key TEXT,
+                created_at      BIGINT NOT NULL,
+                consumed_at     BIGINT,
+                consumed_step   INTEGER
+            )""",
+            """CREATE UNIQUE INDEX messages_idempotency ON messages (workflow_id, idempotency_key)
+                WHERE idempotency_key IS NOT NULL""",
+            """CREATE INDEX messages_queue ON messages (workflow_id, topic, message_id)
+                WHERE consumed_at IS NULL""",
+            """CREATE TABLE waits (
+                workflow_id TEXT NOT NULL,
+                step_number INTEGER NOT NULL,
+                deadline_at BIGINT NOT NULL,
+                PRIMARY KEY (workflow_id, step_number)
+            )""",
+        ],
+    ),
+]

@@ -1,0 +1,191 @@
+"""The named queries of both SQL stores, written once.
+
+Statements are written with `?` placeholders and rendered per dialect (`?` for
+sqlite3, `%s` for psycopg). Text differs only where the dialects do: a list
+parameter (`json_each` or `= ANY`), row locks (`FOR UPDATE SKIP LOCKED`), the
+shape of the claim UPDATE, and how a table's existence is asked. What only
+PostgreSQL has (NOTIFY, advisory locks, the one-statement step record) is in
+coordinator/store/postgres.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...core.records import Wait, WaitKind
+from .rows import EVENT, MESSAGE, STEP, STEP_INSERT, WORKFLOW
+
+
+class Dialect:
+    """How a dialect spells what differs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.postgres = name == "postgres"
+        # LIMIT for "no limit": -1 in SQLite, NULL in PostgreSQL.
+        self.no_limit: int | None = None if self.postgres else -1
+
+    def render(self, sql: str) -> str:
+        """`sql` with `?` placeholders, in this dialect's paramstyle."""
+        return sql.replace("%", "%%").replace("?", "%s") if self.postgres else sql
+
+    def in_list(self, column: str) -> str:
+        """A condition: `column` is one of a list parameter (see list_param)."""
+        return f"{column} = ANY(?)" if self.postgres else f"{column} IN (SELECT value FROM json_each(?))"
+
+    def list_param(self, values: list[Any]) -> Any:
+        return list(values) if self.postgres else json.dumps(values)
+
+
+SQLITE = Dialect("sqlite")
+POSTGRES = Dialect("postgres")
+
+_WAKE = "resume_at = ? WHERE {where} AND status = 'PENDING' AND resume_at > ?"
+
+
+class Queries:
+    """Every statement both stores run, as text in one dialect."""
+
+    def __init__(self, d: Dialect) -> None:
+        r = d.render
+        wf, step = WORKFLOW.sql, STEP.sql
+        self.dialect = d
+
+        # -- workflows -------------------------------------------------------
+        self.create_workflow = r(
+            "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, "
+            "updated_at, deadline_at, owner, lease_until, epoch) "
+            "VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {wf}")
+        self.get_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?")
+        # Keyed by (filter on status, filter on name); parameters in that
+        # order, then the limit.
+        self.list_workflows = {
+            (status, name): r(
+                f"SELECT {wf} FROM workflows WHERE 1 = 1"
+                + (" AND status = ?" if status else "") + (" AND name = ?" if name else "")
+                + " ORDER BY created_at DESC, workflow_id LIMIT ?")
+            for status in (False, True) for name in (False, True)
+        }
+        # Parameters: names, now, now, limit, owner, lease_until, now. SKIP
+        # LOCKED: concurrent claimers take disjoint rows instead of waiting; a
+        # row claimed meanwhile fails the re-checked WHERE. Parked workflows
+        # wait for their resume_at; claiming ends the park.
+        picked = (
+            f"SELECT workflow_id FROM workflows WHERE status = 'PENDING' AND {d.in_list('name')} "
+            "AND (owner IS NULL OR lease_until < ?) AND (resume_at IS NULL OR resume_at <= ?) "
+            "ORDER BY created_at, workflow_id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if d.postgres else ""))
+        claim = (
+            f"WITH picked AS ({picked}) UPDATE workflows{' w' if d.postgres else ''} "
+            "SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, resume_at = NULL, "
+            "wait_key = NULL ")
+        self.claim_workflows = r(
+            claim + f"FROM picked WHERE w.workflow_id = picked.workflow_id RETURNING {WORKFLOW.of('w')}"
+            if d.postgres else
+            claim + f"WHERE workflow_id IN (SELECT workflow_id FROM picked) RETURNING {wf}")
+        self.release_all = r(
+            "UPDATE workflows SET owner = NULL, lease_until = NULL WHERE owner = ? AND status = 'PENDING'")
+        self.release_some = r(
+            "UPDATE workflows SET owner = NULL, lease_until = NULL "
+            f"WHERE owner = ? AND {d.in_list('workflow_id')}")
+        self.renew_leases = r(
+            "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'PENDING' "
+            f"AND {d.in_list('workflow_id')}")
+        # Keyed by "with an epoch"; parameters: status, the five outcome
+        # columns, now, workflow_id[, epoch].
+        finish = (
+            "UPDATE workflows SET status = ?, output_encoding = ?, output = ?, error_type = ?, "
+            "error_message = ?, error_details = ?, updated_at = ?, owner = NULL, lease_until = NULL "
+            "WHERE workflow_id = ? AND status = 'PENDING'")
+        self.finish_workflow = {
+            False: r(f"{finish} RETURNING {wf}"),
+            True: r(f"{finish} AND epoch = ? RETURNING {wf}"),
+        }
+        self.expire_deadlines = r(
+            "UPDATE workflows SET status = 'CANCELLED', error_type = 'WorkflowTimeout', "
+            "error_message = 'workflow ' || workflow_id || ' passed its deadline', "
+            "error_details = '', updated_at = ?, owner = NULL, lease_until = NULL "
+            "WHERE status = 'PENDING' AND deadline_at IS NOT NULL AND deadline_at <= ? "
+            f"RETURNING {wf}")
+
+        # -- steps -----------------------------------------------------------
+        # Takes the workflow's next completion_seq, if it is PENDING on the
+        # epoch; in PostgreSQL also its row lock, until commit.
+        self.next_step_seq = r(
+            "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
+            "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING step_seq")
+        marks = ", ".join("?" * len(STEP_INSERT.names))
+        self.insert_step = r(
+            f"INSERT INTO steps ({STEP_INSERT.sql}) VALUES ({marks}) "
+            "ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING 1")
+        self.step_exists = r("SELECT 1 FROM steps WHERE workflow_id = ? AND step_number = ?")
+        self.get_step = r(f"SELECT {step} FROM steps WHERE workflow_id = ? AND step_number = ?")
+        self.get_steps = r(
+            f"SELECT {step} FROM steps WHERE workflow_id = ? AND {d.in_list('step_number')} "
+            "ORDER BY step_number")
+        # The limit is a parameter: dialect.no_limit for none.
+        self.list_steps = r(
+            f"SELECT {step} FROM steps WHERE workflow_id = ? AND step_number > ? "
+            "ORDER BY step_number LIMIT ?")
+
+        # -- messages --------------------------------------------------------
+        self.workflow_exists = r("SELECT 1 FROM workflows WHERE workflow_id = ?")
+        self.insert_message = r(
+            "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1")
+        # The oldest message of a topic. SKIP LOCKED never hands out a message
+        # another transaction is consuming.
+        self.oldest_message = r(
+            f"SELECT {MESSAGE.sql} FROM messages WHERE workflow_id = ? AND topic = ? "
+            "AND consumed_at IS NULL ORDER BY message_id LIMIT 1"
+            + (" FOR UPDATE SKIP LOCKED" if d.postgres else ""))
+        self.consume_message = r(
+            "UPDATE messages SET consumed_at = ?, consumed_step = ? WHERE message_id = ?")
+        # Parameters: created_at, workflow_id, wait key, created_at.
+        self.wake_message_waiter = r(
+            "UPDATE workflows SET " + _WAKE.format(where="workflow_id = ? AND wait_key = ?"))
+
+        # -- events ----------------------------------------------------------
+        # seq: the workflow's row lock (next_step_seq) keeps its set_events apart.
+        self.insert_event = r(
+            f"INSERT INTO events ({EVENT.sql}) "
+            "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM events WHERE workflow_id = ?")
+        # Parameters: now, wait key, now.
+        self.wake_event_waiters = r("UPDATE workflows SET " + _WAKE.format(where="wait_key = ?"))
+        self.get_event = r(
+            f"SELECT {EVENT.sql} FROM events WHERE workflow_id = ? AND key = ? ORDER BY seq DESC LIMIT 1")
+        self.list_events = r(
+            f"SELECT {EVENT.sql} FROM events WHERE workflow_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+
+        # -- waits -----------------------------------------------------------
+        self.insert_wait = r(
+            "INSERT INTO waits (workflow_id, step_number, deadline_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING deadline_at")
+        self.get_wait = r("SELECT deadline_at FROM waits WHERE workflow_id = ? AND step_number = ?")
+        # Parks a workflow (see park_params). What it waits for may have
+        # arrived already: then it resumes at once.
+        ready = {
+            WaitKind.RECV: "EXISTS (SELECT 1 FROM messages WHERE workflow_id = ? AND topic = ? "
+                           "AND consumed_at IS NULL)",
+            WaitKind.EVENT: "EXISTS (SELECT 1 FROM events WHERE workflow_id = ? AND key = ?)",
+            WaitKind.SLEEP: "1 = 0",
+        }
+        self.park = {
+            kind: r(
+                "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = ?, "
+                f"epoch = epoch + 1, resume_at = CASE WHEN {exists} THEN ? ELSE ? END "
+                "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING resume_at")
+            for kind, exists in ready.items()
+        }
+
+
+def park_params(workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> tuple[Any, ...]:
+    """The parameters of Queries.park[wait.kind]."""
+    if wait.kind is WaitKind.RECV:
+        ready: tuple[str, ...] = (workflow_id, wait.topic)
+    elif wait.kind is WaitKind.EVENT:
+        ready = (wait.target, wait.key)
+    else:
+        ready = ()
+    return (wait.wait_key, *ready, now, resume_at, workflow_id, epoch)

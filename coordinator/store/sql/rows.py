@@ -1,0 +1,166 @@
+"""Column lists, and rows mapped to records by column name.
+
+Each SELECT names its columns from a `Columns` list, and each mapper finds a
+column's place in the row by its name, once, at import: a row costs a tuple
+index per field, as before, and reordering a list cannot misplace a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ...core.records import (
+    EventRecord,
+    Failure,
+    NewStep,
+    Outcome,
+    StepKind,
+    StepRecord,
+    Value,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+
+
+class Columns:
+    """The columns a query selects, in order."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.sql = ", ".join(names)
+        self._index = {name: i for i, name in enumerate(names)}
+
+    def of(self, table: str) -> str:
+        """The list qualified by a table name or alias."""
+        return ", ".join(f"{table}.{name}" for name in self.names)
+
+    def at(self, *names: str) -> tuple[int, ...]:
+        """Where these columns are in a row."""
+        return tuple(self._index[name] for name in names)
+
+
+WORKFLOW = Columns(
+    "workflow_id", "name", "status", "input_encoding", "input", "output_encoding", "output",
+    "error_type", "error_message", "error_details", "created_at", "updated_at", "epoch", "step_seq",
+    "deadline_at", "owner",
+)
+STEP = Columns(
+    "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
+    "error_message", "error_details", "attempt", "epoch", "started_at", "completed_at",
+    "completion_seq", "select_index", "select_step_number",
+)
+EVENT = Columns("workflow_id", "seq", "key", "value_encoding", "value", "step_number", "created_at")
+# What a Recv consumes.
+MESSAGE = Columns("message_id", "encoding", "data")
+
+_OUTCOME = ("output_encoding", "output", "error_type", "error_message", "error_details")
+
+
+def _outcome(
+    enc: str | None, data: Any, etype: str | None, emsg: str | None, edet: str | None
+) -> Outcome | None:
+    if etype is not None:
+        return Outcome(error=Failure(etype, emsg or "", edet or ""))
+    if enc is not None:
+        return Outcome(output=Value(enc, bytes(data)))
+    return None
+
+
+def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
+    (wid, name, status, in_enc, inp, created, updated, epoch, seq, deadline, owner) = WORKFLOW.at(
+        "workflow_id", "name", "status", "input_encoding", "input", "created_at", "updated_at",
+        "epoch", "step_seq", "deadline_at", "owner")
+    o_enc, o_data, e_type, e_msg, e_det = WORKFLOW.at(*_OUTCOME)
+
+    def workflow_from_row(r: Sequence[Any]) -> WorkflowRecord:
+        return WorkflowRecord(
+            workflow_id=r[wid],
+            name=r[name],
+            status=WorkflowStatus(r[status]),
+            input=Value(r[in_enc], bytes(r[inp])),
+            outcome=_outcome(r[o_enc], r[o_data], r[e_type], r[e_msg], r[e_det]),
+            created_at=r[created],
+            updated_at=r[updated],
+            epoch=r[epoch],
+            step_seq=r[seq],
+            deadline_at=r[deadline],
+            owner=r[owner],
+        )
+
+    return workflow_from_row
+
+
+def _step_mapper() -> Callable[[Sequence[Any]], StepRecord]:
+    (wid, number, name, kind, attempt, epoch, started, completed, seq, sel_index,
+     sel_number) = STEP.at(
+        "workflow_id", "step_number", "name", "kind", "attempt", "epoch", "started_at",
+        "completed_at", "completion_seq", "select_index", "select_step_number")
+    o_enc, o_data, e_type, e_msg, e_det = STEP.at(*_OUTCOME)
+
+    def step_from_row(r: Sequence[Any]) -> StepRecord:
+        outcome = _outcome(r[o_enc], r[o_data], r[e_type], r[e_msg], r[e_det])
+        assert outcome is not None, "a recorded step always has an outcome"
+        return StepRecord(
+            workflow_id=r[wid],
+            step_number=r[number],
+            name=r[name],
+            kind=StepKind(r[kind]),
+            outcome=outcome,
+            attempt=r[attempt],
+            epoch=r[epoch],
+            started_at=r[started],
+            completed_at=r[completed],
+            completion_seq=r[seq],
+            select_index=r[sel_index],
+            select_step_number=r[sel_number],
+        )
+
+    return step_from_row
+
+
+def _event_mapper() -> Callable[[Sequence[Any]], EventRecord]:
+    wid, seq, key, enc, value, number, created = EVENT.at(
+        "workflow_id", "seq", "key", "value_encoding", "value", "step_number", "created_at")
+
+    def event_from_row(r: Sequence[Any]) -> EventRecord:
+        return EventRecord(r[wid], r[seq], r[key], Value(r[enc], bytes(r[value])), r[number], r[created])
+
+    return event_from_row
+
+
+workflow_from_row = _workflow_mapper()
+step_from_row = _step_mapper()
+event_from_row = _event_mapper()
+
+_MSG_ID, _MSG_ENCODING, _MSG_DATA = MESSAGE.at("message_id", "encoding", "data")
+
+
+def message_from_row(r: Sequence[Any]) -> tuple[int, Value]:
+    """(message_id, value) of a MESSAGE row."""
+    return r[_MSG_ID], Value(r[_MSG_ENCODING], bytes(r[_MSG_DATA]))
+
+
+def outcome_params(o: Outcome) -> tuple[str | None, bytes | None, str | None, str | None, str | None]:
+    """(output_encoding, output, error_type, error_message, error_details)."""
+    if o.error is not None:
+        return None, None, o.error.type, o.error.message, o.error.details
+    assert o.output is not None
+    return o.output.encoding, o.output.data, None, None, None
+
+
+# The columns a step insert writes, in the order of step_params, then
+# completion_seq (a parameter, or computed in the statement).
+STEP_INSERT = Columns(
+    "workflow_id", "step_number", "name", "kind", *_OUTCOME, "attempt", "epoch", "started_at",
+    "completed_at", "select_index", "select_step_number", "completion_seq",
+)
+assert sorted(STEP_INSERT.names) == sorted(STEP.names), "a step insert writes every step column"
+
+
+def step_params(s: NewStep) -> tuple[Any, ...]:
+    """Values of STEP_INSERT but the last (completion_seq), in order."""
+    return (
+        s.workflow_id, s.step_number, s.name, s.kind.value, *outcome_params(s.outcome), s.attempt,
+        s.epoch, s.started_at, s.completed_at, s.select_index, s.select_step_number,
+    )

@@ -1,0 +1,281 @@
+"""The embedded store: stdlib sqlite3 in WAL mode, the Store port on SQLite.
+
+SQLite has one writer at a time, so every statement runs on one dedicated
+thread (group_commit.py); the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ...core.ports import SchemaState, Store
+from ...core.records import (
+    Effect,
+    EventRecord,
+    NewMessage,
+    NewStep,
+    NewWorkflow,
+    Outcome,
+    RecordResult,
+    Recv,
+    Send,
+    SetEvent,
+    StepRecord,
+    Wait,
+    WorkflowRecord,
+    WorkflowStatus,
+    event_wait_key,
+    message_wait_key,
+)
+from ..schema import sqlite as schema
+from ..sql import migrate as migrations
+from ..sql.queries import SQLITE, Queries, park_params
+from ..sql.rows import (
+    event_from_row,
+    message_from_row,
+    outcome_params,
+    step_from_row,
+    step_params,
+    workflow_from_row,
+)
+from .group_commit import GroupCommitter, Rollback
+
+T = TypeVar("T")
+Q = Queries(SQLITE)
+SCHEMA = migrations.Schema(
+    SQLITE, schema.MIGRATIONS, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keel_schema'")
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self._path = path
+        self._synchronous = synchronous.upper()
+        self._writer = GroupCommitter(self._connect)
+        self._migrate_on_open = True
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA foreign_keys=ON")
+        if self._migrate_on_open:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                migrations.run_sync(migrations.migrate(SCHEMA), _rows(db))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return db
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run on the writer thread, inside a group commit (see group_commit.py)."""
+        return await self._writer.run(fn)
+
+    async def open(self, migrate: bool = True) -> None:
+        self._migrate_on_open = migrate
+        await self._writer.start()
+
+    async def schema_state(self) -> SchemaState:
+        return await self._run(lambda db: migrations.run_sync(migrations.read_state(SCHEMA), _rows(db)))
+
+    async def close(self) -> None:
+        await self._writer.stop()
+
+    # -- workflows -----------------------------------------------------------
+
+    async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
+        params = (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
+                  wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0)
+
+        def tx(db: sqlite3.Connection) -> tuple[WorkflowRecord, bool]:
+            row = db.execute(Q.create_workflow, params).fetchone()
+            if row is not None:
+                return workflow_from_row(row), True
+            existing = _get_workflow(db, wf.workflow_id)
+            assert existing is not None
+            return existing, False
+
+        return await self._run(tx)
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        return await self._run(lambda db: _get_workflow(db, workflow_id))
+
+    async def list_workflows(
+        self, status: WorkflowStatus | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        sql = Q.list_workflows[status is not None, bool(name)]
+        params = (*([status.value] if status is not None else []), *([name] if name else []), limit)
+        return await self._run(lambda db: [workflow_from_row(r) for r in db.execute(sql, params)])
+
+    async def claim_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[WorkflowRecord]:
+        if not names or limit <= 0:
+            return []
+        params = (SQLITE.list_param(names), now, now, limit, owner, lease_until, now)
+        rows = await self._run(lambda db: db.execute(Q.claim_workflows, params).fetchall())
+        return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
+
+    async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
+        params: tuple[Any, ...]
+        if workflow_ids is None:
+            sql, params = Q.release_all, (owner,)
+        elif workflow_ids:
+            sql, params = Q.release_some, (owner, SQLITE.list_param(workflow_ids))
+        else:
+            return
+        await self._run(lambda db: db.execute(sql, params))
+
+    async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
+        params = (lease_until, owner, SQLITE.list_param(workflow_ids))
+        return await self._run(lambda db: db.execute(Q.renew_leases, params).rowcount)
+
+    async def finish_workflow(
+        self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
+    ) -> WorkflowRecord | None:
+        sql = Q.finish_workflow[epoch is not None]
+        params = (status.value, *outcome_params(outcome), now, workflow_id,
+                  *([epoch] if epoch is not None else []))
+
+        def tx(db: sqlite3.Connection) -> WorkflowRecord | None:
+            row = db.execute(sql, params).fetchone()
+            return workflow_from_row(row) if row else None
+
+        return await self._run(tx)
+
+    async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
+        rows = await self._run(lambda db: db.execute(Q.expire_deadlines, (now, now)).fetchall())
+        return [workflow_from_row(r) for r in rows]
+
+    # -- steps ---------------------------------------------------------------
+
+    async def record_step(
+        self, step: NewStep, effect: Effect | None = None
+    ) -> tuple[RecordResult, StepRecord | None]:
+        def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
+            result, record = _record_step(db, step, effect)
+            if result is not RecordResult.RECORDED:
+                # Undo what this unit wrote, then report the record that won.
+                def then(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
+                    if result in (RecordResult.STALE, RecordResult.DUPLICATE):
+                        return result, _get_step(db, step.workflow_id, step.step_number)
+                    return result, None
+
+                raise Rollback(then)
+            return result, record
+
+        return await self._run(tx)
+
+    # -- events, messages, waits ---------------------------------------------
+
+    async def send_message(self, message: NewMessage) -> RecordResult:
+        def tx(db: sqlite3.Connection) -> RecordResult:
+            result = _send(db, message)
+            if result is not RecordResult.RECORDED:
+                raise Rollback(lambda db: result)
+            return result
+
+        return await self._run(tx)
+
+    async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
+        def read(db: sqlite3.Connection) -> EventRecord | None:
+            row = db.execute(Q.get_event, (workflow_id, key)).fetchone()
+            return event_from_row(row) if row else None
+
+        return await self._run(read)
+
+    async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
+        params = (workflow_id, after_seq, limit)
+        return await self._run(lambda db: [event_from_row(r) for r in db.execute(Q.list_events, params)])
+
+    async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
+        def tx(db: sqlite3.Connection) -> int:
+            row = db.execute(Q.insert_wait, (workflow_id, step_number, deadline_at)).fetchone()
+            if row is None:
+                row = db.execute(Q.get_wait, (workflow_id, step_number)).fetchone()
+            return int(row[0])
+
+        return await self._run(tx)
+
+    async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
+        sql, params = Q.park[wait.kind], park_params(workflow_id, epoch, resume_at, wait, now)
+        return await self._run(lambda db: db.execute(sql, params).fetchone() is not None)
+
+    async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
+        return await self._run(lambda db: _get_step(db, workflow_id, step_number))
+
+    async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
+        params = (workflow_id, SQLITE.list_param(step_numbers))
+        return await self._run(lambda db: [step_from_row(r) for r in db.execute(Q.get_steps, params)])
+
+    async def list_steps(
+        self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
+    ) -> list[StepRecord]:
+        params = (workflow_id, after_step_number, SQLITE.no_limit if limit is None else limit)
+        return await self._run(lambda db: [step_from_row(r) for r in db.execute(Q.list_steps, params)])
+
+
+def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:
+    """A statement runner for the migration runner."""
+    return lambda sql, params: db.execute(sql, params).fetchall()
+
+
+def _record_step(
+    db: sqlite3.Connection, step: NewStep, effect: Effect | None
+) -> tuple[RecordResult, StepRecord | None]:
+    """The body of record_step, inside the caller's transaction (rolled back
+    unless RECORDED)."""
+    row = db.execute(Q.next_step_seq, (step.completed_at, step.workflow_id, step.epoch)).fetchone()
+    if row is None:
+        return RecordResult.STALE, None
+    seq = row[0]
+    if isinstance(effect, Recv):
+        if db.execute(Q.step_exists, (step.workflow_id, step.step_number)).fetchone() is not None:
+            return RecordResult.DUPLICATE, None  # a retried recv: consume nothing more
+        msg = db.execute(Q.oldest_message, (step.workflow_id, effect.topic)).fetchone()
+        if msg is None:
+            return RecordResult.EMPTY, None
+        message_id, value = message_from_row(msg)
+        db.execute(Q.consume_message, (step.completed_at, step.step_number, message_id))
+        step = dataclasses.replace(step, outcome=Outcome(output=value))
+    if db.execute(Q.insert_step, (*step_params(step), seq)).fetchone() is None:
+        return RecordResult.DUPLICATE, None
+    if isinstance(effect, SetEvent):
+        output = step.outcome.output
+        assert output is not None, "set_event records a value"
+        db.execute(Q.insert_event, (step.workflow_id, effect.key, output.encoding, output.data,
+                                    step.step_number, step.completed_at, step.workflow_id))
+        wait_key = event_wait_key(step.workflow_id, effect.key)
+        db.execute(Q.wake_event_waiters, (step.completed_at, wait_key, step.completed_at))
+    elif isinstance(effect, Send):
+        result = _send(db, effect.message)
+        if result is not RecordResult.RECORDED:
+            return result, None
+    return RecordResult.RECORDED, step.recorded(seq)
+
+
+def _send(db: sqlite3.Connection, m: NewMessage) -> RecordResult:
+    """Deliver a message inside the caller's transaction (rolled back unless RECORDED)."""
+    if db.execute(Q.workflow_exists, (m.workflow_id,)).fetchone() is None:
+        return RecordResult.NOT_FOUND
+    params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
+    if db.execute(Q.insert_message, params).fetchone() is None:
+        return RecordResult.DUPLICATE
+    db.execute(Q.wake_message_waiter,
+               (m.created_at, m.workflow_id, message_wait_key(m.topic), m.created_at))
+    return RecordResult.RECORDED
+
+
+def _get_workflow(db: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
+    row = db.execute(Q.get_workflow, (workflow_id,)).fetchone()
+    return workflow_from_row(row) if row else None
+
+
+def _get_step(db: sqlite3.Connection, workflow_id: str, step_number: int) -> StepRecord | None:
+    row = db.execute(Q.get_step, (workflow_id, step_number)).fetchone()
+    return step_from_row(row) if row else None

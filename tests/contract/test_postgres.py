@@ -1,0 +1,233 @@
+"""What only PostgreSQL promises: several stores on one database, lost connections,
+LISTEN/NOTIFY; and that listen is harmless where there is nothing to hear."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+
+from coordinator.store import (
+    Note,
+    RecordResult,
+    Store,
+    StoreUnavailable,
+    Wait,
+    WaitKind,
+    WorkflowStatus,
+    store_from_url,
+)
+
+from .support import claimable, claimed, msg, ok, run, set_event, step, wait_note, wf
+
+
+def test_pg_concurrent_claims_never_overlap(pg_url: str) -> None:
+    async def main() -> None:
+        stores = [store_from_url(pg_url) for _ in range(2)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            for i in range(50):
+                await stores[0].create_workflow(wf(f"w{i:02}", created_at=i))
+
+            async def drain(s: Store, owner: str) -> list[str]:
+                taken: list[str] = []
+                while batch := await s.claim_workflows(owner, ["wf"], 3, 100, 10_000):
+                    taken += [w.workflow_id for w in batch]
+                    await asyncio.sleep(0)
+                return taken
+
+            owners = ["node-a", "node-b", "node-c", "node-d"]
+            taken = await asyncio.gather(
+                *(drain(stores[i % 2], owner) for i, owner in enumerate(owners)))
+            flat = [wid for ids in taken for wid in ids]
+            assert sorted(flat) == [f"w{i:02}" for i in range(50)]  # each exactly once
+            everything = await stores[0].list_workflows(None, None, 100)
+            assert all(w.epoch == 1 for w in everything)
+            owner_of = {wid: owner for owner, ids in zip(owners, taken, strict=False) for wid in ids}
+            assert all(w.owner == owner_of[w.workflow_id] for w in everything)
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    asyncio.run(main())
+
+
+def test_pg_concurrent_record_step_is_serialised(pg_url: str) -> None:
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w1")
+        # 40 distinct step numbers, each submitted twice at once.
+        results = await asyncio.gather(
+            *(s.record_step(step("w1", epoch, n % 40, ok(str(n).encode()))) for n in range(80)))
+        kinds = [r for r, _ in results]
+        assert kinds.count(RecordResult.RECORDED) == 40
+        assert kinds.count(RecordResult.DUPLICATE) == 40
+        steps = await s.list_steps("w1")
+        assert sorted(r.completion_seq for r in steps) == list(range(1, 41))
+        assert (await s.get_workflow("w1")).step_seq == 40  # type: ignore[union-attr]
+        for _result, rec in results:  # a duplicate reports exactly the stored winner
+            assert rec is not None and rec == steps[rec.step_number]
+
+    run(pg_url, body)
+
+
+def test_pg_recovers_from_lost_connections(pg_url: str, pg_admin_url: str) -> None:
+    async def body(s: Store) -> None:
+        await s.create_workflow(wf("w1"))
+        dbname = pg_url.rsplit("/", 1)[1]
+        async with await psycopg.AsyncConnection.connect(pg_admin_url, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (dbname,))
+        # The first use of a dead connection fails as StoreUnavailable (callers
+        # retry); from then on connections are checked on checkout for a
+        # while and dead ones replaced before anything is sent.
+        try:
+            await s.get_workflow("w1")
+        except StoreUnavailable:
+            pass
+        for _ in range(3):
+            w = await s.get_workflow("w1")
+            assert w is not None
+
+    run(pg_url, body)
+
+
+def test_pg_unreachable_is_store_unavailable() -> None:
+    store = store_from_url("postgresql://postgres@127.0.0.1:1/keel")
+    with pytest.raises(StoreUnavailable, match="postgres"):
+        asyncio.run(store.open())
+
+    async def not_open() -> None:
+        await store.get_workflow("w1")
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(not_open())
+
+
+def test_pg_wake_ups_are_never_lost(pg_url: str) -> None:
+    """Parks racing the message or event they wait for: each ends claimable."""
+
+    async def main() -> None:
+        stores = [store_from_url(pg_url) for _ in range(2)]
+        await asyncio.gather(*(s.open() for s in stores))
+        a, b = stores
+        try:
+            n = 40
+            for i in range(n):
+                await a.create_workflow(wf(f"w{i:02}", created_at=i))
+            await a.create_workflow(wf("setter", name="setter"))
+            epochs = {w.workflow_id: w.epoch for w in await a.claim_workflows("x", ["wf"], n, 0, 10**9)}
+            setter = (await a.claim_workflows("x", ["setter"], 1, 0, 10**9))[0].epoch
+
+            async def recv_race(i: int) -> None:
+                wid = f"w{i:02}"
+                await asyncio.gather(
+                    a.park(wid, epochs[wid], 10**9, Wait(WaitKind.RECV, topic="t"), 1000),
+                    b.send_message(msg(wid, topic="t", created_at=1000)))
+
+            async def event_race(i: int) -> None:
+                wid = f"w{i:02}"
+                await asyncio.gather(
+                    a.park(wid, epochs[wid], 10**9, Wait(WaitKind.EVENT, target="setter", key=wid), 1000),
+                    set_event(b, "setter", setter, i, wid, b"1", completed_at=1000))
+
+            await asyncio.gather(*(recv_race(i) for i in range(n)))
+            assert len(await claimable(a, now=1000)) == n
+            epochs = {w.workflow_id: w.epoch for w in await a.claim_workflows("x", ["wf"], n, 0, 10**9)}
+            await asyncio.gather(*(event_race(i) for i in range(n)))
+            assert len(await claimable(a, now=1000)) == n
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    asyncio.run(main())
+
+
+def test_pg_listen_gets_notes_from_another_store(pg_url: str) -> None:
+    async def main() -> None:
+        listener, writer = store_from_url(pg_url), store_from_url(pg_url)
+        await asyncio.gather(listener.open(), writer.open())
+        notes: list[str] = []
+
+        def callback(note: Note) -> None:
+            notes.append(note.encode())
+            if note == "work" and notes.count("work") == 1:
+                raise RuntimeError("a failing callback does not stop the listener")
+
+        try:
+            await listener.listen(callback)
+            epoch = await claimed(writer, "w1")
+            await wait_note(notes, "work")
+            await writer.record_step(step("w1", epoch, 0))  # the hot path: no note
+            await set_event(writer, "w1", epoch, 1, "k", b"1")
+            await wait_note(notes, "event:w1")
+            await writer.send_message(msg("w1", topic="t"))
+            await wait_note(notes, "msg:w1")
+            # A park that can resume at once makes work for a claimer.
+            assert await writer.park("w1", epoch, 10**9, Wait(WaitKind.RECV, topic="t"), 2000)
+            await wait_note(notes, "work")
+            await writer.finish_workflow("w1", None, WorkflowStatus.SUCCESS, ok(), 3000)
+            await wait_note(notes, "done:w1")
+            await writer.create_workflow(wf("w2", deadline_at=10))
+            await writer.expire_deadlines(10)
+            await wait_note(notes, "done:w2")
+            assert notes == ["work", "event:w1", "msg:w1", "work", "done:w1", "work", "done:w2"]
+        finally:
+            await asyncio.gather(listener.close(), writer.close())
+
+    asyncio.run(main())
+
+
+def test_pg_listen_survives_a_lost_connection(pg_url: str, pg_admin_url: str) -> None:
+    dbname = pg_url.rsplit("/", 1)[1]
+
+    async def listeners(admin: psycopg.AsyncConnection[Any]) -> list[int]:
+        cur = await admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = 'keel-listen'",
+            (dbname,))
+        return [pid for (pid,) in await cur.fetchall()]
+
+    async def main() -> None:
+        listener, writer = store_from_url(pg_url), store_from_url(pg_url)
+        await asyncio.gather(listener.open(), writer.open())
+        notes: list[str] = []
+        try:
+            await listener.listen(lambda note: notes.append(note.encode()))
+            epoch = await claimed(writer, "w1")
+            await set_event(writer, "w1", epoch, 0, "k", b"0")
+            await wait_note(notes, "event:w1")
+            async with await psycopg.AsyncConnection.connect(pg_admin_url, autocommit=True) as admin:
+                (old,) = await listeners(admin)
+                await admin.execute("SELECT pg_terminate_backend(%s)", (old,))
+                notes.clear()
+                # Notes sent while it reconnects are lost: keep sending.
+                number = 1
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 15
+                while "event:w1" not in notes:
+                    assert loop.time() < deadline, "the listener did not come back"
+                    await set_event(writer, "w1", epoch, number, "k", b"1")
+                    number += 1
+                    await asyncio.sleep(0.05)
+                new = await listeners(admin)
+                assert len(new) == 1 and new != [old]
+                await listener.close()
+                assert await listeners(admin) == []  # close() ends the listener
+        finally:
+            await asyncio.gather(listener.close(), writer.close())
+
+    asyncio.run(main())
+
+
+def test_listen_is_harmless_on_sqlite(sqlite_url: str) -> None:
+    async def body(s: Store) -> None:
+        await s.listen(lambda note: None)
+
+    run(sqlite_url, body)
+
+
+def test_listen_is_harmless_on_memory() -> None:
+    async def body(s: Store) -> None:
+        await s.listen(lambda note: None)
+
+    run("memory://", body)

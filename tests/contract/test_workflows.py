@@ -1,0 +1,185 @@
+"""The Store contract on workflows: create, claim, leases, finish, deadlines, listing."""
+
+from __future__ import annotations
+
+from coordinator.store import (
+    Failure,
+    Outcome,
+    Store,
+    Value,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+
+from .support import claimed, ok, run, step, wf
+
+
+def test_create_is_idempotent(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        first, created = await s.create_workflow(wf("w1", deadline_at=9000))
+        assert created
+        assert first.status is WorkflowStatus.PENDING
+        assert (first.epoch, first.step_seq, first.owner, first.outcome) == (0, 0, None, None)
+        assert (first.created_at, first.updated_at, first.deadline_at) == (1000, 1000, 9000)
+        again, created = await s.create_workflow(wf("w1", name="other", data=b"different"))
+        assert not created
+        assert again == first
+        assert await s.get_workflow("w1") == first
+
+    run(any_store_url, body)
+
+
+def test_get_unknown_workflow_and_step(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        assert await s.get_workflow("nope") is None
+        assert await s.get_step("nope", 0) is None
+        assert await s.list_steps("nope") == []
+
+    run(any_store_url, body)
+
+
+def test_binary_payloads_round_trip(any_store_url: str) -> None:
+    blob = bytes(range(256)) + b"\x00\x00end\x00"
+
+    async def body(s: Store) -> None:
+        created, _ = await s.create_workflow(wf("w1", data=blob))
+        assert created.input == Value("json", blob)
+        assert (await s.get_workflow("w1")).input.data == blob  # type: ignore[union-attr]
+        epoch = (await s.claim_workflows("a", ["wf"], 1, 1500, 9000))[0].epoch
+        await s.record_step(step("w1", epoch, 0, Outcome(output=Value("raw", blob))))
+        got = await s.get_step("w1", 0)
+        assert got is not None and got.outcome.output == Value("raw", blob)
+        assert isinstance(got.outcome.output.data, bytes)
+        done = await s.finish_workflow("w1", epoch, WorkflowStatus.SUCCESS, ok(blob), 3000)
+        assert done is not None and done.outcome == ok(blob)
+        assert (await s.get_workflow("w1")).outcome == ok(blob)  # type: ignore[union-attr]
+
+    run(any_store_url, body)
+
+
+def test_claim_bumps_epoch_and_respects_names_limit_and_age(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        for i, created_at in enumerate([300, 100, 200, 400]):
+            await s.create_workflow(wf(f"a{i}", name="alpha", created_at=created_at))
+        await s.create_workflow(wf("b0", name="beta", created_at=50))
+        got = await s.claim_workflows("node-a", ["alpha"], 2, now=1000, lease_until=5000)
+        assert [w.workflow_id for w in got] == ["a1", "a2"]  # oldest first
+        assert all(w.epoch == 1 and w.owner == "node-a" and w.updated_at == 1000 for w in got)
+        assert (await s.get_workflow("a1")).epoch == 1  # type: ignore[union-attr]
+        got = await s.claim_workflows("node-a", ["alpha", "beta"], 10, now=1000, lease_until=5000)
+        assert [w.workflow_id for w in got] == ["b0", "a0", "a3"]
+        assert await s.claim_workflows("node-a", ["alpha", "beta"], 10, 1000, 5000) == []
+        assert await s.claim_workflows("node-a", [], 10, 1000, 5000) == []
+        assert await s.claim_workflows("node-a", ["gamma"], 10, 1000, 5000) == []
+
+    run(any_store_url, body)
+
+
+def test_claim_honours_leases_and_release(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        await s.create_workflow(wf("w1"))
+        await s.create_workflow(wf("w2", created_at=2000))
+        got = await s.claim_workflows("node-a", ["wf"], 10, now=1000, lease_until=5000)
+        assert [(w.workflow_id, w.epoch) for w in got] == [("w1", 1), ("w2", 1)]
+        # Held by node-a until its lease passes.
+        assert await s.claim_workflows("node-b", ["wf"], 10, now=5000, lease_until=9000) == []
+        got = await s.claim_workflows("node-b", ["wf"], 1, now=5001, lease_until=9000)
+        assert [(w.workflow_id, w.epoch, w.owner) for w in got] == [("w1", 2, "node-b")]
+        # Released leases can be taken at once.
+        await s.release_workflows("node-a", ["w1"])  # not node-a's any more: no effect
+        assert (await s.get_workflow("w1")).owner == "node-b"  # type: ignore[union-attr]
+        await s.release_workflows("node-b", ["w1"])
+        assert (await s.get_workflow("w1")).owner is None  # type: ignore[union-attr]
+        await s.release_workflows("node-a", None)
+        got = await s.claim_workflows("node-c", ["wf"], 10, now=5002, lease_until=9000)
+        assert [(w.workflow_id, w.epoch) for w in got] == [("w1", 3), ("w2", 2)]
+        await s.release_workflows("node-c", [])
+
+    run(any_store_url, body)
+
+
+def test_renew_leases_counts_pending_only(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        for i in range(3):
+            await s.create_workflow(wf(f"w{i}", created_at=i))
+        got = await s.claim_workflows("node-a", ["wf"], 10, now=10, lease_until=100)
+        await s.finish_workflow("w0", got[0].epoch, WorkflowStatus.SUCCESS, ok(), 20)
+        ids = ["w0", "w1", "w2"]
+        assert await s.renew_leases("node-a", ids, 500) == 2
+        assert await s.renew_leases("node-b", ids, 500) == 0
+        # The renewed lease keeps other owners out past the old expiry.
+        assert await s.claim_workflows("node-b", ["wf"], 10, now=200, lease_until=900) == []
+        # A lease the owner does not renew (it forgot the workflow) expires.
+        assert await s.renew_leases("node-a", ["w1"], 1000) == 1
+        got = await s.claim_workflows("node-b", ["wf"], 10, now=600, lease_until=900)
+        assert [w.workflow_id for w in got] == ["w2"]
+
+    run(any_store_url, body)
+
+
+def test_finish_workflow(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w1")
+        before = await s.get_workflow("w1")
+        assert await s.finish_workflow("w1", epoch + 1, WorkflowStatus.SUCCESS, ok(), 3000) is None
+        assert await s.get_workflow("w1") == before
+        failure = Failure("ValueError", "bad input", "Traceback ...")
+        done = await s.finish_workflow("w1", epoch, WorkflowStatus.ERROR, Outcome(error=failure), 3000)
+        assert done is not None
+        assert (done.status, done.outcome, done.updated_at, done.owner) == (
+            WorkflowStatus.ERROR, Outcome(error=failure), 3000, None)
+        assert await s.get_workflow("w1") == done
+        assert await s.finish_workflow("w1", epoch, WorkflowStatus.SUCCESS, ok(), 4000) is None
+        assert await s.finish_workflow("w1", None, WorkflowStatus.CANCELLED, ok(), 4000) is None
+        assert await s.get_workflow("w1") == done
+        # Without an epoch (e.g. a cancel from a client) any PENDING workflow finishes.
+        await s.create_workflow(wf("w2"))
+        cancelled = await s.finish_workflow(
+            "w2", None, WorkflowStatus.CANCELLED, Outcome(error=Failure("Cancelled", "by user")), 5)
+        assert cancelled is not None and cancelled.status is WorkflowStatus.CANCELLED
+        assert await s.finish_workflow("unknown", None, WorkflowStatus.SUCCESS, ok(), 5) is None
+        # Final workflows are never claimed.
+        assert await s.claim_workflows("node-z", ["wf"], 10, now=99_999, lease_until=100_000) == []
+
+    run(any_store_url, body)
+
+
+def test_expire_deadlines(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        await s.create_workflow(wf("past", deadline_at=100))
+        await s.create_workflow(wf("now", deadline_at=200))
+        await s.create_workflow(wf("future", deadline_at=201))
+        await s.create_workflow(wf("none"))
+        await s.create_workflow(wf("done", deadline_at=50))
+        await s.finish_workflow("done", None, WorkflowStatus.SUCCESS, ok(), 60)
+        expired = await s.expire_deadlines(200)
+        assert sorted(w.workflow_id for w in expired) == ["now", "past"]
+        for w in expired:
+            assert w.status is WorkflowStatus.CANCELLED and w.updated_at == 200
+            assert w.outcome is not None and w.outcome.error is not None
+            assert w.outcome.error.type == "WorkflowTimeout"
+            assert await s.get_workflow(w.workflow_id) == w
+        for wid, status in [("future", "PENDING"), ("none", "PENDING"), ("done", "SUCCESS")]:
+            assert (await s.get_workflow(wid)).status.value == status  # type: ignore[union-attr]
+        assert await s.expire_deadlines(200) == []
+
+    run(any_store_url, body)
+
+
+def test_list_workflows(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        for i in range(5):
+            await s.create_workflow(wf(f"w{i}", name="even" if i % 2 == 0 else "odd", created_at=i))
+        await s.finish_workflow("w2", None, WorkflowStatus.SUCCESS, ok(), 10)
+
+        def ids(ws: list[WorkflowRecord]) -> list[str]:
+            return [w.workflow_id for w in ws]
+
+        assert ids(await s.list_workflows(None, None, 100)) == ["w4", "w3", "w2", "w1", "w0"]
+        assert ids(await s.list_workflows(None, None, 2)) == ["w4", "w3"]
+        assert ids(await s.list_workflows(None, "even", 100)) == ["w4", "w2", "w0"]
+        assert ids(await s.list_workflows(WorkflowStatus.PENDING, "even", 100)) == ["w4", "w0"]
+        assert ids(await s.list_workflows(WorkflowStatus.SUCCESS, None, 100)) == ["w2"]
+        assert ids(await s.list_workflows(WorkflowStatus.ERROR, None, 100)) == []
+
+    run(any_store_url, body)
