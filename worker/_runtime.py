@@ -153,11 +153,13 @@ class Worker:
         retry = _transport.Retry(_transport.WORKER_STREAM, give_up=self._stopping.is_set)
         failures = 0
         while not self._stopping.is_set():
+            ended = "OK"  # the status name that ended the session
             try:
                 if self._session():
                     retry.reset()
                     failures = 0
             except grpc.RpcError as e:
+                ended = e.code().name
                 failures += 1
                 # Say it once per outage, not on every retry.
                 level = logging.WARNING if failures == 1 else logging.DEBUG
@@ -166,11 +168,12 @@ class Worker:
                             "retrying with backoff", self.worker_id, self.coordinator,
                             e.code().name, e.details())
             except Exception:
+                ended = "UNKNOWN"
                 log.exception("worker %s stream failed", self.worker_id)
             finally:
                 self.connected.clear()
                 self._fence_all("stream to the coordinator was lost")
-            pause = retry.pause("UNAVAILABLE")
+            pause = retry.pause(ended)
             if pause is None:
                 return
             self._stopping.wait(pause)
