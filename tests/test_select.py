@@ -11,7 +11,7 @@ from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from tests.harness import wait_for
-from worker._context import Execution
+from worker._execution import Execution
 from worker._registry import REGISTRY
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 import pytest
 
 from tests.harness import wait_for
-from worker import WorkflowCancelled, WorkflowFailed, WorkflowNotFound
+from worker import WorkflowCancelled, WorkflowFailed, WorkflowInfo, WorkflowNotFound, WorkflowStatus
 
 
 def test_steps_run_and_are_listed(cluster: Any) -> None:
@@ -140,3 +141,39 @@ def test_unknown_workflow_id(cluster: Any) -> None:
 
     with pytest.raises(WorkflowNotFound):
         WorkflowHandle(client, "no-such-workflow").result(timeout=5)
+    with pytest.raises(WorkflowNotFound):
+        client.get_workflow("no-such-workflow")
+
+
+def test_listed_and_read_workflows_are_typed(cluster: Any) -> None:
+    cluster.start_worker()
+    client = cluster.client()
+    ok = client.start_workflow("three_steps", "ls", workflow_id="wf-ls-ok")
+    ok.result(timeout=20)
+    bad = client.start_workflow("failing", "nope", workflow_id="wf-ls-bad")
+    with pytest.raises(WorkflowFailed):
+        bad.result(timeout=20)
+    status = ok.status()
+    assert isinstance(status, WorkflowStatus) and status is WorkflowStatus.SUCCESS
+    assert status == "SUCCESS" and f"{status}" == "SUCCESS" and str(status) == "SUCCESS"
+
+    info = client.get_workflow("wf-ls-ok")
+    assert isinstance(info, WorkflowInfo) and info == ok.info()
+    assert (info.workflow_id, info.name, info.status) == ("wf-ls-ok", "three_steps", "SUCCESS")
+    assert info.input == {"args": ["ls"], "kwargs": {}}
+    assert info.output == ["ls-0-done", "ls-1-done", "ls-2-done"] and info.error is None
+    assert info.epoch >= 1 and info.deadline is None
+    assert info.created_at.tzinfo is timezone.utc and info.updated_at >= info.created_at
+
+    failed = bad.info()
+    assert failed.status is WorkflowStatus.ERROR and failed.output is None
+    assert failed.error is not None and (failed.error.type, failed.error.message) == ("ValueError", "nope")
+
+    listed = client.list_workflows()
+    assert [w.workflow_id for w in listed] == ["wf-ls-bad", "wf-ls-ok"]
+    assert all(isinstance(w, WorkflowInfo) for w in listed)
+    assert [w.workflow_id for w in client.list_workflows(status="ERROR")] == ["wf-ls-bad"]
+    assert [w.workflow_id for w in client.list_workflows(status=WorkflowStatus.SUCCESS)] == ["wf-ls-ok"]
+    assert client.list_workflows(name="failing", limit=1)[0].workflow_id == "wf-ls-bad"
+    with pytest.raises(ValueError, match="unknown workflow status 'DONE'"):
+        client.list_workflows(status="DONE")

@@ -3,7 +3,7 @@
     from worker import workflow, step, WorkflowContext, Worker, Client
 """
 
-from ._client import Client, Event, StepInfo, WorkflowHandle
+from ._client import Client, WorkflowHandle
 from ._context import StepFuture, WorkflowContext
 from ._errors import (
     CoordinatorError,
@@ -16,11 +16,13 @@ from ._errors import (
     WorkflowNotFound,
 )
 from ._registry import step, workflow
+from ._results import ErrorInfo, Event, StepInfo, WorkflowInfo, WorkflowStatus
 from ._runtime import Worker
 
 __all__ = [
     "Client",
     "CoordinatorError",
+    "ErrorInfo",
     "Event",
     "KeelError",
     "LeaseLost",
@@ -33,7 +35,9 @@ __all__ = [
     "WorkflowContext",
     "WorkflowFailed",
     "WorkflowHandle",
+    "WorkflowInfo",
     "WorkflowNotFound",
+    "WorkflowStatus",
     "step",
     "workflow",
 ]

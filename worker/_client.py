@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
@@ -16,58 +14,16 @@ from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import common_pb2 as pb
 
-from . import _codec, _rpc
+from . import _codec, _transport
 from ._errors import CoordinatorError, WorkflowCancelled, WorkflowFailed, WorkflowNotFound
 from ._registry import workflow_name_of
-
-STATUS_NAMES: dict[int, str] = {v: pb.WorkflowStatus.Name(v).removeprefix("WORKFLOW_STATUS_")
-                                 for v in pb.WorkflowStatus.values()}
-KIND_NAMES = {v: pb.StepKind.Name(v).removeprefix("STEP_KIND_") for v in pb.StepKind.values()}
+from ._results import Event, StepInfo, WorkflowInfo, WorkflowStatus, event, step_info, workflow_info
 
 
 def _duration(seconds: float) -> Duration:
     d = Duration()
     d.FromMilliseconds(int(seconds * 1000))
     return d
-
-
-def _time(ts: Any) -> datetime:
-    return datetime.fromtimestamp(ts.ToMilliseconds() / 1000, tz=timezone.utc)
-
-
-@dataclass(frozen=True)
-class StepInfo:
-    """A recorded step, as `WorkflowHandle.steps()` lists it."""
-
-    step_number: int
-    name: str
-    kind: str
-    status: str  # "SUCCESS" or "ERROR"
-    output: Any
-    error: str | None
-    attempt: int
-    started_at: datetime
-    completed_at: datetime
-    completion_seq: int
-    # For a select: which of its futures won, by position and by step number.
-    select_index: int | None
-    select_step_number: int | None
-
-
-@dataclass(frozen=True)
-class Event:
-    """One value set for a workflow's event key, as `Client.watch_events` yields it."""
-
-    workflow_id: str
-    seq: int
-    key: str
-    value: Any
-    step_number: int
-    created_at: datetime
-
-
-def _event(e: cpb.Event) -> Event:
-    return Event(e.workflow_id, e.seq, e.key, _codec.decode(e.value), e.step_number, _time(e.created_at))
 
 
 class WorkflowHandle:
@@ -82,9 +38,13 @@ class WorkflowHandle:
     def __repr__(self) -> str:
         return f"WorkflowHandle({self.workflow_id!r})"
 
-    def status(self) -> str:
-        """"PENDING", "SUCCESS", "ERROR" or "CANCELLED"."""
-        return STATUS_NAMES[int(self._client._get(self.workflow_id).status)]
+    def status(self) -> WorkflowStatus:
+        """PENDING, SUCCESS, ERROR or CANCELLED (a str: `== "SUCCESS"` works)."""
+        return WorkflowStatus.from_proto(self._client._get(self.workflow_id).status)
+
+    def info(self) -> WorkflowInfo:
+        """The workflow as the coordinator has it now."""
+        return self._client.get_workflow(self.workflow_id)
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the workflow to end and return its value. Raises WorkflowFailed
@@ -105,15 +65,15 @@ class WorkflowHandle:
             self._client._stub.ListSteps, cpb.ListStepsRequest(workflow_id=self.workflow_id),
             f"listing steps of workflow {self.workflow_id}", self.workflow_id,
         )
-        return [_step_info(s) for s in resp.steps]
+        return [step_info(s) for s in resp.steps]
 
-    def cancel(self) -> str:
+    def cancel(self) -> WorkflowStatus:
         """Cancel the workflow if it is still pending; returns its status."""
         resp = self._client._call(
             self._client._stub.CancelWorkflow, cpb.CancelWorkflowRequest(workflow_id=self.workflow_id),
             f"cancelling workflow {self.workflow_id}", self.workflow_id,
         )
-        return STATUS_NAMES[int(resp.workflow.status)]
+        return WorkflowStatus.from_proto(resp.workflow.status)
 
 
 def _outcome(info: cpb.WorkflowInfo) -> Any:
@@ -124,24 +84,6 @@ def _outcome(info: cpb.WorkflowInfo) -> Any:
     raise cls(info.workflow_id, e.type, e.message, e.details)
 
 
-def _step_info(s: pb.StepRecord) -> StepInfo:
-    failed = s.WhichOneof("outcome") == "error"
-    return StepInfo(
-        step_number=s.step_number,
-        name=s.name,
-        kind=KIND_NAMES[s.kind],
-        status="ERROR" if failed else "SUCCESS",
-        output=None if failed else _codec.decode(s.output),
-        error=f"{s.error.type}: {s.error.message}" if failed else None,
-        attempt=s.attempt,
-        started_at=_time(s.started_at),
-        completed_at=_time(s.completed_at),
-        completion_seq=s.completion_seq,
-        select_index=s.select_index if s.HasField("select_index") else None,
-        select_step_number=s.select_step_number if s.HasField("select_step_number") else None,
-    )
-
-
 class Client:
     """Talks to a coordinator from outside workflows. Thread-safe."""
 
@@ -149,7 +91,7 @@ class Client:
         self.address = address
         # Upper bound of each call, retries of an unavailable coordinator included.
         self.timeout = timeout
-        self._channel = _rpc.channel(address)
+        self._channel = _transport.channel(address)
         self._stub = cgrpc.ClientServiceStub(self._channel)
 
     def close(self) -> None:
@@ -165,8 +107,8 @@ class Client:
     def _call(self, method: Callable[..., Any], request: Any, doing: str,
               workflow_id: str | None = None, timeout: float | None = None) -> Any:
         try:
-            return _rpc.call(method, request, doing,
-                             deadline=time.monotonic() + (timeout or self.timeout))
+            return _transport.call(method, request, doing,
+                                   deadline=time.monotonic() + (timeout or self.timeout))
         except CoordinatorError as e:
             if e.code == "NOT_FOUND" and workflow_id is not None:
                 raise WorkflowNotFound(f"no workflow with ID {workflow_id!r}") from None
@@ -229,21 +171,24 @@ class Client:
         """Every event of the workflow in order, from the first (or after
         `after_seq`), then each new one as it is set; ends when the workflow
         ends. Reconnects by itself, resuming after the last event seen."""
-        delays = _rpc.backoff_delays()
+        # Never gives up on UNAVAILABLE: a watch outlives coordinator restarts.
+        retry = _transport.Retry(_transport.CALLS)
         while True:
             stream = self._stub.WatchEvents(
                 cpb.WatchEventsRequest(workflow_id=workflow_id, after_seq=after_seq))
             try:
                 for e in stream:
                     after_seq = e.seq
-                    yield _event(e)
+                    yield event(e)
                 return
             except grpc.RpcError as err:
-                if err.code() == grpc.StatusCode.NOT_FOUND:
+                error = CoordinatorError.from_rpc(err, f"watching events of {workflow_id}")
+                if error.code == "NOT_FOUND":
                     raise WorkflowNotFound(f"no workflow with ID {workflow_id!r}") from None
-                if err.code() not in _rpc.RETRYABLE:
-                    raise CoordinatorError.from_rpc(err, f"watching events of {workflow_id}") from None
-                time.sleep(next(delays))
+                pause = retry.pause(error.code)
+                if pause is None:
+                    raise error from None
+                time.sleep(pause)
             finally:
                 stream.cancel()
 
@@ -259,16 +204,17 @@ class Client:
         resp = self._call(self._stub.Send, request, f"sending to workflow {workflow_id}", workflow_id)
         return bool(resp.delivered)
 
-    def list_workflows(self, status: str | None = None, name: str | None = None,
-                       limit: int = 100) -> list[dict[str, Any]]:
-        """Workflows, newest first, as dicts of id, name, status and times."""
+    def get_workflow(self, workflow_id: str) -> WorkflowInfo:
+        """The workflow as the coordinator has it now; WorkflowNotFound if there is none."""
+        return workflow_info(self._get(workflow_id))
+
+    def list_workflows(self, status: WorkflowStatus | str | None = None, name: str | None = None,
+                       limit: int = 100) -> list[WorkflowInfo]:
+        """Workflows, newest first, optionally only those with this status
+        (a WorkflowStatus or its name) or this registered name."""
         request = cpb.ListWorkflowsRequest(
-            status=pb.WorkflowStatus.Value(f"WORKFLOW_STATUS_{status}") if status else 0,
+            status=WorkflowStatus.parse(status).to_proto() if status else 0,
             name=name or "", limit=limit,
         )
         resp = self._call(self._stub.ListWorkflows, request, "listing workflows")
-        return [
-            {"workflow_id": w.workflow_id, "name": w.name, "status": STATUS_NAMES[w.status],
-             "created_at": _time(w.created_at), "updated_at": _time(w.updated_at)}
-            for w in resp.workflows
-        ]
+        return [workflow_info(w) for w in resp.workflows]

@@ -25,11 +25,11 @@ import grpc
 from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
-from . import _codec, _rpc
-from ._context import Execution, _now, record_outcome
+from . import _codec, _transport
 from ._errors import CoordinatorError, LeaseLost
+from ._execution import Execution, record_outcome
 from ._registry import REGISTRY, Registry
-from ._steps import run_step_function
+from ._steps import now, run_step_function
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Worker:
         # A workflow waiting (sleep, recv, get_event) longer than this gives its
         # slot back; at once if every slot is taken.
         self.park_after = park_after
-        self._channel = _rpc.channel(coordinator)
+        self._channel = _transport.channel(coordinator)
         self._stub = wgrpc.WorkerServiceStub(self._channel)
         self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
         self._executions: dict[str, Execution] = {}
@@ -148,14 +148,18 @@ class Worker:
     # -- the stream ----------------------------------------------------------
 
     def _serve(self) -> None:
-        delays = _rpc.backoff_delays(first=0.1, cap=5.0)
+        # Reconnects whatever ended the stream, until the worker stops; the
+        # backoff starts again after each session that registered.
+        retry = _transport.Retry(_transport.WORKER_STREAM, give_up=self._stopping.is_set)
         failures = 0
         while not self._stopping.is_set():
+            ended = "OK"  # the status name that ended the session
             try:
                 if self._session():
-                    delays = _rpc.backoff_delays(first=0.1, cap=5.0)
+                    retry.reset()
                     failures = 0
             except grpc.RpcError as e:
+                ended = e.code().name
                 failures += 1
                 # Say it once per outage, not on every retry.
                 level = logging.WARNING if failures == 1 else logging.DEBUG
@@ -164,11 +168,15 @@ class Worker:
                             "retrying with backoff", self.worker_id, self.coordinator,
                             e.code().name, e.details())
             except Exception:
+                ended = "UNKNOWN"
                 log.exception("worker %s stream failed", self.worker_id)
             finally:
                 self.connected.clear()
                 self._fence_all("stream to the coordinator was lost")
-            self._stopping.wait(next(delays))
+            pause = retry.pause(ended)
+            if pause is None:
+                return
+            self._stopping.wait(pause)
 
     def _session(self) -> bool:
         """Register and serve assignments until the stream ends; True if it registered."""
@@ -308,7 +316,7 @@ class Worker:
         where = f"workflow {a.workflow_id} step {a.step_number} ({a.name}) attempt {a.attempt}"
         try:
             definition = self.registry.steps.get(a.name)
-            started = _now()
+            started = now()
             outcome: Any
             if definition is None:
                 outcome = _codec.error_info(LookupError(f"step {a.name!r} is not registered here"))
@@ -324,8 +332,8 @@ class Worker:
                 attempt=a.attempt, started_at=started,
             )
             record_outcome(
-                lambda r: _rpc.call(self._stub.RecordStep, r, f"recording {where}",
-                                    give_up=self._stopping.is_set, sleep=self._stopping.wait),
+                lambda r: _transport.call(self._stub.RecordStep, r, f"recording {where}",
+                                          give_up=self._stopping.is_set, sleep=self._stopping.wait),
                 request, outcome,
             )
         except CoordinatorError as e:

@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from keel.v1 import common_pb2 as pb
 
 from . import _codec
@@ -13,6 +14,13 @@ from ._errors import LeaseLost, step_error
 from ._registry import StepDef
 
 log = logging.getLogger(__name__)
+
+
+def now() -> Timestamp:
+    """The current time, as a step's `started_at`."""
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
 
 
 def run_step_function(

@@ -11,7 +11,7 @@ from keel.v1 import common_pb2 as pb
 from keel.v1 import worker_service_pb2 as wpb
 
 from worker import StepError, WorkflowContext
-from worker._context import Execution
+from worker._execution import Execution
 from worker._registry import Registry, StepDef, WorkflowDef
 
 calls: list[str] = []

@@ -1,0 +1,193 @@
+"""Channels to the coordinator and the SDK's one retry policy.
+
+Every retry in the SDK goes through `Retry`: unary calls (`call`), calls
+started without blocking (`call_async`), requests sent on the worker stream,
+and the reconnect loops of the worker stream and of `Client.watch_events`.
+To change how the SDK retries, change `RetryPolicy` and its two instances here.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+from ._errors import CoordinatorError
+
+T = TypeVar("T")
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Matched with the coordinator's keepalive policy (it allows a ping every second).
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Bandwidth probes are pings too; with long calls in flight the server can
+    # count them as strikes and close the channel (too_many_pings).
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.enable_retries", 0),  # we retry ourselves, with our own idempotency rules
+]
+
+
+def channel(address: str) -> grpc.Channel:
+    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures are retried and how long to wait between attempts.
+
+    Waits grow exponentially from `first` to `cap`, each drawn with jitter from
+    the upper half of the current step, so peers restarted together do not
+    stampede. `codes` are the gRPC status names retried; None retries any.
+    """
+
+    first: float = 0.05
+    cap: float = 2.0
+    codes: frozenset[str] | None = frozenset({"UNAVAILABLE"})
+
+    def retries(self, code: str) -> bool:
+        return self.codes is None or code in self.codes
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first
+        while True:
+            yield random.uniform(delay / 2, delay)
+            delay = min(self.cap, delay * 2)
+
+
+# Calls, stream requests and the watch_events reconnect: only UNAVAILABLE is
+# retried. Every RPC of the protocol may be repeated under that code (the
+# coordinator either did not see it or answers a repeat with the same
+# outcome); any other code is an answer, not a failure to reach it.
+CALLS = RetryPolicy()
+# The worker's assignment stream reconnects whatever ended it, until the
+# worker stops, more slowly: a reconnect re-registers and is re-assigned work.
+WORKER_STREAM = RetryPolicy(first=0.1, cap=5.0, codes=None)
+
+
+class Retry:
+    """One sequence of attempts under a policy: after each failure, `pause`
+    says how long to wait before the next attempt, or None to give up.
+
+    It gives up when the policy does not retry the code, when `give_up()` is
+    true, or when the wait would end past the monotonic `deadline`.
+    """
+
+    def __init__(self, policy: RetryPolicy = CALLS, *, give_up: Callable[[], bool] = lambda: False,
+                 deadline: float | None = None) -> None:
+        self.policy = policy
+        self.give_up = give_up
+        self.deadline = deadline
+        self._delays = policy.delays()
+
+    def reset(self) -> None:
+        """Start the backoff again from its first step (after a success)."""
+        self._delays = self.policy.delays()
+
+    def time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def pause(self, code: str) -> float | None:
+        if not self.policy.retries(code) or self.give_up():
+            return None
+        pause = next(self._delays)
+        if self.deadline is not None and time.monotonic() + pause >= self.deadline:
+            return None
+        return pause
+
+
+def _as_coordinator_error(err: BaseException, doing: str) -> CoordinatorError:
+    if isinstance(err, grpc.RpcError):
+        return CoordinatorError.from_rpc(err, doing)
+    assert isinstance(err, CoordinatorError)
+    return CoordinatorError(f"{doing}: {err.code}: {err}", err.code)
+
+
+def retrying(
+    attempt: Callable[[float | None], T],
+    doing: str,
+    retry: Retry,
+    *,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> T:
+    """Call `attempt(timeout)` until it works or `retry` gives up.
+
+    `attempt` may fail with grpc.RpcError or CoordinatorError; the error that
+    ends the loop is raised as a CoordinatorError saying what we were `doing`.
+    `timeout` is the time left before the deadline (None without one).
+    """
+    while True:
+        try:
+            return attempt(retry.time_left())
+        except (grpc.RpcError, CoordinatorError) as err:
+            error = _as_coordinator_error(err, doing)
+        pause = retry.pause(error.code)
+        if pause is None:
+            raise error from None
+        sleep(pause)
+        # Whatever set give_up while we slept (a fenced execution) ends it now.
+        if retry.give_up():
+            raise error from None
+
+
+def call(
+    method: Callable[..., T],
+    request: Any,
+    doing: str,
+    *,
+    give_up: Callable[[], bool] = lambda: False,
+    deadline: float | None = None,
+    sleep: Callable[[float], Any] = time.sleep,
+    policy: RetryPolicy = CALLS,
+) -> T:
+    """Call a unary method, retrying UNAVAILABLE with jittered backoff until it
+    works, `give_up()` is true or the monotonic `deadline` passes."""
+    retry = Retry(policy, give_up=give_up, deadline=deadline)
+    return retrying(lambda timeout: method(request, timeout=timeout), doing, retry, sleep=sleep)
+
+
+def call_async(
+    method: Any,
+    request: Any,
+    doing: str,
+    *,
+    on_result: Callable[[Any], None],
+    on_error: Callable[[CoordinatorError], None],
+    give_up: Callable[[], bool] = lambda: False,
+    policy: RetryPolicy = CALLS,
+) -> None:
+    """Start a unary call without blocking (`method.future`), retried under the
+    same policy from timer threads; exactly one of `on_result` and `on_error`
+    is called, from a gRPC or timer thread. No thread waits meanwhile, so many
+    calls in flight cost none each."""
+    retry = Retry(policy, give_up=give_up)
+
+    def issue() -> None:
+        method.future(request).add_done_callback(done)
+
+    def done(future: Any) -> None:
+        try:
+            response = future.result()
+        except grpc.RpcError as err:
+            error = CoordinatorError.from_rpc(err, doing)
+            pause = retry.pause(error.code)
+            if pause is None:
+                on_error(error)
+                return
+            timer = threading.Timer(pause, lambda: on_error(error) if give_up() else issue())
+            timer.daemon = True
+            timer.start()
+            return
+        on_result(response)
+
+    issue()
