@@ -27,7 +27,7 @@ test: install proto-check lint node-deps
 unit: install
 	$(PY) -m pytest -q tests/unit tests/contract -k "not sqlite and not postgres and not pg_"
 
-# The Node.js example (tests/test_node.py): reinstalled when package-lock.json
+# The Node.js example (tests/e2e/test_node.py): reinstalled when package-lock.json
 # is newer than what npm last installed.
 node-deps: $(NODE_DIR)/node_modules/.package-lock.json
 

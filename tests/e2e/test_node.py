@@ -25,7 +25,7 @@ def node() -> str:
     node = shutil.which("node")
     npm = shutil.which("npm")
     if node is None or npm is None:
-        pytest.fail("node and npm are required for tests/test_node.py (Node.js 18+ on PATH)")
+        pytest.fail("node and npm are required for tests/e2e/test_node.py (Node.js 18+ on PATH)")
     stamp = NODE_DIR / "node_modules" / ".package-lock.json"
     lock = NODE_DIR / "package-lock.json"
     if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:

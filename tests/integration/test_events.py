@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.harness import wait_for
-from tests.test_select import replays
+from tests.integration.test_select import replays
 from worker import WorkflowNotFound
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROTOS = ROOT / "protos"
 FILES = sorted(PROTOS.glob("keel/v1/*.proto"))
 
