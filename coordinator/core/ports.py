@@ -13,11 +13,14 @@ from .records import (
     EventRecord,
     NewMessage,
     NewStep,
+    NewTask,
     NewWorkflow,
+    NodeRecord,
     Note,
     Outcome,
     RecordResult,
     StepRecord,
+    TaskRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -165,3 +168,66 @@ class Store(abc.ABC):
         self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
     ) -> list[StepRecord]:
         """Recorded steps in step-number order."""
+
+    # -- step tasks: steps any coordinator may run ---------------------------
+
+    @abc.abstractmethod
+    async def create_task(self, task: NewTask) -> tuple[TaskRecord | None, StepRecord | None]:
+        """Queue a step for the coordinators, unless its outcome is recorded
+        (then `(None, record)`) or it is queued already (then the queued task,
+        as it is). With `task.owner`, it is created claimed: attempt 1."""
+
+    @abc.abstractmethod
+    async def claim_tasks(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[TaskRecord]:
+        """Take up to `limit` tasks with one of `names` that nobody holds (or
+        whose lease expired), of PENDING workflows, whose step is not recorded,
+        oldest first; each claim bumps the attempt."""
+
+    @abc.abstractmethod
+    async def release_tasks(self, owner: str, keys: list[tuple[str, int]] | None) -> None:
+        """Give up these tasks (all of the owner's if None) for any node to claim."""
+
+    @abc.abstractmethod
+    async def renew_task_leases(self, owner: str, keys: list[tuple[str, int]], lease_until: int) -> int:
+        """Extend the owner's leases on these tasks; returns how many."""
+
+    @abc.abstractmethod
+    async def complete_task(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+        """Commit an assigned step's outcome and remove its task, if the task is
+        on `step.attempt` and the workflow PENDING (whatever its epoch now: the
+        outcome of a step does not depend on which execution asked for it).
+        DUPLICATE with the record if the step was recorded already; STALE if
+        this attempt was fenced off or the workflow is final."""
+
+    @abc.abstractmethod
+    async def get_task(self, workflow_id: str, step_number: int) -> TaskRecord | None: ...
+
+    # -- coordinators sharing the store --------------------------------------
+
+    @abc.abstractmethod
+    async def register_node(self, node_id: str, incarnation: str, now: int) -> None:
+        """Announce this coordinator (replacing a previous life of the same node ID)."""
+
+    @abc.abstractmethod
+    async def heartbeat_node(self, node_id: str, incarnation: str, now: int) -> bool:
+        """Say this node is alive; False if it was presumed dead meanwhile (its
+        row is gone or belongs to a newer life): it holds nothing any more."""
+
+    @abc.abstractmethod
+    async def reap_nodes(self, silent_since: int) -> list[str]:
+        """Forget the nodes that have not heartbeated since `silent_since` and
+        release their workflow leases and step tasks at once; their IDs."""
+
+    @abc.abstractmethod
+    async def remove_node(self, node_id: str, incarnation: str) -> None:
+        """A clean stop: forget this node."""
+
+    @abc.abstractmethod
+    async def list_nodes(self) -> list[NodeRecord]: ...
+
+    @abc.abstractmethod
+    async def clock_ms(self) -> int:
+        """The store's own clock, in ms since the epoch: the one clock that
+        coordinators sharing the store compare deadlines and leases against."""

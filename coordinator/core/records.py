@@ -192,6 +192,51 @@ class Recv:
 Effect = SetEvent | Send | Recv
 
 
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A step a workflow hands to the coordinators: whichever has a live worker
+    serving `name` runs it (a name its own worker does not serve, or `go`)."""
+
+    workflow_id: str
+    step_number: int
+    name: str
+    input: Value
+    epoch: int  # of the execution that scheduled it
+    created_at: int
+    # Set to create it already claimed (attempt 1) by this node, which has a
+    # free worker at hand: no claim round trip.
+    owner: str | None = None
+    lease_until: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    workflow_id: str
+    step_number: int
+    name: str
+    input: Value
+    epoch: int
+    # Bumped by each claim; only the current attempt's outcome is recorded.
+    attempt: int
+    owner: str | None
+    lease_until: int | None
+    created_at: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.workflow_id, self.step_number)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A coordinator sharing the store, as it last heartbeated."""
+
+    node_id: str
+    incarnation: str  # one per process life: a restarted node is a new one
+    started_at: int
+    heartbeat_at: int
+
+
 class WaitKind(str, enum.Enum):
     """What a parked workflow waits for, besides its resume time."""
 
@@ -235,6 +280,8 @@ class NoteKind(str, enum.Enum):
     MESSAGE = "msg"  # a message for the workflow was committed
     DONE = "done"  # the workflow became final
     WORK = "work"  # some workflow became claimable
+    TASK = "task"  # some step task became claimable
+    STEP = "step"  # a step task of the workflow was recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,12 +22,15 @@ from ...core.records import (
     EventRecord,
     NewMessage,
     NewStep,
+    NewTask,
     NewWorkflow,
+    NodeRecord,
     Note,
     Outcome,
     RecordResult,
     SetEvent,
     StepRecord,
+    TaskRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -35,11 +38,19 @@ from ...core.records import (
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
 from ..sql.queries import POSTGRES, Queries, park_params
-from ..sql.rows import WORKFLOW, event_from_row, outcome_params, step_from_row, workflow_from_row
+from ..sql.rows import (
+    WORKFLOW,
+    event_from_row,
+    node_from_row,
+    outcome_params,
+    step_from_row,
+    workflow_from_row,
+)
 from .batcher import StepBatcher
 from .effects import record_set_event, record_with_effect, send
 from .listener import Listeners
 from .pool import Pool, connect, libpq_url
+from .tasks import Tasks
 from .wakeups import LOCK, LOCK_PARKING, notify, notifying, wait_lock
 
 Q = Queries(POSTGRES)
@@ -73,6 +84,7 @@ class PostgresStore(Store):
         self._pool = Pool(self._url, min_size, max_size)
         self._listeners = Listeners(self._url)
         self._batcher = StepBatcher(self._pool)
+        self._tasks = Tasks(self._pool)
 
     async def open(self, migrate: bool = True) -> None:
         try:
@@ -249,3 +261,45 @@ class PostgresStore(Store):
     ) -> list[StepRecord]:
         rows = await self._pool.fetchall(Q.list_steps, (workflow_id, after_step_number, limit))
         return [step_from_row(r) for r in rows]
+
+    # -- step tasks (tasks.py) ---------------------------------------------------
+
+    async def create_task(self, task: NewTask) -> tuple[TaskRecord | None, StepRecord | None]:
+        return await self._tasks.create(task)
+
+    async def claim_tasks(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[TaskRecord]:
+        return await self._tasks.claim(owner, names, limit, now, lease_until)
+
+    async def release_tasks(self, owner: str, keys: list[tuple[str, int]] | None) -> None:
+        await self._tasks.release(owner, keys)
+
+    async def renew_task_leases(self, owner: str, keys: list[tuple[str, int]], lease_until: int) -> int:
+        return await self._tasks.renew(owner, keys, lease_until)
+
+    async def complete_task(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+        return await self._tasks.complete(step)
+
+    async def get_task(self, workflow_id: str, step_number: int) -> TaskRecord | None:
+        return await self._tasks.get(workflow_id, step_number)
+
+    # -- nodes -------------------------------------------------------------------
+
+    async def register_node(self, node_id: str, incarnation: str, now: int) -> None:
+        await self._pool.execute(Q.register_node, (node_id, incarnation, now, now))
+
+    async def heartbeat_node(self, node_id: str, incarnation: str, now: int) -> bool:
+        return await self._pool.fetchone(Q.heartbeat_node, (now, node_id, incarnation)) is not None
+
+    async def reap_nodes(self, silent_since: int) -> list[str]:
+        return await self._tasks.reap_nodes(silent_since)
+
+    async def remove_node(self, node_id: str, incarnation: str) -> None:
+        await self._pool.execute(Q.remove_node, (node_id, incarnation))
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        return [node_from_row(r) for r in await self._pool.fetchall(Q.list_nodes, ())]
+
+    async def clock_ms(self) -> int:
+        return await self._tasks.clock_ms()

@@ -99,4 +99,34 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        [
+            # Steps any coordinator may run (issue: several coordinators): a
+            # row per step handed to the coordinators, until its outcome is
+            # recorded. Each claim bumps the attempt, which fences outcomes.
+            """CREATE TABLE step_tasks (
+                workflow_id    TEXT NOT NULL,
+                step_number    INTEGER NOT NULL,
+                name           TEXT NOT NULL,
+                input_encoding TEXT NOT NULL,
+                input          BYTEA NOT NULL,
+                epoch          BIGINT NOT NULL,
+                attempt        INTEGER NOT NULL DEFAULT 0,
+                owner          TEXT,
+                lease_until    BIGINT,
+                created_at     BIGINT NOT NULL,
+                PRIMARY KEY (workflow_id, step_number)
+            )""",
+            "CREATE INDEX step_tasks_by_name ON step_tasks (name, created_at)",
+            "CREATE INDEX step_tasks_owner ON step_tasks (owner) WHERE owner IS NOT NULL",
+            # Coordinators sharing the store, and their heartbeats.
+            """CREATE TABLE nodes (
+                node_id      TEXT PRIMARY KEY,
+                incarnation  TEXT NOT NULL,
+                started_at   BIGINT NOT NULL,
+                heartbeat_at BIGINT NOT NULL
+            )""",
+        ],
+    ),
 ]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...core.records import Wait, WaitKind
-from .rows import EVENT, MESSAGE, STEP, STEP_INSERT, WORKFLOW
+from ...core.records import NewTask, Wait, WaitKind
+from .rows import EVENT, MESSAGE, NODE, STEP, STEP_INSERT, TASK, WORKFLOW
 
 
 class Dialect:
@@ -178,6 +178,66 @@ class Queries:
                 "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING resume_at")
             for kind, exists in ready.items()
         }
+
+        # -- step tasks -------------------------------------------------------
+        task, task_key = TASK.sql, "workflow_id = ? AND step_number = ?"
+        self.create_task = r(
+            "INSERT INTO step_tasks (workflow_id, step_number, name, input_encoding, input, epoch, "
+            "attempt, owner, lease_until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING {task}")
+        self.get_task = r(f"SELECT {task} FROM step_tasks WHERE {task_key}")
+        # Parameters: names, now, limit, owner, lease_until. Tasks of final
+        # workflows or of recorded steps are left (and collected by delete_dead_tasks).
+        picked_tasks = (
+            "SELECT t.workflow_id, t.step_number FROM step_tasks t "
+            "JOIN workflows w ON w.workflow_id = t.workflow_id "
+            f"WHERE w.status = 'PENDING' AND {d.in_list('t.name')} "
+            "AND (t.owner IS NULL OR t.lease_until < ?) "
+            "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = t.workflow_id "
+            "AND s.step_number = t.step_number) "
+            "ORDER BY t.created_at, t.workflow_id, t.step_number LIMIT ?"
+            + (" FOR UPDATE OF t SKIP LOCKED" if d.postgres else ""))
+        claim_tasks = (
+            f"WITH picked AS ({picked_tasks}) UPDATE step_tasks SET owner = ?, lease_until = ?, "
+            "attempt = attempt + 1 ")
+        self.claim_tasks = r(
+            claim_tasks + "FROM picked WHERE step_tasks.workflow_id = picked.workflow_id "
+            f"AND step_tasks.step_number = picked.step_number RETURNING {TASK.of('step_tasks')}"
+            if d.postgres else
+            claim_tasks + "WHERE (workflow_id, step_number) IN (SELECT workflow_id, step_number FROM picked) "
+            f"RETURNING {task}")
+        self.release_all_tasks = r(
+            "UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = ?")
+        self.release_task = r(
+            f"UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = ? AND {task_key}")
+        self.renew_task = r(f"UPDATE step_tasks SET lease_until = ? WHERE owner = ? AND {task_key}")
+        # An outcome may be recorded only for the task's current attempt.
+        self.take_task = r(f"DELETE FROM step_tasks WHERE {task_key} AND attempt = ? RETURNING 1")
+        # Parameters: now (the step's completed_at), workflow_id. Any epoch.
+        self.next_step_seq_any_epoch = r(
+            "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
+            "WHERE workflow_id = ? AND status = 'PENDING' RETURNING step_seq")
+        self.delete_dead_tasks = r(
+            "DELETE FROM step_tasks WHERE workflow_id IN (SELECT workflow_id FROM workflows "
+            "WHERE status <> 'PENDING') OR EXISTS (SELECT 1 FROM steps s "
+            "WHERE s.workflow_id = step_tasks.workflow_id AND s.step_number = step_tasks.step_number)")
+
+        # -- nodes ------------------------------------------------------------
+        self.register_node = r(
+            "INSERT INTO nodes (node_id, incarnation, started_at, heartbeat_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (node_id) DO UPDATE SET incarnation = excluded.incarnation, "
+            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at")
+        self.heartbeat_node = r(
+            "UPDATE nodes SET heartbeat_at = ? WHERE node_id = ? AND incarnation = ? RETURNING 1")
+        self.dead_nodes = r("DELETE FROM nodes WHERE heartbeat_at < ? RETURNING node_id")
+        self.remove_node = r("DELETE FROM nodes WHERE node_id = ? AND incarnation = ?")
+        self.list_nodes = r(f"SELECT {NODE.sql} FROM nodes ORDER BY node_id")
+
+
+def task_params(t: NewTask) -> tuple[Any, ...]:
+    """The parameters of Queries.create_task."""
+    return (t.workflow_id, t.step_number, t.name, t.input.encoding, t.input.data, t.epoch,
+            1 if t.owner else 0, t.owner, t.lease_until, t.created_at)
 
 
 def park_params(workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> tuple[Any, ...]:

@@ -14,9 +14,11 @@ from ...core.records import (
     EventRecord,
     Failure,
     NewStep,
+    NodeRecord,
     Outcome,
     StepKind,
     StepRecord,
+    TaskRecord,
     Value,
     WorkflowRecord,
     WorkflowStatus,
@@ -51,6 +53,11 @@ STEP = Columns(
     "completion_seq", "select_index", "select_step_number",
 )
 EVENT = Columns("workflow_id", "seq", "key", "value_encoding", "value", "step_number", "created_at")
+TASK = Columns(
+    "workflow_id", "step_number", "name", "input_encoding", "input", "epoch", "attempt", "owner",
+    "lease_until", "created_at",
+)
+NODE = Columns("node_id", "incarnation", "started_at", "heartbeat_at")
 # What a Recv consumes.
 MESSAGE = Columns("message_id", "encoding", "data")
 
@@ -164,3 +171,28 @@ def step_params(s: NewStep) -> tuple[Any, ...]:
         s.workflow_id, s.step_number, s.name, s.kind.value, *outcome_params(s.outcome), s.attempt,
         s.epoch, s.started_at, s.completed_at, s.select_index, s.select_step_number,
     )
+
+
+def _task_mapper() -> Callable[[Sequence[Any]], TaskRecord]:
+    wid, n, name, enc, inp, epoch, attempt, owner, lease, created = TASK.at(
+        "workflow_id", "step_number", "name", "input_encoding", "input", "epoch", "attempt", "owner",
+        "lease_until", "created_at")
+
+    def task_from_row(r: Sequence[Any]) -> TaskRecord:
+        return TaskRecord(r[wid], r[n], r[name], Value(r[enc], bytes(r[inp])), r[epoch], r[attempt],
+                          r[owner], r[lease], r[created])
+
+    return task_from_row
+
+
+def _node_mapper() -> Callable[[Sequence[Any]], NodeRecord]:
+    node_id, incarnation, started, heartbeat = NODE.at("node_id", "incarnation", "started_at", "heartbeat_at")
+
+    def node_from_row(r: Sequence[Any]) -> NodeRecord:
+        return NodeRecord(r[node_id], r[incarnation], r[started], r[heartbeat])
+
+    return node_from_row
+
+
+task_from_row = _task_mapper()
+node_from_row = _node_mapper()

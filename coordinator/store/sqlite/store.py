@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,13 +18,16 @@ from ...core.records import (
     EventRecord,
     NewMessage,
     NewStep,
+    NewTask,
     NewWorkflow,
+    NodeRecord,
     Outcome,
     RecordResult,
     Recv,
     Send,
     SetEvent,
     StepRecord,
+    TaskRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -36,11 +40,14 @@ from ..sql.queries import SQLITE, Queries, park_params
 from ..sql.rows import (
     event_from_row,
     message_from_row,
+    node_from_row,
     outcome_params,
     step_from_row,
     step_params,
+    task_from_row,
     workflow_from_row,
 )
+from . import tasks
 from .group_commit import GroupCommitter, Rollback
 
 T = TypeVar("T")
@@ -218,6 +225,58 @@ class SqliteStore(Store):
     ) -> list[StepRecord]:
         params = (workflow_id, after_step_number, SQLITE.no_limit if limit is None else limit)
         return await self._run(lambda db: [step_from_row(r) for r in db.execute(Q.list_steps, params)])
+
+    # -- step tasks --------------------------------------------------------------
+
+    async def create_task(self, task: NewTask) -> tuple[TaskRecord | None, StepRecord | None]:
+        return await self._run(lambda db: tasks.create_task(db, task))
+
+    async def claim_tasks(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+    ) -> list[TaskRecord]:
+        if not names or limit <= 0:
+            return []
+        params = (SQLITE.list_param(names), now, limit, owner, lease_until)
+        rows = await self._run(lambda db: db.execute(Q.claim_tasks, params).fetchall())
+        return sorted((task_from_row(r) for r in rows), key=lambda t: (t.created_at, t.key))
+
+    async def release_tasks(self, owner: str, keys: list[tuple[str, int]] | None) -> None:
+        if keys is None:
+            await self._run(lambda db: db.execute(Q.release_all_tasks, (owner,)))
+        elif keys:
+            await self._run(lambda db: db.executemany(Q.release_task, [(owner, *k) for k in keys]))
+
+    async def renew_task_leases(self, owner: str, keys: list[tuple[str, int]], lease_until: int) -> int:
+        params = [(lease_until, owner, *k) for k in keys]
+        return await self._run(lambda db: db.executemany(Q.renew_task, params).rowcount) if keys else 0
+
+    async def complete_task(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+        return await self._run(lambda db: tasks.complete_task(db, step))
+
+    async def get_task(self, workflow_id: str, step_number: int) -> TaskRecord | None:
+        row = await self._run(lambda db: db.execute(Q.get_task, (workflow_id, step_number)).fetchone())
+        return task_from_row(row) if row else None
+
+    # -- nodes ---------------------------------------------------------------------
+
+    async def register_node(self, node_id: str, incarnation: str, now: int) -> None:
+        await self._run(lambda db: db.execute(Q.register_node, (node_id, incarnation, now, now)))
+
+    async def heartbeat_node(self, node_id: str, incarnation: str, now: int) -> bool:
+        params = (now, node_id, incarnation)
+        return await self._run(lambda db: db.execute(Q.heartbeat_node, params).fetchone() is not None)
+
+    async def reap_nodes(self, silent_since: int) -> list[str]:
+        return await self._run(lambda db: tasks.reap_nodes(db, silent_since))
+
+    async def remove_node(self, node_id: str, incarnation: str) -> None:
+        await self._run(lambda db: db.execute(Q.remove_node, (node_id, incarnation)))
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        return await self._run(lambda db: [node_from_row(r) for r in db.execute(Q.list_nodes)])
+
+    async def clock_ms(self) -> int:
+        return int(time.time() * 1000)
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

@@ -1,0 +1,136 @@
+"""Step tasks and coordinator nodes on PostgreSQL: any coordinator with a live
+worker serving a step's name claims its task (SKIP LOCKED), and NOTIFY tells
+the others when a task becomes claimable ("task") or is recorded ("step:<id>").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.records import NewStep, NewTask, RecordResult, StepRecord, TaskRecord
+from ..sql.queries import POSTGRES, Queries, task_params
+from ..sql.rows import STEP_INSERT, TASK, step_from_row, step_params, task_from_row
+from .pool import Pool
+from .wakeups import CHANNEL
+
+Q = Queries(POSTGRES)
+
+# Queued unless its step is recorded; one that nobody claimed yet is announced.
+_CREATE = POSTGRES.render(
+    "INSERT INTO step_tasks (workflow_id, step_number, name, input_encoding, input, epoch, attempt, "
+    "owner, lease_until, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+    "(SELECT 1 FROM steps WHERE workflow_id = ? AND step_number = ?) "
+    f"ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING {TASK.sql}")
+_CREATE_NOTIFYING = (f"WITH u AS ({_CREATE}) SELECT {TASK.of('u')}, pg_notify('{CHANNEL}', 'task') FROM u")
+
+# One round trip: the workflow's row lock (any epoch: the outcome of a step
+# does not depend on which execution asked for it), the task taken only on its
+# current attempt, the step inserted with the next completion_seq, and the
+# workflow's coordinator told. Returns (workflow pending, task taken, new seq).
+_COMPLETE = POSTGRES.render(f"""
+WITH wf AS (
+    SELECT step_seq FROM workflows WHERE workflow_id = ? AND status = 'PENDING' FOR UPDATE
+), task AS (
+    DELETE FROM step_tasks WHERE workflow_id = ? AND step_number = ? AND attempt = ?
+    AND EXISTS (SELECT 1 FROM wf) RETURNING 1
+), ins AS (
+    INSERT INTO steps ({STEP_INSERT.sql})
+    SELECT {", ".join("?" * (len(STEP_INSERT.names) - 1))}, wf.step_seq + 1 FROM wf, task
+    ON CONFLICT (workflow_id, step_number) DO NOTHING
+    RETURNING completion_seq
+), bump AS (
+    UPDATE workflows w SET step_seq = ins.completion_seq, updated_at = ?
+    FROM ins WHERE w.workflow_id = ?
+    RETURNING w.step_seq
+), note AS (
+    SELECT pg_notify('{CHANNEL}', 'step:' || ?) FROM ins
+)
+SELECT (SELECT count(*) FROM wf), (SELECT count(*) FROM task), (SELECT step_seq FROM bump),
+       (SELECT count(*) FROM note)
+""")
+
+_KEYS = "(workflow_id, step_number) IN (SELECT * FROM unnest(%s::text[], %s::int[]))"
+_RELEASE = (f"WITH u AS (UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = %s "
+            f"AND {_KEYS} RETURNING 1) SELECT pg_notify('{CHANNEL}', 'task') WHERE EXISTS (SELECT 1 FROM u)")
+_RELEASE_ALL = (f"WITH u AS (UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = %s "
+                f"RETURNING 1) SELECT pg_notify('{CHANNEL}', 'task') WHERE EXISTS (SELECT 1 FROM u)")
+_RENEW = f"UPDATE step_tasks SET lease_until = %s WHERE owner = %s AND {_KEYS}"
+_REAP_RELEASE = (
+    "WITH wf AS (UPDATE workflows SET owner = NULL, lease_until = NULL "
+    "WHERE status = 'PENDING' AND owner = ANY(%s) RETURNING 1), "
+    "tk AS (UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = ANY(%s) RETURNING 1) "
+    f"SELECT pg_notify('{CHANNEL}', 'work'), pg_notify('{CHANNEL}', 'task'), "
+    "(SELECT count(*) FROM wf), (SELECT count(*) FROM tk)")
+_CLOCK = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+
+def _keys(keys: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    return [k[0] for k in keys], [k[1] for k in keys]
+
+
+class Tasks:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def create(self, task: NewTask) -> tuple[TaskRecord | None, StepRecord | None]:
+        sql = _CREATE_NOTIFYING if task.owner is None else _CREATE
+        row = await self._pool.fetchone(sql, (*task_params(task), task.workflow_id, task.step_number))
+        if row is not None:
+            return task_from_row(row), None
+        # Recorded, or queued already: a new statement sees whichever committed.
+        key = (task.workflow_id, task.step_number)
+        for _ in range(3):
+            recorded = await self._pool.fetchone(Q.get_step, key)
+            if recorded is not None:
+                return None, step_from_row(recorded)
+            existing = await self._pool.fetchone(Q.get_task, key)
+            if existing is not None:
+                return task_from_row(existing), None
+        raise AssertionError(f"task {key} neither queued nor recorded")
+
+    async def claim(self, owner: str, names: list[str], limit: int, now: int,
+                    lease_until: int) -> list[TaskRecord]:
+        if not names or limit <= 0:
+            return []
+        rows = await self._pool.fetchall(Q.claim_tasks, (list(names), now, limit, owner, lease_until))
+        return sorted((task_from_row(r) for r in rows), key=lambda t: (t.created_at, t.key))
+
+    async def release(self, owner: str, keys: list[tuple[str, int]] | None) -> None:
+        if keys is None:
+            await self._pool.fetchall(_RELEASE_ALL, (owner,))
+        elif keys:
+            await self._pool.fetchall(_RELEASE, (owner, *_keys(keys)))
+
+    async def renew(self, owner: str, keys: list[tuple[str, int]], lease_until: int) -> int:
+        return await self._pool.execute(_RENEW, (lease_until, owner, *_keys(keys))) if keys else 0
+
+    async def complete(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
+        params: tuple[Any, ...] = (
+            step.workflow_id, step.workflow_id, step.step_number, step.attempt, *step_params(step),
+            step.completed_at, step.workflow_id, step.workflow_id)
+        row = await self._pool.fetchone(_COMPLETE, params)
+        assert row is not None, "the statement always returns one row"
+        if row[2] is not None:
+            return RecordResult.RECORDED, step.recorded(row[2])
+        recorded = await self._pool.fetchone(Q.get_step, (step.workflow_id, step.step_number))
+        if recorded is not None:
+            return RecordResult.DUPLICATE, step_from_row(recorded)
+        return RecordResult.STALE, None
+
+    async def get(self, workflow_id: str, step_number: int) -> TaskRecord | None:
+        row = await self._pool.fetchone(Q.get_task, (workflow_id, step_number))
+        return task_from_row(row) if row else None
+
+    async def reap_nodes(self, silent_since: int) -> list[str]:
+        async with self._pool.connection() as conn:
+            async with conn.transaction():
+                cur = await conn.execute(Q.dead_nodes, (silent_since,))
+                dead = [node_id for (node_id,) in await cur.fetchall()]
+                if dead:
+                    await conn.execute(_REAP_RELEASE, (dead, dead))
+                    await conn.execute(Q.delete_dead_tasks)
+        return dead
+
+    async def clock_ms(self) -> int:
+        row = await self._pool.fetchone(_CLOCK, ())
+        return int(row[0])
