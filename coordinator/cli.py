@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
           "seconds of silence before a worker's work is handed to others", float)
     _flag(s, "--lease-ttl", "KEEL_LEASE_TTL", DEFAULTS.lease_ttl,
           "seconds a claimed workflow stays this coordinator's without renewal", float)
+    _flag(s, "--node-timeout", "KEEL_NODE_TIMEOUT", DEFAULTS.node_timeout,
+          "seconds of silence before other coordinators take this one's work over", float)
     _flag(s, "--grace", "KEEL_GRACE", DEFAULTS.grace, "seconds to let calls finish on SIGTERM", float)
     _flag(s, "--max-message-bytes", "KEEL_MAX_MESSAGE_BYTES", DEFAULTS.max_message_bytes,
           "largest gRPC message accepted", int)
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat_interval=args.heartbeat_interval,
         worker_timeout=args.worker_timeout,
         lease_ttl=args.lease_ttl,
+        node_timeout=args.node_timeout,
         grace=args.grace,
         max_message_bytes=args.max_message_bytes,
         max_payload_bytes=args.max_payload_bytes,

@@ -26,6 +26,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         heartbeat_interval=settings.heartbeat_interval,
         worker_timeout=settings.worker_timeout,
         lease_ttl=settings.lease_ttl,
+        node_timeout=settings.node_timeout,
         poll_interval=settings.poll_interval,
     ))
     api = build_server(engine, settings)

@@ -16,6 +16,7 @@ class Settings:
     heartbeat_interval: float = 1.0
     worker_timeout: float = 5.0
     lease_ttl: float = 30.0
+    node_timeout: float = 3.0
     poll_interval: float = 1.0
     grace: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024

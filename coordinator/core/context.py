@@ -24,24 +24,36 @@ class EngineConfig:
     lease_ttl: float = 30.0
     # Safety-net rescan of the store for work other coordinators released.
     poll_interval: float = 1.0
+    # A coordinator silent this long is presumed dead: the others release its
+    # workflows and step tasks at once (it heartbeats every third of it).
+    node_timeout: float = 3.0
 
 
 @dataclass
 class WorkSignal:
-    """Tells the dispatch loop to look in the store for claimable workflows.
+    """Tells the dispatch loop to look in the store for claimable workflows
+    and step tasks.
 
-    `backlog` says whether claimable workflows may be waiting there: a freed
-    slot triggers a claim only then, so the common path (workflows created
-    already claimed) costs no empty claim query per workflow."""
+    `backlog` (`task_backlog`) says whether claimable workflows (tasks) may be
+    waiting there: a freed slot triggers a claim only then, so the common path
+    (created already claimed) costs no empty claim query per workflow or step."""
 
     backlog: bool = True
     generation: int = 0
+    task_backlog: bool = True
+    task_generation: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def more(self) -> None:
-        """Something may have become claimable."""
+        """A workflow may have become claimable."""
         self.backlog = True
         self.generation += 1
+        self.wake.set()
+
+    def more_tasks(self) -> None:
+        """A step task may have become claimable."""
+        self.task_backlog = True
+        self.task_generation += 1
         self.wake.set()
 
     def slot_freed(self) -> None:
@@ -62,7 +74,8 @@ class Context:
         return self.clock.now_ms() + int(self.config.lease_ttl * 1000)
 
     def drop(self, workflow_id: str) -> Execution | None:
-        """Stop tracking a running execution; whoever waits on its steps wakes."""
+        """Stop tracking a running execution; whoever waits on its steps wakes
+        (and finds it stopped)."""
         execution = self.dispatch.drop_execution(workflow_id)
         if execution is not None:
             self.wakeups.steps.wake(workflow_id)

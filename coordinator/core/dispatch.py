@@ -1,24 +1,22 @@
 """Which worker runs what: the single index of connected workers, the workflow
-executions they run and the step tasks in flight.
+executions they run and the step tasks they run for this coordinator.
 
 Only this module changes the index, so its invariants hold in one place:
 - an execution is in `executions` and counted in its session's `running`;
-- a step task is in `tasks`; it is either waiting (in the line, `worker` None)
-  or assigned (`worker` set, counted in that session's `steps_running`);
+- a step task claimed by this coordinator is in `tasks`, assigned to a live
+  worker (`worker`, counted in that session's `steps_running`); tasks waiting
+  for a worker wait in the store, where any coordinator can claim them;
 - a slot promised before the store answered is a `Reservation`, counted apart.
 Nothing here awaits: every change is atomic on the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import logging
 from dataclasses import dataclass
 
-from .errors import FailedPrecondition
 from .ports import WorkerLink
-from .records import StepRecord, Value, WorkflowRecord
+from .records import TaskRecord, Value, WorkflowRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +37,7 @@ class WorkerSession:
     running: int = 0
     reserved: int = 0
     steps_running: int = 0
+    steps_reserved: int = 0
 
     @property
     def free_workflow_slots(self) -> int:
@@ -46,7 +45,7 @@ class WorkerSession:
 
     @property
     def free_step_slots(self) -> int:
-        return 0 if self.draining else self.step_slots - self.steps_running
+        return 0 if self.draining else self.step_slots - self.steps_running - self.steps_reserved
 
 
 @dataclass(eq=False)
@@ -60,25 +59,24 @@ class Execution:
 
 @dataclass(eq=False)
 class Reservation:
-    """A workflow slot promised to a workflow not yet committed (created claimed)."""
+    """A slot promised to a workflow or step task not yet committed (created claimed)."""
 
     session: WorkerSession
+    step: bool = False
     released: bool = False
 
 
 @dataclass(eq=False)
 class StepTask:
-    """A step a workflow asked the coordinator to run on some worker."""
+    """A step task this coordinator claimed and handed to one of its workers."""
 
     workflow_id: str
     epoch: int
     step_number: int
     name: str
     input: Value
-    started_at: int
-    result: asyncio.Future[StepRecord]
-    attempt: int = 0
-    worker: WorkerSession | None = None
+    attempt: int
+    worker: WorkerSession
 
     @property
     def key(self) -> tuple[str, int]:
@@ -90,7 +88,6 @@ class Dispatcher:
         self.workers: dict[str, WorkerSession] = {}
         self.executions: dict[str, Execution] = {}
         self.tasks: dict[tuple[str, int], StepTask] = {}
-        self._line: collections.deque[StepTask] = collections.deque()  # tasks waiting for a worker
         self.accepting = True
 
     # -- workers -------------------------------------------------------------
@@ -100,22 +97,20 @@ class Dispatcher:
         assert session.worker_id not in self.workers, "remove the old session first"
         self.workers[session.worker_id] = session
 
-    def remove_worker(self, session: WorkerSession) -> list[str] | None:
-        """Forget a session: its executions end here (their IDs are returned, for
-        the caller to release in the store) and its step tasks wait for another
-        worker under a new attempt. None if the session was not indexed."""
+    def remove_worker(self, session: WorkerSession) -> tuple[list[str], list[StepTask]] | None:
+        """Forget a session: its executions and step tasks end here (returned,
+        for the caller to release in the store, where others take them over).
+        None if the session was not indexed."""
         if self.workers.get(session.worker_id) is not session:
             return None
         del self.workers[session.worker_id]
         lost = [e.workflow_id for e in self.executions.values() if e.session is session]
         for workflow_id in lost:
             self.drop_execution(workflow_id)
-        for task in self.tasks.values():
-            if task.worker is session:
-                task.worker = None
-                self._line.appendleft(task)
-        session.steps_running = 0
-        return lost
+        tasks = [t for t in self.tasks.values() if t.worker is session]
+        for task in tasks:
+            self.forget_task(task)
+        return lost, tasks
 
     def is_live(self, session: WorkerSession) -> bool:
         return self.workers.get(session.worker_id) is session
@@ -139,10 +134,23 @@ class Dispatcher:
         session.reserved += 1
         return Reservation(session)
 
+    def reserve_step(self, name: str, workflow_id: str) -> Reservation | None:
+        """A step slot for step `name` of `workflow_id`: its own worker first."""
+        if not self.accepting:
+            return None
+        session = self._pick_step_worker(name, workflow_id)
+        if session is None:
+            return None
+        session.steps_reserved += 1
+        return Reservation(session, step=True)
+
     def release(self, reservation: Reservation) -> None:
         if not reservation.released:
             reservation.released = True
-            reservation.session.reserved -= 1
+            if reservation.step:
+                reservation.session.steps_reserved -= 1
+            else:
+                reservation.session.reserved -= 1
 
     def assign(self, session: WorkerSession, wf: WorkflowRecord) -> None:
         """Hand an execution (claimed in the store under `wf.epoch`) to a worker."""
@@ -158,16 +166,10 @@ class Dispatcher:
         return self.executions.get(workflow_id)
 
     def drop_execution(self, workflow_id: str) -> Execution | None:
-        """Forget a running execution; the steps it waits for fail with FailedPrecondition."""
+        """Forget a running execution."""
         execution = self.executions.pop(workflow_id, None)
-        if execution is None:
-            return None
-        execution.session.running -= 1
-        for task in [t for t in self.tasks.values() if t.workflow_id == workflow_id]:
-            self.forget_task(task)
-            if not task.result.done():
-                task.result.set_exception(FailedPrecondition(
-                    f"workflow {workflow_id} execution {execution.epoch} was stopped"))
+        if execution is not None:
+            execution.session.running -= 1
         return execution
 
     # -- step tasks ----------------------------------------------------------
@@ -175,44 +177,32 @@ class Dispatcher:
     def task(self, workflow_id: str, step_number: int) -> StepTask | None:
         return self.tasks.get((workflow_id, step_number))
 
-    def add_task(self, task: StepTask) -> None:
-        self.tasks[task.key] = task
-        self._line.append(task)
-        self.dispatch_steps()
+    def assign_task(self, session: WorkerSession, task: TaskRecord) -> StepTask:
+        """Hand a task claimed in the store (under `task.attempt`) to a worker."""
+        old = self.tasks.get(task.key)
+        if old is not None:
+            self.forget_task(old)
+        running = StepTask(task.workflow_id, task.epoch, task.step_number, task.name, task.input,
+                           task.attempt, session)
+        self.tasks[task.key] = running
+        session.steps_running += 1
+        session.link.send_step(running)
+        return running
 
     def forget_task(self, task: StepTask) -> None:
-        if self.tasks.get(task.key) is task:
-            del self.tasks[task.key]
-        if task.worker is not None:
+        if self.tasks.get((task.workflow_id, task.step_number)) is task:
+            del self.tasks[(task.workflow_id, task.step_number)]
             task.worker.steps_running -= 1
-            task.worker = None
-        else:
-            try:
-                self._line.remove(task)
-            except ValueError:
-                pass
 
-    def dispatch_steps(self) -> None:
-        """Hand waiting steps to workers: the workflow's own worker first."""
-        if not self.accepting or not self._line:
-            return
-        waiting: collections.deque[StepTask] = collections.deque()
-        while self._line:
-            task = self._line.popleft()
-            session = self._pick_step_worker(task)
-            if session is None:
-                waiting.append(task)
-                continue
-            task.attempt += 1
-            task.worker = session
-            session.steps_running += 1
-            session.link.send_step(task)
-        self._line = waiting
+    def step_workers(self) -> list[WorkerSession]:
+        """Live workers that serve steps and have a free step slot."""
+        if not self.accepting:
+            return []
+        return [s for s in self.workers.values() if s.steps and s.free_step_slots > 0]
 
-    def _pick_step_worker(self, task: StepTask) -> WorkerSession | None:
-        own = self.executions.get(task.workflow_id)
-        if own is not None and task.name in own.session.steps and own.session.free_step_slots > 0:
+    def _pick_step_worker(self, name: str, workflow_id: str) -> WorkerSession | None:
+        own = self.executions.get(workflow_id)
+        if own is not None and name in own.session.steps and own.session.free_step_slots > 0:
             return own.session
-        candidates = [s for s in self.workers.values() if task.name in s.steps and s.free_step_slots > 0]
+        candidates = [s for s in self.workers.values() if name in s.steps and s.free_step_slots > 0]
         return max(candidates, key=lambda s: s.free_step_slots, default=None)
-

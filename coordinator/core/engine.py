@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from . import loops
-from .clock import Clock, SystemClock
+from .clock import Clock, StoreClock, SystemClock
 from .context import Context, EngineConfig
 from .dispatch import WorkerSession
 from .errors import StoreUnavailable
@@ -46,10 +46,13 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
-        self.ctx = Context(store, config, clock or SystemClock())
+        self.clock = StoreClock(clock or SystemClock())
+        self.ctx = Context(store, config, self.clock)
         self.store = store
         self.config = config
-        self.clock = self.ctx.clock
+        # This process's life of the node: a restart under the same node ID is
+        # a new one, and a life presumed dead by the others can be told apart.
+        self.incarnation = uuid.uuid4().hex
         self.dispatch = self.ctx.dispatch
         self._executions = Executions(self.ctx)
         self._waits = Waits(self.ctx, self._executions)
@@ -59,9 +62,13 @@ class Engine:
     # -- life cycle ------------------------------------------------------------
 
     async def start(self, run_loops: bool = True) -> None:
+        if run_loops:
+            await self.sync_clock()
+        await self.store.register_node(self.config.node_id, self.incarnation, self.clock.now_ms())
         # Leases held under our node ID belong to a previous life of this node:
         # nothing runs them now, so take them back at once instead of waiting.
         await self.store.release_workflows(self.config.node_id, None)
+        await self.store.release_tasks(self.config.node_id, None)
         await self.store.listen(self._on_note)
         if run_loops:
             self._tasks = loops.start_loops(self)
@@ -79,6 +86,8 @@ class Engine:
             session.link.close("coordinator stopping")
         try:
             await self.store.release_workflows(self.config.node_id, None)
+            await self.store.release_tasks(self.config.node_id, None)
+            await self.store.remove_node(self.config.node_id, self.incarnation)
         except StoreUnavailable as e:
             log.warning("could not release leases on stop (they will expire): %s", e)
 
@@ -95,6 +104,10 @@ class Engine:
             wakeups.events.wake(workflow_id)
         elif note.kind is NoteKind.WORK:
             self.ctx.work.more()
+        elif note.kind is NoteKind.TASK:
+            self.ctx.work.more_tasks()
+        elif note.kind is NoteKind.STEP and note.step_number is not None:
+            wakeups.step_recorded(workflow_id, note.step_number, None)
 
     # -- ticks of the background loops (loops.py; tests call them directly) ----
 
@@ -125,9 +138,60 @@ class Engine:
         if exhausted and generation == work.generation:
             work.backlog = False  # every worker with room found nothing more
 
+    async def dispatch_tasks(self) -> None:
+        """Claim step tasks from the store for every worker with free step slots."""
+        work = self.ctx.work
+        if not work.task_backlog:
+            return
+        generation, exhausted = work.task_generation, True
+        for session in self.dispatch.step_workers():
+            free = session.free_step_slots
+            claimed = await self.store.claim_tasks(
+                self.config.node_id, sorted(session.steps), free, self.clock.now_ms(),
+                self.ctx.lease_until())
+            exhausted = exhausted and len(claimed) < free
+            if not self.dispatch.is_live(session):
+                await self.store.release_tasks(self.config.node_id, [t.key for t in claimed])
+                continue
+            for task in claimed:
+                self.dispatch.assign_task(session, task)
+        if exhausted and generation == work.task_generation:
+            work.task_backlog = False
+
     async def renew_leases(self) -> None:
-        await self.store.renew_leases(
-            self.config.node_id, list(self.dispatch.executions), self.ctx.lease_until())
+        node, until = self.config.node_id, self.ctx.lease_until()
+        await self.store.renew_leases(node, list(self.dispatch.executions), until)
+        await self.store.renew_task_leases(node, list(self.dispatch.tasks), until)
+
+    async def heartbeat_node(self) -> None:
+        """Say we are alive; take over the work of coordinators that are not."""
+        config, now = self.config, self.clock.now_ms()
+        if not await self.store.heartbeat_node(config.node_id, self.incarnation, now):
+            # The others presumed us dead (we were paused, or cut off) and took
+            # our work: whatever we still run here is fenced off in the store.
+            log.warning("coordinator %s was presumed dead by the others; dropping its work",
+                        config.node_id)
+            self._drop_everything("this coordinator was presumed dead")
+            await self.store.register_node(config.node_id, self.incarnation, now)
+        dead = await self.store.reap_nodes(now - int(config.node_timeout * 1000))
+        if dead:
+            log.warning("coordinators %s stopped heartbeating; their work is released", ", ".join(dead))
+            self.ctx.work.more()
+            self.ctx.work.more_tasks()
+
+    async def sync_clock(self) -> None:
+        before = self.clock.base.now_ms()
+        store_ms = await self.store.clock_ms()
+        self.clock.sync(before, store_ms, self.clock.base.now_ms())
+
+    def _drop_everything(self, reason: str) -> None:
+        for execution in list(self.dispatch.executions.values()):
+            self.ctx.drop(execution.workflow_id)
+            execution.session.link.send_revoke(execution.workflow_id, execution.epoch, reason)
+        for task in list(self.dispatch.tasks.values()):
+            self.dispatch.forget_task(task)
+        self.ctx.work.more()
+        self.ctx.work.more_tasks()
 
     async def check_liveness(self) -> None:
         limit = self.clock.monotonic() - self.config.worker_timeout
@@ -157,7 +221,7 @@ class Engine:
             session.workflow_slots, session.step_slots,
         )
         self.ctx.work.more()  # it may serve workflows that waited for it
-        self.dispatch.dispatch_steps()
+        self.ctx.work.more_tasks()
 
     def heartbeat(self, session: WorkerSession) -> None:
         session.last_seen = self.clock.monotonic()
@@ -169,25 +233,29 @@ class Engine:
         """Forget a worker and hand its work to others. Synchronous, with the
         store write in a task of its own: a caller being cancelled (the gRPC
         handler of a dead worker's stream) must not cancel the recovery."""
-        lost = self.dispatch.remove_worker(session)
-        if lost is None:
+        removed = self.dispatch.remove_worker(session)
+        if removed is None:
             return
+        lost, tasks = removed
         for workflow_id in lost:
             self.ctx.wakeups.steps.wake(workflow_id)
-        log.info("worker %s gone; %d workflows to recover", session.worker_id, len(lost))
-        self.dispatch.dispatch_steps()
-        release = asyncio.create_task(self._release(session.worker_id, lost))
+        log.info("worker %s gone; %d workflows and %d steps to recover", session.worker_id,
+                 len(lost), len(tasks))
+        release = asyncio.create_task(self._release(session.worker_id, lost, [t.key for t in tasks]))
         self._background.add(release)
         release.add_done_callback(self._background.discard)
 
-    async def _release(self, worker_id: str, workflow_ids: list[str]) -> None:
-        if workflow_ids:
-            try:
+    async def _release(self, worker_id: str, workflow_ids: list[str],
+                       tasks: list[tuple[str, int]]) -> None:
+        try:
+            if workflow_ids:
                 await self.store.release_workflows(self.config.node_id, workflow_ids)
-            except StoreUnavailable as e:
-                log.warning("could not release workflows of %s (leases will expire): %s",
-                            worker_id, e)
+            if tasks:
+                await self.store.release_tasks(self.config.node_id, tasks)
+        except StoreUnavailable as e:
+            log.warning("could not release the work of %s (leases will expire): %s", worker_id, e)
         self.ctx.work.more()
+        self.ctx.work.more_tasks()
 
     # -- client operations ---------------------------------------------------
 

@@ -23,6 +23,8 @@ def start_loops(engine: Engine) -> list[asyncio.Task[None]]:
         "leases": _every(config.lease_ttl / 3, engine.renew_leases, "lease renewal"),
         "liveness": _every(config.heartbeat_interval, engine.check_liveness, "liveness check"),
         "deadlines": _every(config.poll_interval, engine.expire_deadlines, "deadline check"),
+        "nodes": _every(config.node_timeout / 3, engine.heartbeat_node, "coordinator heartbeat"),
+        "clock": _every(10.0, engine.sync_clock, "clock sync"),
     }
     return [asyncio.create_task(loop, name=f"keel-{name}") for name, loop in loops.items()]  # type: ignore[arg-type]
 
@@ -46,9 +48,11 @@ async def _dispatch_loop(engine: Engine) -> None:
         except asyncio.TimeoutError:
             # Safety net: other coordinators' work, expired leases.
             work.more()
+            work.more_tasks()
         work.wake.clear()
         try:
             await engine.dispatch_workflows()
+            await engine.dispatch_tasks()
         except StoreUnavailable as e:
             log.warning("dispatch paused, store unavailable: %s", e)
             await asyncio.sleep(engine.config.poll_interval)

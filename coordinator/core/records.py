@@ -288,15 +288,21 @@ class NoteKind(str, enum.Enum):
 class Note:
     kind: NoteKind
     workflow_id: str = ""
+    step_number: int | None = None  # STEP: which step was recorded
 
     def encode(self) -> str:
+        if self.kind is NoteKind.STEP:
+            return f"{self.kind.value}:{self.step_number}:{self.workflow_id}"
         return f"{self.kind.value}:{self.workflow_id}" if self.workflow_id else self.kind.value
 
     @classmethod
     def decode(cls, text: str) -> Note | None:
         """The note a store carried as text; None for one this version does not know."""
-        kind, _, workflow_id = text.partition(":")
+        kind, _, rest = text.partition(":")
         try:
-            return cls(NoteKind(kind), workflow_id)
+            if kind == NoteKind.STEP.value:
+                number, _, workflow_id = rest.partition(":")
+                return cls(NoteKind.STEP, workflow_id, int(number))
+            return cls(NoteKind(kind), rest)
         except ValueError:
             return None

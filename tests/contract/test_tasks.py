@@ -151,7 +151,7 @@ def test_pg_task_notes(pg_url: str) -> None:
             await wait_note(notes, "task")
             await writer.claim_tasks("a", ["charge"], 1, now=5000, lease_until=9000)
             await writer.complete_task(step("w1", epoch, 0, attempt=1, name="charge"))
-            await wait_note(notes, "step:w1")
+            await wait_note(notes, "step:0:w1")
         finally:
             await asyncio.gather(listener.close(), writer.close())
 

@@ -147,8 +147,9 @@ def test_assigned_steps_are_fenced_by_attempt_and_move_when_a_worker_dies() -> N
         assert one_link.steps == [("a", 0, "charge", 1)]
         two, two_link = session("two", workflows=(), steps=("charge",), step_slots=1)
         engine.register(two)
-        engine.unregister(one)  # presumed dead: attempt 2 goes to the other worker
+        engine.unregister(one)  # presumed dead: its task is released in the store
         await settle()
+        await engine.dispatch_tasks()  # and claimed again, under attempt 2
         assert two_link.steps == [("a", 0, "charge", 2)]
         with pytest.raises(FailedPrecondition, match="attempt 1 was fenced off"):
             await engine.record_step(step("a", 1, 0, attempt=1, name="charge"))
@@ -363,3 +364,65 @@ def test_cancel_revokes_and_await_returns_the_final_record() -> None:
         assert (await engine.cancel_workflow("a")) == cancelled  # idempotent
 
     run(body)
+
+
+# -- several coordinators on one store ------------------------------------------
+
+
+def run_two(body: Callable[[Engine, Engine, FakeClock], Awaitable[None]]) -> None:
+    """Two coordinators (engines) sharing one in-memory store and one fake clock."""
+
+    async def main() -> None:
+        clock, name = FakeClock(), f"shared-{id(body)}"
+        engines = []
+        for node in ("node-a", "node-b"):
+            engine = Engine(MemoryStore(name), EngineConfig(node_id=node, poll_interval=0.05,
+                                                            node_timeout=3.0), clock)
+            await engine.start(run_loops=False)
+            engines.append(engine)
+        try:
+            await asyncio.wait_for(body(engines[0], engines[1], clock), 10)
+        finally:
+            for engine in engines:
+                await engine.stop()
+
+    asyncio.run(main())
+
+
+def test_a_step_only_another_coordinator_serves_runs_there() -> None:
+    async def body(a: Engine, b: Engine, clock: FakeClock) -> None:
+        a.register(session("w1", workflows=("cross",), steps=("local_a",))[0])
+        remote, remote_link = session("w2", workflows=(), steps=("remote_b",))
+        b.register(remote)
+        await a.start_workflow("cross", ARGS, "x", None)
+        waiting = asyncio.create_task(a.schedule_step("x", 1, 0, "remote_b", ARGS))
+        await settle()
+        await b.dispatch_tasks()  # B claims the task a worker of its own serves
+        assert remote_link.steps == [("x", 0, "remote_b", 1)]
+        record = await b.record_step(step("x", 1, 0, ok(b'"done"'), attempt=1, name="remote_b"))
+        assert await waiting == record  # A learns it from the store
+        assert remote.free_step_slots == remote.step_slots
+
+    run_two(body)
+
+
+def test_a_silent_coordinator_is_taken_over_and_fenced() -> None:
+    async def body(a: Engine, b: Engine, clock: FakeClock) -> None:
+        worker_a, link_a = session("w1")
+        a.register(worker_a)
+        await a.start_workflow("wf", ARGS, "x", None)
+        worker_b, link_b = session("w2")
+        b.register(worker_b)
+        clock.advance(2)
+        await b.heartbeat_node()
+        clock.advance(2)  # A has been silent for 4 s > node_timeout
+        await b.heartbeat_node()
+        await b.dispatch_workflows()
+        assert [(w.workflow_id, w.epoch) for w in link_b.workflows] == [("x", 2)]
+        # A comes back: it learns it was presumed dead, and nothing it writes counts.
+        await a.heartbeat_node()
+        assert link_a.revoked == [("x", 1, "this coordinator was presumed dead")]
+        with pytest.raises(FailedPrecondition):
+            await a.record_step(step("x", 1, 0))
+
+    run_two(body)

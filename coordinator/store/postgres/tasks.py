@@ -1,6 +1,6 @@
 """Step tasks and coordinator nodes on PostgreSQL: any coordinator with a live
 worker serving a step's name claims its task (SKIP LOCKED), and NOTIFY tells
-the others when a task becomes claimable ("task") or is recorded ("step:<id>").
+the others when a task becomes claimable ("task") or is recorded ("step:<n>:<id>").
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ WITH wf AS (
     FROM ins WHERE w.workflow_id = ?
     RETURNING w.step_seq
 ), note AS (
-    SELECT pg_notify('{CHANNEL}', 'step:' || ?) FROM ins
+    SELECT pg_notify('{CHANNEL}', 'step:' || ? || ':' || ?) FROM ins
 )
 SELECT (SELECT count(*) FROM wf), (SELECT count(*) FROM task), (SELECT step_seq FROM bump),
        (SELECT count(*) FROM note)
@@ -107,7 +107,7 @@ class Tasks:
     async def complete(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
         params: tuple[Any, ...] = (
             step.workflow_id, step.workflow_id, step.step_number, step.attempt, *step_params(step),
-            step.completed_at, step.workflow_id, step.workflow_id)
+            step.completed_at, step.workflow_id, step.step_number, step.workflow_id)
         row = await self._pool.fetchone(_COMPLETE, params)
         assert row is not None, "the statement always returns one row"
         if row[2] is not None:
