@@ -20,6 +20,7 @@ from .records import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from .tokens import stamp
 
 
 class Executions:
@@ -41,6 +42,7 @@ class Executions:
                 )
         else:
             ctx.check_not_stale(step.workflow_id, step.epoch)
+        step = stamp(step)  # audit: which worker token recorded it
         result, record = await ctx.store.record_step(step, effect)
         if result is RecordResult.STALE:
             raise await ctx.stale(step.workflow_id, step.epoch)

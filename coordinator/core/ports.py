@@ -18,6 +18,7 @@ from .records import (
     Outcome,
     RecordResult,
     StepRecord,
+    TokenRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -165,3 +166,27 @@ class Store(abc.ABC):
         self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
     ) -> list[StepRecord]:
         """Recorded steps in step-number order."""
+
+    # -- tokens (hashes only: a store never sees a secret) ---------------------
+
+    @abc.abstractmethod
+    async def create_token(self, token: TokenRecord) -> bool:
+        """Insert it; False (nothing written) if a token with its name exists,
+        revoked or not: a name stays unique, so audit records stay unambiguous."""
+
+    @abc.abstractmethod
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        """The token whose secret hashes to this, revoked and expired ones too."""
+
+    @abc.abstractmethod
+    async def list_tokens(self) -> list[TokenRecord]:
+        """Every token, by name."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, name: str, now: int) -> bool:
+        """Mark it revoked at `now` (kept, for audit); False if no such token
+        or already revoked."""
+
+    @abc.abstractmethod
+    async def touch_token(self, name: str, now: int) -> None:
+        """Note that the token was used at `now` (only ever moves forward)."""

@@ -28,6 +28,7 @@ from ...core.records import (
     RecordResult,
     SetEvent,
     StepRecord,
+    TokenRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -35,7 +36,15 @@ from ...core.records import (
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
 from ..sql.queries import POSTGRES, Queries, park_params
-from ..sql.rows import WORKFLOW, event_from_row, outcome_params, step_from_row, workflow_from_row
+from ..sql.rows import (
+    WORKFLOW,
+    event_from_row,
+    outcome_params,
+    step_from_row,
+    token_from_row,
+    token_params,
+    workflow_from_row,
+)
 from .batcher import StepBatcher
 from .effects import record_set_event, record_with_effect, send
 from .listener import Listeners
@@ -249,3 +258,21 @@ class PostgresStore(Store):
     ) -> list[StepRecord]:
         rows = await self._pool.fetchall(Q.list_steps, (workflow_id, after_step_number, limit))
         return [step_from_row(r) for r in rows]
+
+    # -- tokens --------------------------------------------------------------
+
+    async def create_token(self, token: TokenRecord) -> bool:
+        return await self._pool.fetchone(Q.create_token, token_params(token)) is not None
+
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        row = await self._pool.fetchone(Q.find_token, (secret_hash,))
+        return token_from_row(row) if row else None
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        return [token_from_row(r) for r in await self._pool.fetchall(Q.list_tokens, ())]
+
+    async def revoke_token(self, name: str, now: int) -> bool:
+        return await self._pool.fetchone(Q.revoke_token, (now, name)) is not None
+
+    async def touch_token(self, name: str, now: int) -> None:
+        await self._pool.execute(Q.touch_token, (now, name, now))

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ...core.records import Wait, WaitKind
-from .rows import EVENT, MESSAGE, STEP, STEP_INSERT, WORKFLOW
+from .rows import EVENT, MESSAGE, STEP, STEP_INSERT, TOKEN, WORKFLOW
 
 
 class Dialect:
@@ -178,6 +178,20 @@ class Queries:
                 "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING resume_at")
             for kind, exists in ready.items()
         }
+
+
+        # -- tokens ----------------------------------------------------------
+        self.create_token = r(
+            f"INSERT INTO tokens ({TOKEN.sql}) VALUES ({', '.join('?' * len(TOKEN.names))}) "
+            "ON CONFLICT DO NOTHING RETURNING 1")
+        self.find_token = r(f"SELECT {TOKEN.sql} FROM tokens WHERE secret_hash = ?")
+        self.list_tokens = r(f"SELECT {TOKEN.sql} FROM tokens ORDER BY name")
+        self.revoke_token = r(
+            "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL RETURNING 1")
+        # Parameters: now, name, now.
+        self.touch_token = r(
+            "UPDATE tokens SET last_used_at = ? WHERE name = ? "
+            "AND (last_used_at IS NULL OR last_used_at < ?)")
 
 
 def park_params(workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> tuple[Any, ...]:

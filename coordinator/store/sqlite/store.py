@@ -24,6 +24,7 @@ from ...core.records import (
     Send,
     SetEvent,
     StepRecord,
+    TokenRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -39,6 +40,8 @@ from ..sql.rows import (
     outcome_params,
     step_from_row,
     step_params,
+    token_from_row,
+    token_params,
     workflow_from_row,
 )
 from .group_commit import GroupCommitter, Rollback
@@ -218,6 +221,28 @@ class SqliteStore(Store):
     ) -> list[StepRecord]:
         params = (workflow_id, after_step_number, SQLITE.no_limit if limit is None else limit)
         return await self._run(lambda db: [step_from_row(r) for r in db.execute(Q.list_steps, params)])
+
+    # -- tokens --------------------------------------------------------------
+
+    async def create_token(self, token: TokenRecord) -> bool:
+        params = token_params(token)
+        return await self._run(lambda db: db.execute(Q.create_token, params).fetchone() is not None)
+
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        def read(db: sqlite3.Connection) -> TokenRecord | None:
+            row = db.execute(Q.find_token, (secret_hash,)).fetchone()
+            return token_from_row(row) if row else None
+
+        return await self._run(read)
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        return await self._run(lambda db: [token_from_row(r) for r in db.execute(Q.list_tokens)])
+
+    async def revoke_token(self, name: str, now: int) -> bool:
+        return await self._run(lambda db: db.execute(Q.revoke_token, (now, name)).fetchone() is not None)
+
+    async def touch_token(self, name: str, now: int) -> None:
+        await self._run(lambda db: db.execute(Q.touch_token, (now, name, now)))
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:
