@@ -70,7 +70,8 @@ def secure(c: Cluster) -> None:
     def token(role: str) -> str:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            coordinator_cli(["token", "create", "--db", c.store_url, "--role", role, "--name", f"bench-{role}"])
+            coordinator_cli(["token", "create", "--db", c.store_url, "--role", role,
+                             "--name", f"bench-{role}"])
         return out.getvalue().strip().splitlines()[-1]
 
     c.flags.update({"tls-cert": server.cert, "tls-key": server.key})
