@@ -200,3 +200,22 @@ def _second_watch_refused(stub: object, workflow_id: str) -> bool:
     except grpc.RpcError as e:
         return bool(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
     return False
+
+
+def test_server_certificate_rotates_without_restart(tmp_path: Path) -> None:
+    old_ca, new_ca = Authority(tmp_path, "old-ca"), Authority(tmp_path, "new-ca")
+    old, new = old_ca.issue("old", server=True), new_ca.issue("new", server=True)
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    cert.write_bytes(Path(old.cert).read_bytes())
+    key.write_bytes(Path(old.key).read_bytes())
+    with running(_db(tmp_path), tls_cert=str(cert), tls_key=str(key)) as s:
+        with Client(s.listen, tls_ca=old_ca.ca) as before:
+            assert _works(before)
+        # Written beside and renamed over, as docs/security.md says.
+        for src, dst in ((new.cert, cert), (new.key, key)):
+            Path(f"{dst}.tmp").write_bytes(Path(src).read_bytes())
+            Path(f"{dst}.tmp").replace(dst)
+        with Client(s.listen, tls_ca=new_ca.ca) as after:
+            assert _works(after)
+        with Client(s.listen, tls_ca=old_ca.ca, timeout=2) as stale:
+            assert not _works(stale)
