@@ -55,10 +55,35 @@ def store(backend: str, tmp: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def secure(c: Cluster) -> None:
+    """Turn on TLS and role tokens for the cluster's coordinator (not yet started),
+    its workers (KEEL_TLS_CA, KEEL_TOKEN) and its clients (an admin token)."""
+    import contextlib
+    import io
+
+    from coordinator.cli import main as coordinator_cli
+    from tests.certs import Authority
+
+    ca = Authority(c.tmp, "bench-ca")
+    server = ca.issue("server", server=True)
+
+    def token(role: str) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            coordinator_cli(["token", "create", "--db", c.store_url, "--role", role,
+                             "--name", f"bench-{role}"])
+        return out.getvalue().strip().splitlines()[-1]
+
+    c.flags.update({"tls-cert": server.cert, "tls-key": server.key})
+    c.env.update({"KEEL_REQUIRE_AUTH": "1", "KEEL_TLS_CA": ca.ca, "KEEL_TOKEN": token("worker")})
+    c.security = {"tls_ca": ca.ca, "token": token("client")}
+
+
 @contextmanager
-def cluster(backend: str, workload: str) -> Iterator[Cluster]:
+def cluster(backend: str, workload: str, tls_and_tokens: bool = False) -> Iterator[Cluster]:
     """A running coordinator on a fresh store; its processes are killed on exit.
-    On failure the tail of every process log goes to stderr."""
+    On failure the tail of every process log goes to stderr. With
+    `tls_and_tokens`, everything talks TLS and carries role tokens."""
     tmp = Path(tempfile.mkdtemp(prefix=f"keel-bench-{workload}-{backend}-"))
     try:
         with store(backend, tmp) as url:
@@ -68,6 +93,8 @@ def cluster(backend: str, workload: str) -> Iterator[Cluster]:
             c = Cluster(url, tmp, log_level=LOG_LEVEL,
                         **{"worker-timeout": defaults.worker_timeout, "grace": defaults.grace})
             c.env["KEEL_BENCH_DIR"] = str(tmp)
+            if tls_and_tokens:
+                secure(c)
             try:
                 c.start_coordinator()
                 yield c

@@ -41,6 +41,9 @@ SUMMARY: dict[str, list[tuple[str, str]]] = {
                  ("restart->done ms", "restart_to_done_ms")],
     "waiting": [("n", "n"), ("total MiB", "total_rss_mib"), ("park all s", "park_all_s"),
                 ("wake all s", "wake_all_s")],
+    "secure": [("ms/step plain", "plain.per_step_ms"), ("ms/step tls+tokens", "tls_tokens.per_step_ms"),
+               ("+%", "per_step_overhead_pct"), ("wf/s plain", "plain.wf_per_sec"),
+               ("wf/s tls+tokens", "tls_tokens.wf_per_sec"), ("+%", "throughput_overhead_pct")],
 }
 
 

@@ -1,4 +1,5 @@
-"""`coordinator serve`, `coordinator migrate` and the admin verbs (list, show, steps, events, cancel)."""
+"""`coordinator serve`, `coordinator migrate`, `coordinator token` and the admin
+verbs (list, show, steps, events, cancel); TLS and token flags in cli_security.py."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import common_pb2 as pb
 
+from .cli_security import add_client_flags, add_serve_flags, add_token_verbs, admin_channel, token_verb
 from .server import serve
-from .settings import Settings
+from .settings import Settings, redact_url
 from .store import StoreUnavailable, check, migrate
 
 DEFAULTS = Settings()
@@ -58,10 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     _flag(s, "--max-payload-bytes", "KEEL_MAX_PAYLOAD_BYTES", DEFAULTS.max_payload_bytes,
           "largest input, output or error accepted", int)
     _flag(s, "--log-level", "KEEL_LOG_LEVEL", "INFO", "logging level")
+    add_serve_flags(s)
 
     def admin(name: str, help: str, with_id: bool = True) -> argparse.ArgumentParser:
         a = verbs.add_parser(name, help=help)
         _flag(a, "--address", "KEEL_COORDINATOR", DEFAULTS.listen, "coordinator address")
+        add_client_flags(a)
         if with_id:
             a.add_argument("workflow_id")
         return a
@@ -80,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     _flag(m, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve")
     m.add_argument("--check", action="store_true",
                    help="change nothing: exit 0 if the store is at the current schema version, else 1")
+    add_token_verbs(verbs, lambda p: _flag(p, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve"))
     return parser
 
 
@@ -89,7 +94,7 @@ def _migrate_verb(args: argparse.Namespace) -> int:
     except (StoreUnavailable, ValueError) as e:
         print(f"coordinator: {e}", file=sys.stderr)
         return 2
-    where = args.db.split("@")[-1]
+    where = redact_url(args.db)
     if state.up_to_date:
         print(f"{where}: schema version {state.current}, up to date")
         return 0
@@ -107,7 +112,7 @@ def _print(msg: Any) -> None:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    with grpc.insecure_channel(args.address) as channel:
+    with admin_channel(args) as channel:
         stub = cgrpc.ClientServiceStub(channel)
         try:
             if args.verb == "list":
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verb == "migrate":
         return _migrate_verb(args)
+    if args.verb == "token":
+        return token_verb(args)
     if args.verb != "serve":
         return _admin(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -160,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         grace=args.grace,
         max_message_bytes=args.max_message_bytes,
         max_payload_bytes=args.max_payload_bytes,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        require_auth=args.require_auth,
+        max_workers=args.max_workers,
+        max_watch_streams=args.max_watch_streams,
     )
     try:
         asyncio.run(serve(settings))

@@ -10,7 +10,8 @@ import signal
 
 from .api.server import build_server
 from .core.engine import Engine, EngineConfig
-from .settings import Settings
+from .core.tokens import Tokens
+from .settings import Settings, redact_url
 from .store import store_from_url
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,22 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         node_timeout=settings.node_timeout,
         poll_interval=settings.poll_interval,
     ))
-    api = build_server(engine, settings)
+    tokens = Tokens(store, engine.clock) if settings.require_auth else None
+    try:
+        api = build_server(engine, settings, tokens)
+    except BaseException:
+        await store.close()
+        raise
     await engine.start()
     await api.server.start()
     await api.serving()
-    log.info("coordinator %s listening on %s, store %s", settings.node_id, settings.listen,
-             settings.db_url.split("@")[-1])
+    log.info("coordinator %s listening on %s (%s%s), store %s", settings.node_id, settings.listen,
+             ("mutual TLS" if settings.tls_client_ca else "TLS") if settings.tls else "plaintext",
+             ", tokens required" if tokens else "", redact_url(settings.db_url))
+    if not settings.tls and not _loopback(settings.listen):
+        log.warning("serving plaintext on %s: anyone on the network can read the traffic%s; "
+                    "use --tls-cert/--tls-key (docs/security.md)", settings.listen,
+                    " and the tokens" if tokens else "")
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,3 +67,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         except asyncio.TimeoutError:
             log.warning("stopping the %s took longer than %.0f s; going on", what, settings.grace + 5)
     log.info("coordinator stopped")
+
+
+def _loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")

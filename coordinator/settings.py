@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
 
@@ -21,6 +22,33 @@ class Settings:
     grace: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     max_payload_bytes: int = 2 * 1024 * 1024
+    # Security (docs/security.md): TLS when a certificate and key are given,
+    # mutual TLS with a client CA; role tokens on every call with require_auth.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    require_auth: bool = False
+    # Open worker streams and WatchEvents streams beyond these: RESOURCE_EXHAUSTED.
+    max_workers: int = 1000
+    max_watch_streams: int = 1000
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert or self.tls_key)
 
     def resolved_node_id(self) -> str:
         return self.node_id or f"{socket.gethostname()}:{self.listen.rsplit(':', 1)[-1]}"
+
+
+_PASSWORD_RE = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A store URL fit for logs, errors and --help: no password."""
+    url = _PASSWORD_RE.sub(r"\1***", url)
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in userinfo else ''}@{host}"

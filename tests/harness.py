@@ -97,6 +97,9 @@ class Cluster:
         self.flags = {"worker-timeout": 3.0, "grace": 3.0, **coordinator_flags}
         self.env = {**os.environ, "KEEL_TEST_DIR": str(tmp), "PYTHONUNBUFFERED": "1"}
         self.coordinator: Proc | None = None
+        # Keyword arguments of Client for a coordinator with TLS or tokens
+        # (token=, tls_ca=); the health check uses tls_ca too.
+        self.security: dict[str, str] = {}
         self.workers: list[Proc] = []
         self._clients: list[Any] = []
         self._n = 0
@@ -116,7 +119,9 @@ class Cluster:
             assert self.coordinator is not None and self.coordinator.alive(), (
                 f"coordinator exited:\n{self.coordinator.log() if self.coordinator else ''}")
             try:
-                with grpc.insecure_channel(self.address) as ch:
+                ca = self.security.get("tls_ca")
+                with (grpc.secure_channel(self.address, grpc.ssl_channel_credentials(Path(ca).read_bytes()))
+                      if ca else grpc.insecure_channel(self.address)) as ch:
                     resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
                     return resp.status == health_pb2.HealthCheckResponse.SERVING
             except grpc.RpcError:
@@ -145,7 +150,7 @@ class Cluster:
     def client(self) -> Any:
         from worker import Client
 
-        c = Client(self.address)
+        c = Client(self.address, **self.security)
         self._clients.append(c)
         return c
 

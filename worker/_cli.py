@@ -33,6 +33,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--park-after", type=float, default=float(env("KEEL_PARK_AFTER", "1")),
                      help="seconds a waiting workflow keeps its slot before giving it back "
                           "(env KEEL_PARK_AFTER, default 1)")
+    run.add_argument("--token", default=env("KEEL_TOKEN"), metavar="SECRET",
+                     help="role token (worker or admin) sent on every call (env KEEL_TOKEN, "
+                          "preferred: a command line is visible to other users)")
+    run.add_argument("--tls-ca", default=env("KEEL_TLS_CA"), metavar="PEM",
+                     help="connect with TLS, trusting this CA (env KEEL_TLS_CA)")
+    run.add_argument("--tls-cert", default=env("KEEL_TLS_CERT"), metavar="PEM",
+                     help="client certificate for mutual TLS (env KEEL_TLS_CERT)")
+    run.add_argument("--tls-key", default=env("KEEL_TLS_KEY"), metavar="PEM",
+                     help="the client certificate's key (env KEEL_TLS_KEY)")
     run.add_argument("--log-level", default=env("KEEL_LOG_LEVEL", "INFO"),
                      help="logging level (env KEEL_LOG_LEVEL, default INFO)")
     return parser
@@ -56,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         worker = Worker(args.coordinator, concurrency=args.concurrency,
                         step_concurrency=args.step_concurrency, worker_id=args.worker_id,
-                        grace=args.grace, park_after=args.park_after)
+                        grace=args.grace, park_after=args.park_after, token=args.token,
+                        tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
     except ValueError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
     worker.run()
+    if worker.refused:
+        print(f"worker: refused by the coordinator: {worker.refused}", file=sys.stderr)
+        return 2
     return 0

@@ -87,11 +87,16 @@ def _outcome(info: cpb.WorkflowInfo) -> Any:
 class Client:
     """Talks to a coordinator from outside workflows. Thread-safe."""
 
-    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 30.0) -> None:
+    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 30.0,
+                 token: str | None = None, tls_ca: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None) -> None:
+        """`token`: a role token (client or admin) for a coordinator that requires
+        them; `tls_ca`: PEM of the CA to trust, turning TLS on; `tls_cert` and
+        `tls_key`: this client's certificate for mutual TLS (paths to PEM files)."""
         self.address = address
         # Upper bound of each call, retries of an unavailable coordinator included.
         self.timeout = timeout
-        self._channel = _transport.channel(address)
+        self._channel = _transport.channel(address, _transport.Security(token, tls_ca, tls_cert, tls_key))
         self._stub = cgrpc.ClientServiceStub(self._channel)
 
     def close(self) -> None:

@@ -100,6 +100,8 @@ class StepInfo:
     # For a select: which of its futures won, by position and by step number.
     select_index: int | None
     select_step_number: int | None
+    # Audit: the worker token that recorded it ("" when the coordinator needs none).
+    worker_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,4 +164,5 @@ def step_info(s: pb.StepRecord) -> StepInfo:
         completion_seq=s.completion_seq,
         select_index=s.select_index if s.HasField("select_index") else None,
         select_step_number=s.select_step_number if s.HasField("select_step_number") else None,
+        worker_token=s.worker_token,
     )

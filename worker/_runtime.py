@@ -73,7 +73,13 @@ class Worker:
         registry: Registry | None = None,
         grace: float = 30.0,
         park_after: float = 1.0,
+        token: str | None = None,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
+        """`token` (a worker or admin role token) and `tls_ca`, `tls_cert`,
+        `tls_key` (paths to PEM files) as for `Client`."""
         if concurrency < 1 or step_concurrency < 1:
             raise ValueError("concurrency and step_concurrency must be at least 1")
         self.coordinator = coordinator
@@ -85,7 +91,8 @@ class Worker:
         # A workflow waiting (sleep, recv, get_event) longer than this gives its
         # slot back; at once if every slot is taken.
         self.park_after = park_after
-        self._channel = _transport.channel(coordinator)
+        self._channel = _transport.channel(
+            coordinator, _transport.Security(token, tls_ca, tls_cert, tls_key))
         self._stub = wgrpc.WorkerServiceStub(self._channel)
         self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
         self._executions: dict[str, Execution] = {}
@@ -99,6 +106,8 @@ class Worker:
         # Requests sent on the stream, by seq, waiting for their Reply.
         self._replies: dict[int, _Waiter] = {}
         self.connected = threading.Event()
+        # Set when the coordinator refused our credentials: the worker stopped.
+        self.refused: str | None = None
 
     # -- life cycle ------------------------------------------------------------
 
@@ -160,6 +169,13 @@ class Worker:
                     failures = 0
             except grpc.RpcError as e:
                 ended = e.code().name
+                if ended in _transport.REFUSED:
+                    # No retry changes that: stop, loudly, rather than knock for ever.
+                    self.refused = f"{ended}: {e.details()}"
+                    log.error("worker %s refused by the coordinator at %s (%s); stopping",
+                              self.worker_id, self.coordinator, self.refused)
+                    self._stopping.set()
+                    return
                 failures += 1
                 # Say it once per outage, not on every retry.
                 level = logging.WARNING if failures == 1 else logging.DEBUG

@@ -38,8 +38,78 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+@dataclass(frozen=True)
+class Security:
+    """How to reach a coordinator that requires TLS or tokens.
+
+    `tls_ca`: PEM file of the CA to trust (TLS is on when it, or a client
+    certificate, is given); `tls_cert`/`tls_key`: this side's certificate for
+    mutual TLS; `token`: a role token, sent on every call as
+    `authorization: Bearer <token>`. Paths are read once, here.
+    """
+
+    token: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together (mutual TLS)")
+
+    def __repr__(self) -> str:  # never show the token
+        return (f"Security(token={'***' if self.token else None}, tls_ca={self.tls_ca!r}, "
+                f"tls_cert={self.tls_cert!r}, tls_key={self.tls_key!r})")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: str | None) -> bytes | None:
+            if not path:
+                return None
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError as e:
+                raise ValueError(f"cannot read {path!r}: {e.strerror}") from None
+
+        return grpc.ssl_channel_credentials(read(self.tls_ca), read(self.tls_key), read(self.tls_cert))
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+              grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds the token's metadata to every call (a plaintext channel too, unlike
+    call credentials: tests and loopback deployments use tokens without TLS)."""
+
+    def __init__(self, token: str) -> None:
+        self._entry = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: Any) -> Any:
+        return details._replace(metadata=[*(details.metadata or ()), self._entry])
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._with_token(details), requests)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._with_token(details), requests)
+
+
+def channel(address: str, security: Security | None = None) -> grpc.Channel:
+    if security is not None and security.tls:
+        ch = grpc.secure_channel(address, security.credentials(), options=CHANNEL_OPTIONS)
+    else:
+        ch = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    if security is not None and security.token:
+        ch = grpc.intercept_channel(ch, _Bearer(security.token))
+    return ch
 
 
 @dataclass(frozen=True)
@@ -73,6 +143,8 @@ CALLS = RetryPolicy()
 # The worker's assignment stream reconnects whatever ended it, until the
 # worker stops, more slowly: a reconnect re-registers and is re-assigned work.
 WORKER_STREAM = RetryPolicy(first=0.1, cap=5.0, codes=None)
+# Answers no retry can change: the worker's credentials are refused.
+REFUSED = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 
 
 class Retry:

@@ -15,7 +15,7 @@ from typing import Any
 from bench.common import emit, results_file
 
 # In the order bench/run.py runs them.
-WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting"]
+WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting", "secure"]
 
 Run = Callable[[str, bool], dict[str, Any]]
 

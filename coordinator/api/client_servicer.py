@@ -13,12 +13,14 @@ from keel.v1 import client_service_pb2_grpc as cgrpc
 from ..core.engine import Engine
 from ..settings import Settings
 from . import convert, requests
+from .limits import Gauge
 
 
 class ClientServicer(cgrpc.ClientServiceServicer):
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.max_bytes = settings.max_payload_bytes
+        self.watches = Gauge("open event watches", settings.max_watch_streams, "--max-watch-streams")
 
     async def StartWorkflow(
         self, request: cpb.StartWorkflowRequest, context: grpc.aio.ServicerContext
@@ -61,8 +63,9 @@ class ClientServicer(cgrpc.ClientServiceServicer):
     async def WatchEvents(
         self, request: cpb.WatchEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[cpb.Event]:
-        async for event in self.engine.watch_events(*requests.watch_events(request)):
-            yield convert.event(event)
+        with self.watches.held():
+            async for event in self.engine.watch_events(*requests.watch_events(request)):
+                yield convert.event(event)
 
     async def Send(
         self, request: cpb.SendRequest, context: grpc.aio.ServicerContext

@@ -72,6 +72,7 @@ def step_record(s: StepRecord) -> pb.StepRecord:
         started_at=timestamp(s.started_at),
         completed_at=timestamp(s.completed_at),
         completion_seq=s.completion_seq,
+        worker_token=s.worker_token,
         **outcome_fields(s.outcome),
     )
     # Optional fields: set only for a select, so readers can tell "none" from 0.

@@ -20,8 +20,10 @@ from ..core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     StoreUnavailable,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -41,6 +43,8 @@ TABLE: dict[type[CoordinatorError], tuple[grpc.StatusCode, Callable[[BaseExcepti
     ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, str),
     StoreUnavailable: (grpc.StatusCode.UNAVAILABLE, lambda e: f"store unavailable, retry: {e}"),
     Unavailable: (grpc.StatusCode.UNAVAILABLE, str),
+    Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, str),
+    PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, str),
 }
 
 

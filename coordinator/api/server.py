@@ -17,9 +17,12 @@ from keel.v1 import (
 )
 
 from ..core.engine import Engine
+from ..core.tokens import Tokens
 from ..settings import Settings
+from .auth import AuthInterceptor
 from .client_servicer import ClientServicer
 from .errors import ErrorInterceptor
+from .tls import server_credentials
 from .worker_servicer import WorkerServicer
 
 SERVICE_NAMES = [
@@ -56,15 +59,25 @@ class ApiServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
 
-def build_server(engine: Engine, settings: Settings) -> ApiServer:
-    """The server with all services added, listening on settings.listen (not started)."""
-    server = grpc.aio.server(options=server_options(settings), interceptors=[ErrorInterceptor()])
+def build_server(engine: Engine, settings: Settings, tokens: Tokens | None = None) -> ApiServer:
+    """The server with all services added, listening on settings.listen (not started).
+    With `tokens`, every call to our services is checked (api/auth.py); with
+    settings.tls, the port speaks TLS (api/tls.py)."""
+    # The first interceptor is the outermost: a refused call never reaches a handler.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]
+    if tokens is not None:
+        interceptors.insert(0, AuthInterceptor(tokens))
+    server = grpc.aio.server(options=server_options(settings), interceptors=interceptors)
     worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(engine, settings), server)
     client_service_pb2_grpc.add_ClientServiceServicer_to_server(ClientServicer(engine, settings), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    if server.add_insecure_port(settings.listen) == 0:
+    if settings.tls:
+        port = server.add_secure_port(settings.listen, server_credentials(settings))
+    else:
+        port = server.add_insecure_port(settings.listen)
+    if port == 0:
         raise OSError(f"cannot listen on {settings.listen}")
     return ApiServer(server, health_servicer)

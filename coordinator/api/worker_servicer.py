@@ -15,6 +15,7 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 from ..core.engine import Engine
 from ..settings import Settings
 from . import convert, requests
+from .limits import Gauge
 from .stream import WorkerStream
 
 
@@ -22,6 +23,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.max_bytes = settings.max_payload_bytes
+        self.streams = Gauge("connected workers", settings.max_workers, "--max-workers")
         # Half the message limit: a page of history always fits with room to spare.
         self.history_budget = settings.max_message_bytes // 2
         self.stream = WorkerStream(
@@ -34,8 +36,9 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def Connect(
         self, request_iterator: AsyncIterator[wpb.WorkerMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[wpb.CoordinatorMessage]:
-        async for msg in self.stream.serve(request_iterator):
-            yield msg
+        with self.streams.held():
+            async for msg in self.stream.serve(request_iterator):
+                yield msg
 
     async def GetHistory(
         self, request: wpb.GetHistoryRequest, context: grpc.aio.ServicerContext

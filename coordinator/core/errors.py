@@ -24,6 +24,15 @@ class ResourceExhausted(CoordinatorError):
     """Over a size or count limit."""
 
 
+class Unauthenticated(CoordinatorError):
+    """No credentials, or credentials nobody issued (unknown, revoked, expired token).
+    The message never says what exists, and never repeats the secret."""
+
+
+class PermissionDenied(CoordinatorError):
+    """The caller is known but its role does not allow the call."""
+
+
 class Unavailable(CoordinatorError):
     """Cannot serve it now; retry later."""
 

@@ -20,6 +20,7 @@ from .records import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from .tokens import stamp
 
 
 class Executions:
@@ -30,8 +31,9 @@ class Executions:
         """Record an outcome (and its effect); the first committed wins."""
         ctx = self.ctx
         if step.attempt > 0:
-            return await self._complete_task(step)
+            return await self._complete_task(stamp(step))  # audit: which worker token ran it
         ctx.check_not_stale(step.workflow_id, step.epoch)
+        step = stamp(step)  # audit: which worker token recorded it
         result, record = await ctx.store.record_step(step, effect)
         if result is RecordResult.STALE:
             raise await ctx.stale(step.workflow_id, step.epoch)

@@ -21,6 +21,7 @@ from .records import (
     RecordResult,
     StepRecord,
     TaskRecord,
+    TokenRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -231,3 +232,26 @@ class Store(abc.ABC):
     async def clock_ms(self) -> int:
         """The store's own clock, in ms since the epoch: the one clock that
         coordinators sharing the store compare deadlines and leases against."""
+    # -- tokens (hashes only: a store never sees a secret) ---------------------
+
+    @abc.abstractmethod
+    async def create_token(self, token: TokenRecord) -> bool:
+        """Insert it; False (nothing written) if a token with its name exists,
+        revoked or not: a name stays unique, so audit records stay unambiguous."""
+
+    @abc.abstractmethod
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        """The token whose secret hashes to this, revoked and expired ones too."""
+
+    @abc.abstractmethod
+    async def list_tokens(self) -> list[TokenRecord]:
+        """Every token, by name."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, name: str, now: int) -> bool:
+        """Mark it revoked at `now` (kept, for audit); False if no such token
+        or already revoked."""
+
+    @abc.abstractmethod
+    async def touch_token(self, name: str, now: int) -> None:
+        """Note that the token was used at `now` (only ever moves forward)."""

@@ -105,6 +105,8 @@ class StepRecord:
     completion_seq: int
     select_index: int | None = None
     select_step_number: int | None = None
+    # Audit: the name of the worker token whose call recorded it ("" without auth).
+    worker_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class NewStep:
     completed_at: int
     select_index: int | None = None
     select_step_number: int | None = None
+    worker_token: str = ""
 
     def recorded(self, completion_seq: int) -> StepRecord:
         """The record this step becomes when committed as `completion_seq`."""
@@ -130,7 +133,7 @@ class NewStep:
             kind=self.kind, outcome=self.outcome, attempt=self.attempt, epoch=self.epoch,
             started_at=self.started_at, completed_at=self.completed_at,
             completion_seq=completion_seq, select_index=self.select_index,
-            select_step_number=self.select_step_number,
+            select_step_number=self.select_step_number, worker_token=self.worker_token,
         )
 
 
@@ -306,3 +309,27 @@ class Note:
             return cls(NoteKind(kind), rest)
         except ValueError:
             return None
+
+
+class Role(str, enum.Enum):
+    """What a token may do: `client` calls, `worker` calls, or everything."""
+
+    CLIENT = "client"
+    WORKER = "worker"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as stored: never its secret, only the secret's hash."""
+
+    name: str
+    role: Role
+    secret_hash: str
+    created_at: int
+    expires_at: int | None = None
+    revoked_at: int | None = None
+    last_used_at: int | None = None
+
+    def valid_at(self, now: int) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)

@@ -31,6 +31,7 @@ from .records import (
     Value,
     Wait,
 )
+from .tokens import stamp
 from .waiters import Waiters
 
 Attempt = Callable[[bool], Awaitable[StepRecord | None]]
@@ -91,7 +92,7 @@ class Waits:
             now = self.ctx.clock.now_ms()
             step = NewStep(workflow_id, epoch, step_number, topic, StepKind.RECV, Outcome(output=NULL),
                            0, now, now)
-            result, record = await self.ctx.store.record_step(step, Recv(topic))
+            result, record = await self.ctx.store.record_step(stamp(step), Recv(topic))
             if result is RecordResult.EMPTY:
                 return await self.executions.record_step(step) if timed_out else None
             if result is RecordResult.STALE:

@@ -35,6 +35,7 @@ from ..core.records import (
     SetEvent,
     StepRecord,
     TaskRecord,
+    TokenRecord,
     Value,
     Wait,
     WaitKind,
@@ -70,6 +71,7 @@ class _Database:
     waits: dict[tuple[str, int], int] = field(default_factory=dict)
     tasks: dict[tuple[str, int], TaskRecord] = field(default_factory=dict)
     nodes: dict[str, NodeRecord] = field(default_factory=dict)
+    tokens: dict[str, TokenRecord] = field(default_factory=dict)
 
 
 _NAMED: dict[str, _Database] = {}
@@ -394,6 +396,32 @@ class MemoryStore(Store):
 
     async def clock_ms(self) -> int:
         return int(time.time() * 1000)
+    # -- tokens --------------------------------------------------------------
+
+    async def create_token(self, token: TokenRecord) -> bool:
+        tokens = self._db.tokens
+        if token.name in tokens or any(t.secret_hash == token.secret_hash for t in tokens.values()):
+            return False
+        tokens[token.name] = token
+        return True
+
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        return next((t for t in self._db.tokens.values() if t.secret_hash == secret_hash), None)
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        return [self._db.tokens[name] for name in sorted(self._db.tokens)]
+
+    async def revoke_token(self, name: str, now: int) -> bool:
+        token = self._db.tokens.get(name)
+        if token is None or token.revoked_at is not None:
+            return False
+        self._db.tokens[name] = dataclasses.replace(token, revoked_at=now)
+        return True
+
+    async def touch_token(self, name: str, now: int) -> None:
+        token = self._db.tokens.get(name)
+        if token is not None and (token.last_used_at is None or token.last_used_at < now):
+            self._db.tokens[name] = dataclasses.replace(token, last_used_at=now)
 
 
 def _wake(row: _Workflow, wait_key: str, at: int) -> None:

@@ -4,6 +4,7 @@
 // line on stdout.
 //
 //   node client.js --coordinator HOST:PORT NAME '[args...]' [--workflow-id ID]
+//       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET]
 //       [--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]
 //
 // Exit 0: the workflow succeeded; 1: it ended ERROR or CANCELLED; 2: an RPC
@@ -19,7 +20,7 @@ if (!name || !opts.coordinator) {
 }
 const timeoutMs = Number(opts.timeout || 120) * 1000;
 const deadline = Date.now() + timeoutMs;
-const client = lib.clientService(opts.coordinator);
+const client = lib.clientService(opts.coordinator, opts);
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 class RpcFailure extends Error {

@@ -1,6 +1,7 @@
 'use strict';
 // Shared helpers for the Node client and worker. Everything here comes from
 // protos/keel/v1/*.proto, loaded at run time: no generated code, no keel SDK.
+const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -29,10 +30,38 @@ const CHANNEL_OPTIONS = {
   'grpc.enable_retries': 0,
 };
 
-const clientService = (address) =>
-  new keel.ClientService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-const workerService = (address) =>
-  new keel.WorkerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+// TLS and tokens (docs/protocol.md, "Connecting with TLS and a token"):
+// --tls-ca PEM (env KEEL_TLS_CA) turns TLS on, trusting that CA; --tls-cert and
+// --tls-key (KEEL_TLS_CERT, KEEL_TLS_KEY) add a client certificate for mutual
+// TLS; --token (KEEL_TOKEN) is sent on every call as "authorization: Bearer".
+// The token goes in an interceptor rather than call credentials so that it
+// also works over plaintext on loopback.
+function security(opts = {}) {
+  const pick = (flag, env) => (typeof opts[flag] === 'string' ? opts[flag] : process.env[env] || '');
+  const [ca, cert, key, token] = [
+    pick('tls-ca', 'KEEL_TLS_CA'), pick('tls-cert', 'KEEL_TLS_CERT'),
+    pick('tls-key', 'KEEL_TLS_KEY'), pick('token', 'KEEL_TOKEN')];
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  const credentials = ca || cert
+    ? grpc.credentials.createSsl(read(ca), read(key), read(cert))
+    : grpc.credentials.createInsecure();
+  const interceptors = token ? [(options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set('authorization', `Bearer ${token}`);
+      next(metadata, listener);
+    },
+  })] : [];
+  return { credentials, options: { ...CHANNEL_OPTIONS, interceptors } };
+}
+
+function clientService(address, opts) {
+  const { credentials, options } = security(opts);
+  return new keel.ClientService(address, credentials, options);
+}
+function workerService(address, opts) {
+  const { credentials, options } = security(opts);
+  return new keel.WorkerService(address, credentials, options);
+}
 
 // grpc.status is {OK: 0, CANCELLED: 1, ...}; we want names for messages.
 const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));

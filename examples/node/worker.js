@@ -3,6 +3,7 @@
 // any language call them by name and the coordinator dispatches them here.
 //
 //   node worker.js --coordinator HOST:PORT [--worker-id ID] [--step-slots N] [--grace SECONDS]
+//       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET]
 //
 // Protocol (protos/keel/v1/worker_service.proto): open the Connect stream,
 // send Register first, Heartbeat at the interval from Registered, run each
@@ -16,7 +17,8 @@ const { version } = require('./package.json');
 
 const { opts } = lib.parseArgs(process.argv.slice(2));
 if (!opts.coordinator) {
-  console.error('usage: node worker.js --coordinator HOST:PORT [--worker-id ID] [--step-slots N] [--grace S]');
+  console.error('usage: node worker.js --coordinator HOST:PORT [--worker-id ID] [--step-slots N] [--grace S] '
+    + '[--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET]');
   process.exit(2);
 }
 const address = opts.coordinator;
@@ -52,7 +54,7 @@ const STEPS = {
 
 // -- the stream ----------------------------------------------------------
 
-const stub = lib.workerService(address);
+const stub = lib.workerService(address, opts);
 let stream = null; // the current Connect call
 let seq = 0; // WorkerMessage.seq: 1, 2, ... on each stream
 let stopping = false;

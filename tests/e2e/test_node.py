@@ -6,6 +6,7 @@ by name."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -196,3 +197,40 @@ def test_package_lock_pins_only_grpc(node: str) -> None:
     lock = json.loads((NODE_DIR / "package-lock.json").read_text())
     assert lock["packages"][""]["dependencies"] == deps
     assert Path(NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir()
+
+
+def test_node_client_and_worker_over_tls_with_tokens(node: str, tmp_path: Path) -> None:
+    """--tls-ca and --token on the Node client and worker (docs/protocol.md)."""
+    import tests.flows  # noqa: F401 - the Python worker serves its workflows
+    from tests.certs import Authority
+    from tests.inproc import running
+    from tests.test_auth_roles import make_token
+    from worker import Worker
+
+    ca = Authority(tmp_path, "ca")
+    server = ca.issue("server", server=True)
+    db = "sqlite:///" + str(tmp_path / "keel.db")
+    worker_secret, client_secret = make_token(db, "worker", "py"), make_token(db, "client", "app")
+    js_secret = make_token(db, "worker", "js")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    with running(db, tls_cert=server.cert, tls_key=server.key, require_auth=True) as s, \
+            Worker(s.listen, token=worker_secret, tls_ca=ca.ca) as py:
+        wait_for(py.connected.is_set, "the Python worker to connect")
+        flags = ["--coordinator", s.listen, "--tls-ca", ca.ca]
+
+        def client(secret: str) -> tuple[int, list[Any]]:
+            done = subprocess.run([node, str(NODE_DIR / "client.js"), *flags, "--token", secret,
+                                   "noops", "[2]"], cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=60)
+            return done.returncode, [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+        code, lines = client(client_secret)
+        assert code == 0 and lines[-1] == {"result": 2}, lines
+        code, lines = client(worker_secret)
+        assert code == 2 and lines[0]["rpc_error"] == "PERMISSION_DENIED"
+        js = Proc([node, str(NODE_DIR / "worker.js"), *flags, "--token", js_secret, "--worker-id", "js-tls"],
+                  tmp_path / "node-worker.log", env)
+        try:
+            wait_for(lambda: " connected to " in js.log(), "the Node worker to connect over TLS", 30)
+        finally:
+            js.close()

@@ -15,8 +15,10 @@ from coordinator.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     StoreUnavailable,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -30,6 +32,8 @@ C = grpc.StatusCode
     (ResourceExhausted("over the limit"), C.RESOURCE_EXHAUSTED, "over the limit"),
     (Unavailable("draining"), C.UNAVAILABLE, "draining"),
     (StoreUnavailable("connection refused"), C.UNAVAILABLE, "store unavailable, retry: connection refused"),
+    (Unauthenticated("unknown token"), C.UNAUTHENTICATED, "unknown token"),
+    (PermissionDenied("needs role client"), C.PERMISSION_DENIED, "needs role client"),
 ])
 def test_each_domain_error_maps_to_its_status(exc: Exception, code: C, message: str) -> None:
     assert errors.status_of(exc) == (code, message)
@@ -52,7 +56,8 @@ def test_anything_else_is_internal_naming_its_type(exc: Exception) -> None:
 
 
 def test_every_domain_error_class_is_in_the_table() -> None:
-    listed = {InvalidArgument, NotFound, FailedPrecondition, ResourceExhausted, Unavailable, StoreUnavailable}
+    listed = {InvalidArgument, NotFound, FailedPrecondition, ResourceExhausted, Unavailable, StoreUnavailable,
+              Unauthenticated, PermissionDenied}
     assert set(errors.TABLE) == listed
 
 

@@ -31,6 +31,7 @@ from ...core.records import (
     SetEvent,
     StepRecord,
     TaskRecord,
+    TokenRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -44,6 +45,8 @@ from ..sql.rows import (
     node_from_row,
     outcome_params,
     step_from_row,
+    token_from_row,
+    token_params,
     workflow_from_row,
 )
 from .batcher import StepBatcher
@@ -303,3 +306,20 @@ class PostgresStore(Store):
 
     async def clock_ms(self) -> int:
         return await self._tasks.clock_ms()
+    # -- tokens --------------------------------------------------------------
+
+    async def create_token(self, token: TokenRecord) -> bool:
+        return await self._pool.fetchone(Q.create_token, token_params(token)) is not None
+
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        row = await self._pool.fetchone(Q.find_token, (secret_hash,))
+        return token_from_row(row) if row else None
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        return [token_from_row(r) for r in await self._pool.fetchall(Q.list_tokens, ())]
+
+    async def revoke_token(self, name: str, now: int) -> bool:
+        return await self._pool.fetchone(Q.revoke_token, (now, name)) is not None
+
+    async def touch_token(self, name: str, now: int) -> None:
+        await self._pool.execute(Q.touch_token, (now, name, now))

@@ -129,4 +129,22 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        [
+            # Role tokens (issue 13): only a hash of each secret; a revoked token
+            # is kept, so the names in steps.worker_token stay meaningful.
+            """CREATE TABLE tokens (
+                name         TEXT PRIMARY KEY,
+                role         TEXT NOT NULL,
+                secret_hash  TEXT NOT NULL UNIQUE,
+                created_at   BIGINT NOT NULL,
+                expires_at   BIGINT,
+                revoked_at   BIGINT,
+                last_used_at BIGINT
+            )""",
+            # Audit: the worker token whose call recorded the step ('' without auth).
+            "ALTER TABLE steps ADD COLUMN worker_token TEXT NOT NULL DEFAULT ''",
+        ],
+    ),
 ]

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ...core.records import NewTask, Wait, WaitKind
-from .rows import EVENT, MESSAGE, NODE, STEP, STEP_INSERT, TASK, WORKFLOW
+from .rows import EVENT, MESSAGE, NODE, STEP, STEP_INSERT, TASK, TOKEN, WORKFLOW
 
 
 class Dialect:
@@ -232,6 +232,19 @@ class Queries:
         self.dead_nodes = r("DELETE FROM nodes WHERE heartbeat_at < ? RETURNING node_id")
         self.remove_node = r("DELETE FROM nodes WHERE node_id = ? AND incarnation = ?")
         self.list_nodes = r(f"SELECT {NODE.sql} FROM nodes ORDER BY node_id")
+
+        # -- tokens ----------------------------------------------------------
+        self.create_token = r(
+            f"INSERT INTO tokens ({TOKEN.sql}) VALUES ({', '.join('?' * len(TOKEN.names))}) "
+            "ON CONFLICT DO NOTHING RETURNING 1")
+        self.find_token = r(f"SELECT {TOKEN.sql} FROM tokens WHERE secret_hash = ?")
+        self.list_tokens = r(f"SELECT {TOKEN.sql} FROM tokens ORDER BY name")
+        self.revoke_token = r(
+            "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL RETURNING 1")
+        # Parameters: now, name, now.
+        self.touch_token = r(
+            "UPDATE tokens SET last_used_at = ? WHERE name = ? "
+            "AND (last_used_at IS NULL OR last_used_at < ?)")
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:

@@ -16,9 +16,11 @@ from ...core.records import (
     NewStep,
     NodeRecord,
     Outcome,
+    Role,
     StepKind,
     StepRecord,
     TaskRecord,
+    TokenRecord,
     Value,
     WorkflowRecord,
     WorkflowStatus,
@@ -50,8 +52,10 @@ WORKFLOW = Columns(
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
     "error_message", "error_details", "attempt", "epoch", "started_at", "completed_at",
-    "completion_seq", "select_index", "select_step_number",
+    "completion_seq", "select_index", "select_step_number", "worker_token",
 )
+TOKEN = Columns(
+    "name", "role", "secret_hash", "created_at", "expires_at", "revoked_at", "last_used_at")
 EVENT = Columns("workflow_id", "seq", "key", "value_encoding", "value", "step_number", "created_at")
 TASK = Columns(
     "workflow_id", "step_number", "name", "input_encoding", "input", "epoch", "attempt", "owner",
@@ -100,9 +104,9 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
 
 def _step_mapper() -> Callable[[Sequence[Any]], StepRecord]:
     (wid, number, name, kind, attempt, epoch, started, completed, seq, sel_index,
-     sel_number) = STEP.at(
+     sel_number, token) = STEP.at(
         "workflow_id", "step_number", "name", "kind", "attempt", "epoch", "started_at",
-        "completed_at", "completion_seq", "select_index", "select_step_number")
+        "completed_at", "completion_seq", "select_index", "select_step_number", "worker_token")
     o_enc, o_data, e_type, e_msg, e_det = STEP.at(*_OUTCOME)
 
     def step_from_row(r: Sequence[Any]) -> StepRecord:
@@ -121,6 +125,7 @@ def _step_mapper() -> Callable[[Sequence[Any]], StepRecord]:
             completion_seq=r[seq],
             select_index=r[sel_index],
             select_step_number=r[sel_number],
+            worker_token=r[token],
         )
 
     return step_from_row
@@ -134,6 +139,18 @@ def _event_mapper() -> Callable[[Sequence[Any]], EventRecord]:
         return EventRecord(r[wid], r[seq], r[key], Value(r[enc], bytes(r[value])), r[number], r[created])
 
     return event_from_row
+
+
+def token_from_row(r: Sequence[Any]) -> TokenRecord:
+    """A TOKEN row (its columns in TOKEN's order)."""
+    name, role, secret_hash, created, expires, revoked, used = r
+    return TokenRecord(name, Role(role), secret_hash, created, expires, revoked, used)
+
+
+def token_params(t: TokenRecord) -> tuple[Any, ...]:
+    """Values of TOKEN, in order."""
+    return (t.name, t.role.value, t.secret_hash, t.created_at, t.expires_at, t.revoked_at,
+            t.last_used_at)
 
 
 workflow_from_row = _workflow_mapper()
@@ -160,7 +177,7 @@ def outcome_params(o: Outcome) -> tuple[str | None, bytes | None, str | None, st
 # completion_seq (a parameter, or computed in the statement).
 STEP_INSERT = Columns(
     "workflow_id", "step_number", "name", "kind", *_OUTCOME, "attempt", "epoch", "started_at",
-    "completed_at", "select_index", "select_step_number", "completion_seq",
+    "completed_at", "select_index", "select_step_number", "worker_token", "completion_seq",
 )
 assert sorted(STEP_INSERT.names) == sorted(STEP.names), "a step insert writes every step column"
 
@@ -169,7 +186,7 @@ def step_params(s: NewStep) -> tuple[Any, ...]:
     """Values of STEP_INSERT but the last (completion_seq), in order."""
     return (
         s.workflow_id, s.step_number, s.name, s.kind.value, *outcome_params(s.outcome), s.attempt,
-        s.epoch, s.started_at, s.completed_at, s.select_index, s.select_step_number,
+        s.epoch, s.started_at, s.completed_at, s.select_index, s.select_step_number, s.worker_token,
     )
 
 

@@ -28,6 +28,7 @@ from ...core.records import (
     SetEvent,
     StepRecord,
     TaskRecord,
+    TokenRecord,
     Wait,
     WorkflowRecord,
     WorkflowStatus,
@@ -45,6 +46,8 @@ from ..sql.rows import (
     step_from_row,
     step_params,
     task_from_row,
+    token_from_row,
+    token_params,
     workflow_from_row,
 )
 from . import tasks
@@ -277,6 +280,27 @@ class SqliteStore(Store):
 
     async def clock_ms(self) -> int:
         return int(time.time() * 1000)
+    # -- tokens --------------------------------------------------------------
+
+    async def create_token(self, token: TokenRecord) -> bool:
+        params = token_params(token)
+        return await self._run(lambda db: db.execute(Q.create_token, params).fetchone() is not None)
+
+    async def find_token(self, secret_hash: str) -> TokenRecord | None:
+        def read(db: sqlite3.Connection) -> TokenRecord | None:
+            row = db.execute(Q.find_token, (secret_hash,)).fetchone()
+            return token_from_row(row) if row else None
+
+        return await self._run(read)
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        return await self._run(lambda db: [token_from_row(r) for r in db.execute(Q.list_tokens)])
+
+    async def revoke_token(self, name: str, now: int) -> bool:
+        return await self._run(lambda db: db.execute(Q.revoke_token, (now, name)).fetchone() is not None)
+
+    async def touch_token(self, name: str, now: int) -> None:
+        await self._run(lambda db: db.execute(Q.touch_token, (now, name, now)))
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

@@ -60,7 +60,7 @@ class ErrorInfo(_message.Message):
     def __init__(self, type: _Optional[str] = ..., message: _Optional[str] = ..., details: _Optional[str] = ...) -> None: ...
 
 class StepRecord(_message.Message):
-    __slots__ = ("step_number", "name", "kind", "output", "error", "attempt", "started_at", "completed_at", "completion_seq", "select_index", "select_step_number")
+    __slots__ = ("step_number", "name", "kind", "output", "error", "attempt", "started_at", "completed_at", "completion_seq", "select_index", "select_step_number", "worker_token")
     STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class StepRecord(_message.Message):
     COMPLETION_SEQ_FIELD_NUMBER: _ClassVar[int]
     SELECT_INDEX_FIELD_NUMBER: _ClassVar[int]
     SELECT_STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WORKER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     step_number: int
     name: str
     kind: StepKind
@@ -83,4 +84,5 @@ class StepRecord(_message.Message):
     completion_seq: int
     select_index: int
     select_step_number: int
-    def __init__(self, step_number: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[StepKind, str]] = ..., output: _Optional[_Union[Payload, _Mapping]] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., attempt: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion_seq: _Optional[int] = ..., select_index: _Optional[int] = ..., select_step_number: _Optional[int] = ...) -> None: ...
+    worker_token: str
+    def __init__(self, step_number: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[StepKind, str]] = ..., output: _Optional[_Union[Payload, _Mapping]] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., attempt: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion_seq: _Optional[int] = ..., select_index: _Optional[int] = ..., select_step_number: _Optional[int] = ..., worker_token: _Optional[str] = ...) -> None: ...
