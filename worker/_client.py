@@ -96,11 +96,12 @@ class Client:
         self.address = address
         # Upper bound of each call, retries of an unavailable coordinator included.
         self.timeout = timeout
-        self._channel = _transport.channel(address, _transport.Security(token, tls_ca, tls_cert, tls_key))
-        self._stub = cgrpc.ClientServiceStub(self._channel)
+        # One address or a comma-separated list: calls fail over between them.
+        self._endpoints = _transport.Endpoints(address, _transport.Security(token, tls_ca, tls_cert, tls_key))
+        self._stub = self._endpoints.stub(cgrpc.ClientServiceStub)
 
     def close(self) -> None:
-        self._channel.close()
+        self._endpoints.close()
 
     def __enter__(self) -> Client:
         return self

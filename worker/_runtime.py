@@ -91,9 +91,13 @@ class Worker:
         # A workflow waiting (sleep, recv, get_event) longer than this gives its
         # slot back; at once if every slot is taken.
         self.park_after = park_after
-        self._channel = _transport.channel(
+        # One address or a comma-separated list: on disconnect the worker
+        # moves to the next coordinator, and unary calls fail over the same way.
+        self._endpoints = _transport.Endpoints(
             coordinator, _transport.Security(token, tls_ca, tls_cert, tls_key))
-        self._stub = wgrpc.WorkerServiceStub(self._channel)
+        self._stub = self._endpoints.stub(wgrpc.WorkerServiceStub)
+        self._endpoint = 0  # index of the coordinator the stream goes to
+        self.coordinator_address = self._endpoints.address(0)
         self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
         self._executions: dict[str, Execution] = {}
         self._lock = threading.Lock()
@@ -145,7 +149,7 @@ class Worker:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         self._steps_pool.shutdown(wait=False, cancel_futures=True)
-        self._channel.close()
+        self._endpoints.close()
 
     def __enter__(self) -> Worker:
         return self.start()
@@ -189,6 +193,8 @@ class Worker:
             finally:
                 self.connected.clear()
                 self._fence_all("stream to the coordinator was lost")
+                if not self._stopping.is_set():
+                    self._endpoints.failed(self._endpoint)  # reconnect to the next one
             pause = retry.pause(ended)
             if pause is None:
                 return
@@ -208,7 +214,9 @@ class Worker:
             step_slots=self.step_concurrency,
             sdk=SDK,
         )))
-        responses = self._stub.Connect(self._requests(outbox))
+        self._endpoint, stub = self._stub.current()
+        self.coordinator_address = self._endpoints.address(self._endpoint)
+        responses = stub.Connect(self._requests(outbox))
         try:
             for msg in responses:
                 body = msg.WhichOneof("body")
@@ -217,7 +225,7 @@ class Worker:
                     interval = msg.registered.heartbeat_interval.ToMilliseconds() / 1000 or 1.0
                     threading.Thread(target=self._heartbeat, args=(outbox, interval),
                                      name="keel-heartbeat", daemon=True).start()
-                    log.info("worker %s connected to %s (%s)", self.worker_id, self.coordinator,
+                    log.info("worker %s connected to %s (%s)", self.worker_id, self.coordinator_address,
                              msg.registered.coordinator_id)
                     self.connected.set()
                 elif body == "run_workflow":

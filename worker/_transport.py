@@ -103,6 +103,7 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 
 
 def channel(address: str, security: Security | None = None) -> grpc.Channel:
+    """A channel to one gRPC target, with TLS and the token if `security` says so."""
     if security is not None and security.tls:
         ch = grpc.secure_channel(address, security.credentials(), options=CHANNEL_OPTIONS)
     else:
@@ -110,6 +111,107 @@ def channel(address: str, security: Security | None = None) -> grpc.Channel:
     if security is not None and security.token:
         ch = grpc.intercept_channel(ch, _Bearer(security.token))
     return ch
+
+
+def split_targets(target: str) -> list[str]:
+    """`host1:port1,host2:port2` as a list; a target naming a gRPC resolver
+    (`dns:///name:port`, `ipv4:a:p,b:p`) is one target, resolved by gRPC."""
+    if "://" in target or target.split(":", 1)[0] in ("dns", "ipv4", "ipv6", "unix", "unix-abstract"):
+        return [target]
+    targets = [t.strip() for t in target.split(",") if t.strip()]
+    if not targets:
+        raise ValueError(f"no coordinator address in {target!r}")
+    return targets
+
+
+class Endpoints:
+    """The coordinators a client or worker may talk to, one at a time.
+
+    Calls go to the current one. A call that finds it UNAVAILABLE moves the
+    current one on to the next address, so the retry that follows (under the
+    one retry policy) reaches another coordinator; a worker whose stream ends
+    does the same before it reconnects. Channels are made once per address."""
+
+    def __init__(self, target: str, security: Security | None = None) -> None:
+        self.addresses = split_targets(target)
+        self._security = security
+        self._channels: dict[int, grpc.Channel] = {}
+        self._current = 0
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[int, grpc.Channel]:
+        with self._lock:
+            index = self._current
+            ch = self._channels.get(index)
+            if ch is None:
+                ch = self._channels[index] = channel(self.addresses[index], self._security)
+            return index, ch
+
+    def failed(self, index: int) -> None:
+        """The coordinator at `index` seems gone: use the next one (unless
+        another caller moved on already)."""
+        with self._lock:
+            if index == self._current and len(self.addresses) > 1:
+                self._current = (index + 1) % len(self.addresses)
+
+    def address(self, index: int) -> str:
+        return self.addresses[index]
+
+    def stub(self, factory: Callable[[grpc.Channel], Any]) -> Any:
+        """A stub whose every call goes to the current coordinator."""
+        return _FailoverStub(self, factory)
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels = list(self._channels.values()), {}
+        for ch in channels:
+            ch.close()
+
+
+class _FailoverStub:
+    def __init__(self, endpoints: Endpoints, factory: Callable[[grpc.Channel], Any]) -> None:
+        self.endpoints = endpoints
+        self._factory = factory
+        self._stubs: dict[int, Any] = {}
+
+    def current(self) -> tuple[int, Any]:
+        index, ch = self.endpoints.current()
+        stub = self._stubs.get(index)
+        if stub is None:
+            stub = self._stubs[index] = self._factory(ch)
+        return index, stub
+
+    def __getattr__(self, name: str) -> _FailoverMethod:
+        return _FailoverMethod(self, name)
+
+
+class _FailoverMethod:
+    """One RPC of a _FailoverStub: resolved against the current coordinator at
+    each call, so a retry after UNAVAILABLE goes to the next."""
+
+    def __init__(self, stub: _FailoverStub, name: str) -> None:
+        self._stub = stub
+        self._name = name
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        index, stub = self._stub.current()
+        try:
+            return getattr(stub, self._name)(request, **kwargs)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                self._stub.endpoints.failed(index)
+            raise
+
+    def future(self, request: Any, **kwargs: Any) -> Any:
+        index, stub = self._stub.current()
+        call = getattr(stub, self._name).future(request, **kwargs)
+
+        def moved_on(done: Any) -> None:
+            if done.code() == grpc.StatusCode.UNAVAILABLE:
+                self._stub.endpoints.failed(index)
+
+        call.add_done_callback(moved_on)
+        return call
 
 
 @dataclass(frozen=True)
