@@ -42,11 +42,13 @@ class WorkerSession:
 
     @property
     def free_workflow_slots(self) -> int:
-        return 0 if self.draining else self.workflow_slots - self.running - self.reserved
+        if self.draining or self.link.congested:
+            return 0
+        return self.workflow_slots - self.running - self.reserved
 
     @property
     def free_step_slots(self) -> int:
-        return 0 if self.draining else self.step_slots - self.steps_running
+        return 0 if self.draining or self.link.congested else self.step_slots - self.steps_running
 
 
 @dataclass(eq=False)

@@ -40,6 +40,9 @@ from ..core.records import (
     message_wait_key,
 )
 
+# A listed workflow's error message: at most this many characters of it.
+LIST_MESSAGE_CHARS = 800
+
 # The memory store is always at the newest schema: it has none to migrate.
 _SCHEMA = SchemaState(current=1, latest=1)
 
@@ -110,7 +113,7 @@ class MemoryStore(Store):
         ]
         found.sort(key=lambda w: w.workflow_id)
         found.sort(key=lambda w: w.created_at, reverse=True)  # stable: ties keep ID order
-        return found[:max(limit, 0)]
+        return [_summary(w) for w in found[:max(limit, 0)]]
 
     async def claim_workflows(
         self, owner: str, names: list[str], limit: int, now: int, lease_until: int
@@ -286,6 +289,17 @@ class MemoryStore(Store):
         steps = self._db.steps.get(workflow_id, {})
         found = [steps[n] for n in sorted(steps) if n > after_step_number]
         return found if limit is None else found[:max(limit, 0)]
+
+
+def _summary(w: WorkflowRecord) -> WorkflowRecord:
+    """A workflow as listed: no payloads, no error details, the message cut short."""
+    outcome = w.outcome
+    if outcome is not None and outcome.output is not None:
+        outcome = Outcome(output=Value(outcome.output.encoding, b""))
+    elif outcome is not None and outcome.error is not None:
+        e = outcome.error
+        outcome = Outcome(error=Failure(e.type, e.message[:LIST_MESSAGE_CHARS], ""))
+    return dataclasses.replace(w, input=Value(w.input.encoding, b""), outcome=outcome)
 
 
 def _wake(row: _Workflow, wait_key: str, at: int) -> None:

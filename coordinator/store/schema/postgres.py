@@ -99,4 +99,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        # Version 5. Error texts are any Unicode string, NUL included, which
+        # PostgreSQL TEXT cannot hold: they are stored as their UTF-8 bytes.
+        5,
+        [
+            f"ALTER TABLE {table} " + ", ".join(
+                f"ALTER COLUMN {column} TYPE BYTEA USING convert_to({column}, 'UTF8')"
+                for column in ("error_type", "error_message", "error_details"))
+            for table in ("workflows", "steps")
+        ],
+    ),
 ]
