@@ -5,6 +5,7 @@ it still answers, on both stores."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,7 +132,8 @@ def test_5_out_of_range_times_are_refused_and_the_wait_still_completes(stubs: St
         code, details = code_of(call, request)
         assert code == C.INVALID_ARGUMENT, (request, code, details)
     # Nothing of that was stored: the same step can still wait and complete.
-    stubs.client.Send(cpb.SendRequest(workflow_id="wf-times", topic="t", message=json_payload("7")), timeout=10)
+    message = cpb.SendRequest(workflow_id="wf-times", topic="t", message=json_payload("7"))
+    stubs.client.Send(message, timeout=10)
     answer = stubs.worker.ReceiveMessage(wpb.ReceiveMessageRequest(**at, topic="t", timeout=D(seconds=5)),
                                          timeout=10)
     assert answer.step.output.data == b"7"
@@ -184,3 +186,28 @@ def test_8_undecodable_request_bytes_are_invalid_argument_on_every_method(stubs:
                         stubs.channel.unary_unary(path)(garbage, timeout=10)
                 assert err.value.code() == C.INVALID_ARGUMENT, (path, err.value.code(), err.value.details())
                 assert "not a valid protobuf message" in (err.value.details() or ""), path
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        line = next(line for line in f if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_7_a_worker_that_does_not_read_costs_a_bounded_amount(cluster: Any, stubs: Stubs) -> None:
+    from tests.rawworker import RawWorker
+
+    pid = cluster.coordinator.pid
+    before = rss_mib(pid)
+    # Declares 5,000 slots, then never reads its stream.
+    raw = RawWorker(stubs.channel, "sink", ["raw_sink"], slots=5000, read=False)
+    near = json_payload(b'{"args": ["' + b"x" * (PAYLOAD_LIMIT - 20) + b'"]}')
+    for i in range(60):
+        stubs.client.StartWorkflow(cpb.StartWorkflowRequest(name="raw_sink", workflow_id=f"sink-{i}",
+                                                            input=near), timeout=15)
+    time.sleep(3)  # several dispatch passes
+    grown = rss_mib(pid) - before
+    # 60 inputs of 2 MiB would be 120 MiB at least; the link holds one claim batch.
+    assert grown < 90, f"the coordinator grew by {grown:.0f} MiB"
+    assert len(listing_works(stubs)) == 60  # and it still answers
+    raw.close()

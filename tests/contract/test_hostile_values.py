@@ -39,7 +39,8 @@ def test_a_listing_reads_no_payloads(any_store_url: str) -> None:
         ok_epoch = await claimed(s, "ok", name="wf_ok", data=big, created_at=1000)
         epoch = await claimed(s, "bad", created_at=2000, data=big)
         await s.create_workflow(wf("pending", data=big, created_at=3000))
-        await s.finish_workflow("ok", ok_epoch, WorkflowStatus.SUCCESS, Outcome(output=Value("json", big)), 4000)
+        output = Outcome(output=Value("json", big))
+        await s.finish_workflow("ok", ok_epoch, WorkflowStatus.SUCCESS, output, 4000)
         failure = Failure("ValueError", "m" * 5000, "d" * 5000)
         await s.finish_workflow("bad", epoch, WorkflowStatus.ERROR, Outcome(error=failure), 4000)
 
