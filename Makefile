@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
 NODE_DIR := examples/node
 
-.PHONY: install demo test unit proto proto-check lint bench bench-compare clean node-deps
+.PHONY: install demo test unit fuzz proto proto-check lint bench bench-compare clean node-deps
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ node-deps: $(NODE_DIR)/node_modules/.package-lock.json
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 	touch $@
+
+# The fuzzer of tests/fuzz, longer than in `make test` (which runs its `ci`
+# profile): KEEL_FUZZ_EXAMPLES sets the examples per test (default 5000).
+fuzz: install
+	KEEL_FUZZ_PROFILE=long $(PY) -m pytest -q tests/fuzz
 
 # Regenerate the Python stubs from protos/ with the pinned grpcio-tools.
 proto: install

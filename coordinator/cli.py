@@ -125,7 +125,14 @@ def _admin(args: argparse.Namespace) -> int:
             elif args.verb == "show":
                 _print(stub.GetWorkflow(cpb.GetWorkflowRequest(workflow_id=args.workflow_id), timeout=30))
             elif args.verb == "steps":
-                _print(stub.ListSteps(cpb.ListStepsRequest(workflow_id=args.workflow_id), timeout=30))
+                every, first, more = cpb.ListStepsResponse(), 0, True
+                while more:  # ListSteps answers in pages; print them as one
+                    page = stub.ListSteps(cpb.ListStepsRequest(
+                        workflow_id=args.workflow_id, from_step_number=first), timeout=30)
+                    every.steps.extend(page.steps)
+                    more = page.more and bool(page.steps)
+                    first = page.steps[-1].step_number + 1 if page.steps else first
+                _print(every)
             elif args.verb == "events":
                 request = cpb.WatchEventsRequest(workflow_id=args.workflow_id)
                 # Without --follow, stop once the events so far have arrived.

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set or SIGTERM/SIGINT arrives, then drain and close."""
     settings = dataclasses.replace(settings, node_id=settings.resolved_node_id())
+    settings.check_limits()
     store = store_from_url(settings.db_url)
     await store.open()
     engine = Engine(store, EngineConfig(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,12 @@ class Settings:
     node_timeout: float = 3.0
     poll_interval: float = 1.0
     grace: float = 10.0
+    # Every answer must fit one message whatever was stored: a workflow's input
+    # and its output (or error) are each at most max_payload_bytes, so two of
+    # them and the rest of the record (MESSAGE_RESERVE) fit max_message_bytes.
+    MESSAGE_RESERVE: ClassVar[int] = 64 * 1024
     max_message_bytes: int = 4 * 1024 * 1024
-    max_payload_bytes: int = 2 * 1024 * 1024
+    max_payload_bytes: int = (4 * 1024 * 1024 - 64 * 1024) // 2  # 2016 KiB
     # Security (docs/security.md): TLS when a certificate and key are given,
     # mutual TLS with a client CA; role tokens on every call with require_auth.
     tls_cert: str = ""
@@ -35,6 +40,14 @@ class Settings:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert or self.tls_key)
+
+    def check_limits(self) -> None:
+        """ValueError unless two payloads and the reserve fit one message."""
+        if 2 * self.max_payload_bytes + self.MESSAGE_RESERVE > self.max_message_bytes:
+            raise ValueError(
+                f"max payload bytes ({self.max_payload_bytes}) must be at most half of max message "
+                f"bytes ({self.max_message_bytes}) minus {self.MESSAGE_RESERVE // 2}: a workflow's "
+                "input and output are answered in one message")
 
     def resolved_node_id(self) -> str:
         return self.node_id or f"{socket.gethostname()}:{self.listen.rsplit(':', 1)[-1]}"

@@ -61,11 +61,18 @@ class WorkflowHandle:
 
     def steps(self) -> list[StepInfo]:
         """The workflow's recorded steps, in step order."""
-        resp = self._client._call(
-            self._client._stub.ListSteps, cpb.ListStepsRequest(workflow_id=self.workflow_id),
-            f"listing steps of workflow {self.workflow_id}", self.workflow_id,
-        )
-        return [step_info(s) for s in resp.steps]
+        steps: list[StepInfo] = []
+        more, first = True, 0
+        while more:  # ListSteps answers in pages
+            resp = self._client._call(
+                self._client._stub.ListSteps,
+                cpb.ListStepsRequest(workflow_id=self.workflow_id, from_step_number=first),
+                f"listing steps of workflow {self.workflow_id}", self.workflow_id,
+            )
+            steps.extend(step_info(s) for s in resp.steps)
+            more = resp.more and bool(resp.steps)
+            first = resp.steps[-1].step_number + 1 if resp.steps else first
+        return steps
 
     def cancel(self) -> WorkflowStatus:
         """Cancel the workflow if it is still pending; returns its status."""

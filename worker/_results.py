@@ -63,7 +63,9 @@ class ErrorInfo:
 @dataclass(frozen=True)
 class WorkflowInfo:
     """A workflow as the coordinator has it, from `Client.list_workflows`,
-    `Client.get_workflow` or `WorkflowHandle.info()`."""
+    `Client.get_workflow` or `WorkflowHandle.info()`. A listing carries no
+    payloads: there `input` and `output` are None and an error has only the
+    start of its message; `get_workflow` reads them."""
 
     workflow_id: str
     name: str
@@ -135,8 +137,8 @@ def workflow_info(w: cpb.WorkflowInfo) -> WorkflowInfo:
         workflow_id=w.workflow_id,
         name=w.name,
         status=WorkflowStatus.from_proto(w.status),
-        input=_lenient(w.input),
-        output=_lenient(w.output) if outcome == "output" else None,
+        input=None if w.payloads_omitted else _lenient(w.input),
+        output=_lenient(w.output) if outcome == "output" and not w.payloads_omitted else None,
         error=ErrorInfo(w.error.type, w.error.message) if outcome == "error" else None,
         created_at=utc(w.created_at),
         updated_at=utc(w.updated_at),

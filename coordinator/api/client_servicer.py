@@ -21,6 +21,8 @@ class ClientServicer(cgrpc.ClientServiceServicer):
         self.engine = engine
         self.max_bytes = settings.max_payload_bytes
         self.watches = Gauge("open event watches", settings.max_watch_streams, "--max-watch-streams")
+        # Pages of lists stay well within the message limit.
+        self.page_budget = settings.max_message_bytes - settings.MESSAGE_RESERVE
 
     async def StartWorkflow(
         self, request: cpb.StartWorkflowRequest, context: grpc.aio.ServicerContext
@@ -44,13 +46,14 @@ class ClientServicer(cgrpc.ClientServiceServicer):
         self, request: cpb.ListWorkflowsRequest, context: grpc.aio.ServicerContext
     ) -> cpb.ListWorkflowsResponse:
         wfs = await self.engine.list_workflows(*requests.list_workflows(request))
-        return cpb.ListWorkflowsResponse(workflows=[convert.workflow_info(w) for w in wfs])
+        return convert.workflow_list(wfs, self.page_budget)
 
     async def ListSteps(
         self, request: cpb.ListStepsRequest, context: grpc.aio.ServicerContext
     ) -> cpb.ListStepsResponse:
-        steps = await self.engine.list_steps(requests.check_id(request.workflow_id))
-        return cpb.ListStepsResponse(steps=[convert.step_record(s) for s in steps])
+        workflow_id, first, limit = requests.list_steps(request)
+        steps = await self.engine.list_steps(workflow_id, first - 1, limit + 1)
+        return convert.steps_page(steps[:limit], len(steps) > limit, self.page_budget)
 
     async def GetEvent(
         self, request: cpb.GetEventRequest, context: grpc.aio.ServicerContext

@@ -33,9 +33,18 @@ STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
 KIND_TO_PB = {kind: pb.StepKind.Value(f"STEP_KIND_{kind.value}") for kind in StepKind}
 
 
+# The range of a protobuf Timestamp, in milliseconds: 0001-01-01 .. 9999-12-31.
+MIN_TIMESTAMP_MS = -62_135_596_800_000
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+# In a listing, an error's message is cut to this many characters.
+LIST_MESSAGE_CHARS = 200
+
+
 def timestamp(ms: int) -> Timestamp:
+    """A Timestamp; a stored time outside its range (kept by an older version)
+    is clamped to it, so no stored value can break a read."""
     ts = Timestamp()
-    ts.FromMilliseconds(ms)
+    ts.FromMilliseconds(min(max(ms, MIN_TIMESTAMP_MS), MAX_TIMESTAMP_MS))
     return ts
 
 
@@ -101,6 +110,41 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
     return msg
 
 
+def workflow_summary(w: WorkflowRecord) -> cpb.WorkflowInfo:
+    """A workflow as listed: no input or output, an error's type and the start of its message."""
+    msg = cpb.WorkflowInfo(
+        workflow_id=w.workflow_id,
+        name=w.name,
+        status=STATUS_TO_PB[w.status],
+        input=pb.Payload(encoding=w.input.encoding),
+        created_at=timestamp(w.created_at),
+        updated_at=timestamp(w.updated_at),
+        executions=w.epoch,
+        epoch=w.epoch,
+        payloads_omitted=True,
+    )
+    o = w.outcome
+    if o is not None and o.error is not None:
+        msg.error.CopyFrom(pb.ErrorInfo(type=o.error.type, message=o.error.message[:LIST_MESSAGE_CHARS]))
+    elif o is not None and o.output is not None:
+        msg.output.CopyFrom(pb.Payload(encoding=o.output.encoding))
+    if w.deadline_at is not None:
+        msg.deadline.CopyFrom(timestamp(w.deadline_at))
+    return msg
+
+
+def workflow_list(wfs: list[WorkflowRecord], budget_bytes: int) -> cpb.ListWorkflowsResponse:
+    """A listing that fits the budget (summaries are small: only a huge page is cut)."""
+    response = cpb.ListWorkflowsResponse()
+    for w in wfs:
+        msg = workflow_summary(w)
+        budget_bytes -= msg.ByteSize() + 8
+        if budget_bytes < 0:
+            break
+        response.workflows.append(msg)
+    return response
+
+
 def event(e: EventRecord) -> cpb.Event:
     return cpb.Event(
         workflow_id=e.workflow_id, seq=e.seq, key=e.key, value=payload(e.value),
@@ -110,7 +154,15 @@ def event(e: EventRecord) -> cpb.Event:
 
 def history_page(steps: list[StepRecord], more: bool, budget_bytes: int) -> wpb.GetHistoryResponse:
     """A page of history that fits the budget (at least one step, so paging always advances)."""
-    response = wpb.GetHistoryResponse()
+    return _step_page(wpb.GetHistoryResponse(), steps, more, budget_bytes)
+
+
+def steps_page(steps: list[StepRecord], more: bool, budget_bytes: int) -> cpb.ListStepsResponse:
+    """A page of ListSteps that fits the budget, like history_page."""
+    return _step_page(cpb.ListStepsResponse(), steps, more, budget_bytes)
+
+
+def _step_page(response: Any, steps: list[StepRecord], more: bool, budget_bytes: int) -> Any:
     for step in steps:
         msg = step_record(step)
         budget_bytes -= msg.ByteSize()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -48,8 +49,9 @@ TABLE: dict[type[CoordinatorError], tuple[grpc.StatusCode, Callable[[BaseExcepti
 }
 
 
-def _internal(exc: BaseException) -> str:
-    return f"internal error: {type(exc).__name__}: {exc}"
+def _internal(exc: BaseException, request_id: str = "") -> str:
+    rid = f" (request {request_id})" if request_id else ""
+    return f"internal error{rid}: {type(exc).__name__}: {exc}"[:2000]
 
 
 def _entry(exc: BaseException) -> tuple[grpc.StatusCode, Callable[[BaseException], str]] | None:
@@ -74,10 +76,49 @@ def is_bug(exc: BaseException) -> bool:
 
 
 def status_logged(exc: BaseException, where: str) -> tuple[grpc.StatusCode, str]:
-    """`status_of(exc)`, logging the traceback of a bug; call it inside the `except`."""
+    """`status_of(exc)`, logging the traceback of a bug; call it inside the `except`.
+    A bug (INTERNAL) gets a request ID, in the log line and in the answer's message."""
     if is_bug(exc):
-        log.exception("bug in %s", where)
+        request_id = uuid.uuid4().hex[:16]
+        log.exception("bug in %s (request %s)", where, request_id)
+        return grpc.StatusCode.INTERNAL, _internal(exc, request_id)
     return status_of(exc)
+
+
+class _Undecodable:
+    """Stands for request bytes that do not decode, so the handler can refuse them."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def refusal(self) -> InvalidArgument:
+        return InvalidArgument(f"the request is not a valid protobuf message: {self.error}"[:500])
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A request deserializer that hands undecodable bytes on as _Undecodable
+    (gRPC would answer UNKNOWN with the exception's name)."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # DecodeError, or invalid UTF-8 in a string field
+            return _Undecodable(exc)
+
+    return deserialize
+
+
+def _checked(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise request.refusal()
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _checked(request)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception, where: str) -> None:
@@ -89,7 +130,7 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], where: str) -> Callable
     @functools.wraps(behavior)
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await behavior(request, context)
+            return await behavior(_checked_request(request), context)
         except grpc.aio.AbortError:
             raise  # the handler (or gRPC) already chose the status
         except Exception as exc:
@@ -108,7 +149,7 @@ def _wrap_stream(behavior: Callable[..., Any], where: str) -> Callable[..., Any]
     @functools.wraps(behavior)
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            async for response in behavior(request, context):
+            async for response in behavior(_checked_request(request), context):
                 yield response
         except grpc.aio.AbortError:
             raise
@@ -116,6 +157,13 @@ def _wrap_stream(behavior: Callable[..., Any], where: str) -> Callable[..., Any]
             await _abort(context, exc, where)
 
     return wrapped
+
+
+def _checked_request(request: Any) -> Any:
+    """A unary request, checked; a stream of requests, checked as each is read."""
+    if hasattr(request, "__aiter__"):
+        return _checked_stream(request)
+    return _checked(request)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -130,7 +178,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
-        serde = {"request_deserializer": handler.request_deserializer,
+        serde = {"request_deserializer": _tolerant(handler.request_deserializer),
                  "response_serializer": handler.response_serializer}
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **serde)

@@ -43,6 +43,15 @@ MAX_AWAIT_MS = 60_000
 DEFAULT_READ_TIMEOUT_MS = 60_000
 MAX_PAGE = 1000
 DEFAULT_LIST_LIMIT = 100
+# Times: every Timestamp lies in 0001-01-01 .. 9999-12-31 (the protobuf range),
+# with nanos in 0..999,999,999; a Duration that starts a wait, a sleep or a
+# deadline is at most 100 years, so no end the coordinator stores passes 9999.
+MIN_TIME_S = -62_135_596_800  # 0001-01-01T00:00:00Z
+MAX_TIME_S = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_DURATION_S = 315_576_000_000  # the protobuf Duration range, +-10,000 years
+MAX_WAIT_MS = 3_155_760_000_000  # 100 years of 365.25 days
+# JSON payloads nest at most this deep (arrays and objects).
+MAX_JSON_DEPTH = 100
 EMPTY_ARGUMENTS = Value("json", b'{"args": [], "kwargs": {}}')
 
 
@@ -72,14 +81,77 @@ def check_topic(topic: str) -> str:
     return check_id(topic, "topic") if topic else ""
 
 
+def timestamp_ms(ts: Any, field: str) -> int:
+    """A Timestamp in milliseconds since the epoch, checked against the protobuf range."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not MIN_TIME_S <= seconds <= MAX_TIME_S:
+        raise InvalidArgument(f"{field} is out of range: seconds must be within 0001-01-01 and "
+                              f"9999-12-31 ({MIN_TIME_S}..{MAX_TIME_S}), got {seconds}")
+    if not 0 <= nanos <= 999_999_999:
+        raise InvalidArgument(f"{field}.nanos must be between 0 and 999999999, got {nanos}")
+    return int(seconds * 1000 + nanos // 1_000_000)
+
+
+def duration_value_ms(d: Any, field: str) -> int:
+    """A Duration in milliseconds (truncated toward zero), checked against the protobuf range."""
+    seconds, nanos = d.seconds, d.nanos
+    if not -MAX_DURATION_S <= seconds <= MAX_DURATION_S:
+        raise InvalidArgument(f"{field} is out of range: at most {MAX_DURATION_S} seconds either way, "
+                              f"got {seconds}")
+    if not -999_999_999 <= nanos <= 999_999_999 or (seconds and nanos and (seconds < 0) != (nanos < 0)):
+        raise InvalidArgument(f"{field}.nanos must be within +-999999999 and of the sign of "
+                              f"seconds, got seconds={seconds} nanos={nanos}")
+    return int(seconds * 1000 + int(nanos / 1_000_000))
+
+
 def duration_ms(msg: Any, field: str, default_ms: int, max_ms: int | None = None) -> int:
-    """The Duration field `field` of `msg` in milliseconds: the default when unset, capped."""
+    """The Duration field `field` of `msg` in milliseconds: the default when unset.
+    With `max_ms` longer ones are capped to it (a long-poll); without, one longer
+    than MAX_WAIT_MS is refused (it would end too far away to store)."""
     if not msg.HasField(field):
         return default_ms
-    ms = int(getattr(msg, field).ToMilliseconds())
+    ms = duration_value_ms(getattr(msg, field), field)
     if ms < 0:
         raise InvalidArgument(f"{field} must not be negative, got {ms} ms")
-    return ms if max_ms is None else min(ms, max_ms)
+    if max_ms is not None:
+        return min(ms, max_ms)
+    if ms > MAX_WAIT_MS:
+        raise InvalidArgument(f"{field} is too long: at most 100 years ({MAX_WAIT_MS} ms), got {ms} ms")
+    return ms
+
+
+def _json_depth_over(doc: Any, limit: int) -> bool:
+    """Whether arrays and objects in `doc` nest deeper than `limit` (iterative)."""
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def check_json(data: bytes, what: str) -> Any:
+    """Parse JSON text: any failure to decode is InvalidArgument, and so is nesting
+    deeper than MAX_JSON_DEPTH (checked before parsing when it might be)."""
+    try:
+        text = data.decode("utf-8")
+        # Fewer brackets than the limit cannot nest deeper: skip the walk.
+        deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
+        doc = json.loads(text)
+    except RecursionError:
+        raise InvalidArgument(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
+    if deep and _json_depth_over(doc, MAX_JSON_DEPTH):
+        raise InvalidArgument(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return doc
 
 
 def check_payload(p: Any, what: str, max_bytes: int) -> Value:
@@ -90,10 +162,7 @@ def check_payload(p: Any, what: str, max_bytes: int) -> Value:
     if len(data) > max_bytes:
         raise ResourceExhausted(f"{what} is {len(data)} bytes, over the limit of {max_bytes}")
     if encoding == "json":
-        try:
-            json.loads(data)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
+        check_json(data, what)
     return Value(encoding, data)
 
 
@@ -103,7 +172,7 @@ def check_arguments(p: Any, what: str, max_bytes: int) -> Value:
     if value.encoding == "json":
         if not value.data:
             return EMPTY_ARGUMENTS
-        doc = json.loads(value.data)
+        doc = check_json(value.data, what)
         if (
             not isinstance(doc, dict)
             or not set(doc) <= {"args", "kwargs"}
@@ -115,10 +184,10 @@ def check_arguments(p: Any, what: str, max_bytes: int) -> Value:
 
 
 def check_error(e: Any, max_bytes: int) -> Failure:
-    """An ErrorInfo message; its type is required, its size limited like a payload."""
+    """An ErrorInfo message; its type is required, its size (in bytes) limited like a payload."""
     if not e.type:
         raise InvalidArgument("error.type is required")
-    size = len(e.type) + len(e.message) + len(e.details)
+    size = e.ByteSize()
     if size > max_bytes:
         raise ResourceExhausted(f"error is {size} bytes, over the limit of {max_bytes}")
     return Failure(e.type[:200], e.message, e.details)
@@ -153,7 +222,7 @@ def start_workflow(r: cpb.StartWorkflowRequest, max_bytes: int) -> tuple[str, Va
     value = check_arguments(r.input, "input", max_bytes)
     timeout_ms = None
     if r.HasField("timeout"):
-        timeout_ms = r.timeout.ToMilliseconds()
+        timeout_ms = duration_ms(r, "timeout", 0)
         if timeout_ms <= 0:
             raise InvalidArgument(f"timeout must be positive, got {timeout_ms} ms")
     return r.name, value, r.workflow_id or None, timeout_ms
@@ -172,7 +241,19 @@ def list_workflows(r: cpb.ListWorkflowsRequest) -> tuple[WorkflowStatus | None, 
     status = STATUS_FROM_PB.get(r.status)
     if r.status and status is None:
         raise InvalidArgument(f"unknown status {r.status}")
+    if r.name:
+        check_name(r.name, "name filter")
     return status, r.name or None, r.limit or DEFAULT_LIST_LIMIT
+
+
+def list_steps(r: cpb.ListStepsRequest) -> tuple[str, int, int]:
+    """(workflow_id, first step number, page size); 0 means the largest page."""
+    check_id(r.workflow_id)
+    if r.from_step_number < 0:
+        raise InvalidArgument("from_step_number must not be negative")
+    if r.limit < 0 or r.limit > MAX_PAGE:
+        raise InvalidArgument(f"limit must be between 0 and {MAX_PAGE}")
+    return r.workflow_id, r.from_step_number, r.limit or MAX_PAGE
 
 
 def get_event(r: cpb.GetEventRequest) -> tuple[str, str, float]:
@@ -238,7 +319,7 @@ def record_step(r: wpb.RecordStepRequest, max_bytes: int, now: int) -> NewStep:
     check_name(r.name, "step name")
     if r.step_number < 0 or r.attempt < 0:
         raise InvalidArgument("step_number and attempt must not be negative")
-    started = r.started_at.ToMilliseconds() if r.HasField("started_at") else now
+    started = timestamp_ms(r.started_at, "started_at") if r.HasField("started_at") else now
     return NewStep(
         workflow_id=r.workflow_id,
         epoch=r.epoch,
@@ -320,7 +401,7 @@ def park(r: wpb.ParkRequest, now: int) -> tuple[str, int, int, Wait]:
                     key=check_id(r.event.key, "event.key"))
     else:
         wait = Wait(WaitKind.SLEEP)
-    resume_at = r.resume_at.ToMilliseconds() if r.HasField("resume_at") else now
+    resume_at = timestamp_ms(r.resume_at, "resume_at") if r.HasField("resume_at") else now
     return r.workflow_id, r.epoch, resume_at, wait
 
 

@@ -33,40 +33,81 @@ StreamCall = Callable[[Any], Awaitable[Any]]
 
 
 class StreamLink:
-    """Queues messages for one worker's stream; only the stream's handler writes."""
+    """Queues messages for one worker's stream; only the stream's handler writes.
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[object] = asyncio.Queue()
+    Flow control: the bytes queued and not yet written to the wire are counted;
+    past `limit_bytes` the link is `congested` (the core assigns it nothing and
+    the stream's reader stops reading requests) until the worker reads enough."""
+
+    def __init__(self, limit_bytes: int = 4 * 1024 * 1024,
+                 on_writable: Callable[[], None] | None = None) -> None:
+        self.queue: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
         self.close_reason = ""
+        self.error: Exception | None = None  # ends the stream with its status
+        self.limit_bytes = limit_bytes
+        self.pending_bytes = 0
+        self.on_writable = on_writable
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    @property
+    def congested(self) -> bool:
+        return self.pending_bytes >= self.limit_bytes
+
+    def _put(self, msg: wpb.CoordinatorMessage) -> None:
+        size = msg.ByteSize()
+        self.pending_bytes += size
+        if self.congested:
+            self._writable.clear()
+        self.queue.put_nowait((msg, size))
+
+    def written(self, size: int) -> None:
+        """A message of `size` bytes went to the wire."""
+        was = self.congested
+        self.pending_bytes -= size
+        if was and not self.congested:
+            self._writable.set()
+            if self.on_writable is not None:
+                self.on_writable()
+
+    async def wait_writable(self) -> None:
+        await self._writable.wait()
 
     def send_workflow(self, wf: WorkflowRecord) -> None:
-        self.queue.put_nowait(convert.run_workflow(wf))
+        self._put(convert.run_workflow(wf))
 
     def send_step(self, task: StepTask) -> None:
-        self.queue.put_nowait(convert.run_step(task))
+        self._put(convert.run_step(task))
 
     def send_revoke(self, workflow_id: str, epoch: int, reason: str) -> None:
-        self.queue.put_nowait(convert.revoke(workflow_id, epoch, reason))
+        self._put(convert.revoke(workflow_id, epoch, reason))
 
     def close(self, reason: str) -> None:
         self.close_reason = reason
-        self.queue.put_nowait(_CLOSE)
+        self.queue.put_nowait((_CLOSE, 0))
+
+    def fail(self, error: Exception) -> None:
+        """End the stream with `error`'s status (the worker sent something bad)."""
+        self.error = error
+        self.queue.put_nowait((_CLOSE, 0))
 
     def reply(self, reply: wpb.Reply) -> None:
-        self.queue.put_nowait(wpb.CoordinatorMessage(reply=reply))
+        self._put(wpb.CoordinatorMessage(reply=reply))
 
     def end(self) -> None:
         """The worker closed its side: end ours too, unless the coordinator already did."""
         if not self.close_reason:
-            self.queue.put_nowait(_CLOSE)
+            self.queue.put_nowait((_CLOSE, 0))
 
 
 class WorkerStream:
     """Serves Connect calls for one engine."""
 
     def __init__(self, engine: Engine, coordinator_id: str, heartbeat_interval: float,
-                 worker_timeout: float, calls: Mapping[str, StreamCall]) -> None:
+                 worker_timeout: float, calls: Mapping[str, StreamCall],
+                 buffer_bytes: int = 4 * 1024 * 1024) -> None:
         self.engine = engine
+        self.buffer_bytes = buffer_bytes
         self.coordinator_id = coordinator_id
         self.heartbeat_interval = heartbeat_interval
         self.worker_timeout = worker_timeout
@@ -82,8 +123,9 @@ class WorkerStream:
             first = await asyncio.wait_for(messages.__anext__(), self.worker_timeout)
         except (asyncio.TimeoutError, StopAsyncIteration):
             raise InvalidArgument("expected a register message first") from None
-        link = StreamLink()
+        link = StreamLink(self.buffer_bytes)
         session = requests.worker_session(requests.register(first), link)
+        link.on_writable = lambda: self.engine.stream_writable(session)
         self.engine.register(session)
         reader = asyncio.create_task(self._read(messages, session, link, first.seq))
         seq = 1
@@ -91,16 +133,19 @@ class WorkerStream:
             yield wpb.CoordinatorMessage(seq=seq, registered=convert.registered(
                 self.coordinator_id, self.heartbeat_interval, self.worker_timeout))
             while True:
-                msg = await link.queue.get()
+                msg, size = await link.queue.get()
                 if msg is _CLOSE:
                     break
                 assert isinstance(msg, wpb.CoordinatorMessage)
                 seq += 1
                 msg.seq = seq
-                yield msg
+                yield msg  # returns once gRPC took it: a worker that does not read stalls here
+                link.written(size)
         finally:
             reader.cancel()
             self.engine.unregister(session)
+        if link.error is not None:
+            raise link.error
         if link.close_reason:
             raise Unavailable(f"stream closed: {link.close_reason}")
 
@@ -108,6 +153,8 @@ class WorkerStream:
                     link: StreamLink, last_seq: int) -> None:
         try:
             async for msg in messages:
+                # Answers the worker does not read hold their requests back.
+                await link.wait_writable()
                 if msg.seq and msg.seq <= last_seq:
                     continue  # a resend we already handled
                 last_seq = msg.seq or last_seq
@@ -123,6 +170,8 @@ class WorkerStream:
                     self.engine.drain(session)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
+        except InvalidArgument as exc:  # a message that does not decode
+            link.fail(exc)
         except Exception:
             log.exception("worker stream of %s failed", session.worker_id)
         finally:

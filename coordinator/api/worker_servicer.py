@@ -31,6 +31,8 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
             # These three may also be sent on the stream, answered by a Reply.
             {"record_step": self.record_step, "set_event": self.set_event,
              "finish_workflow": self.finish_workflow},
+            # Flow control: at most about one message's worth waits unwritten per stream.
+            buffer_bytes=settings.max_message_bytes,
         )
 
     async def Connect(

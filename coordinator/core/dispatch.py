@@ -41,11 +41,14 @@ class WorkerSession:
 
     @property
     def free_workflow_slots(self) -> int:
-        return 0 if self.draining else self.workflow_slots - self.running - self.reserved
+        if self.draining or self.link.congested:
+            return 0
+        return self.workflow_slots - self.running - self.reserved
 
     @property
     def free_step_slots(self) -> int:
-        return 0 if self.draining else self.step_slots - self.steps_running - self.steps_reserved
+        return (0 if self.draining or self.link.congested
+                else self.step_slots - self.steps_running - self.steps_reserved)
 
 
 @dataclass(eq=False)
@@ -195,10 +198,8 @@ class Dispatcher:
             task.worker.steps_running -= 1
 
     def step_workers(self) -> list[WorkerSession]:
-        """Live workers that serve steps and have a free step slot."""
-        if not self.accepting:
-            return []
-        return [s for s in self.workers.values() if s.steps and s.free_step_slots > 0]
+        """Live workers that serve steps."""
+        return [s for s in self.workers.values() if s.steps] if self.accepting else []
 
     def _pick_step_worker(self, name: str, workflow_id: str) -> WorkerSession | None:
         own = self.executions.get(workflow_id)

@@ -43,6 +43,9 @@ __all__ = ["Engine", "EngineConfig"]
 
 log = logging.getLogger(__name__)
 
+# Workflows claimed for one worker in one pass of the dispatch loop.
+CLAIM_BATCH = 16
+
 
 class Engine:
     def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
@@ -116,11 +119,13 @@ class Engine:
         work = self.ctx.work
         if not self.dispatch.accepting or not work.backlog:
             return
-        generation, exhausted = work.generation, True
+        generation, exhausted, again = work.generation, True, False
         for session in list(self.dispatch.workers.values()):
             if not session.workflows:
                 continue
-            free = session.free_workflow_slots
+            # A batch at a time: their inputs wait in memory until the stream
+            # takes them, and a congested stream has no free slots.
+            free = min(session.free_workflow_slots, CLAIM_BATCH)
             if free <= 0:
                 exhausted = False  # could not look for it: work may still wait
                 continue
@@ -129,6 +134,7 @@ class Engine:
                 self.ctx.lease_until(),
             )
             exhausted = exhausted and len(claimed) < free
+            again = again or len(claimed) == free
             for wf in claimed:
                 if not self.dispatch.is_live(session):
                     # It left while we claimed: give the workflow back.
@@ -137,6 +143,8 @@ class Engine:
                 self.dispatch.assign(session, wf)
         if exhausted and generation == work.generation:
             work.backlog = False  # every worker with room found nothing more
+        if again:
+            work.slot_freed()  # a full batch: look for the next one at once
 
     async def dispatch_tasks(self) -> None:
         """Claim step tasks from the store for every worker with free step slots."""
@@ -145,7 +153,10 @@ class Engine:
             return
         generation, exhausted = work.task_generation, True
         for session in self.dispatch.step_workers():
-            free = session.free_step_slots
+            free = min(session.free_step_slots, CLAIM_BATCH)
+            if free <= 0:
+                exhausted = False  # could not look for it: work may still wait
+                continue
             claimed = await self.store.claim_tasks(
                 self.config.node_id, sorted(session.steps), free, self.clock.now_ms(),
                 self.ctx.lease_until())
@@ -221,6 +232,11 @@ class Engine:
             session.workflow_slots, session.step_slots,
         )
         self.ctx.work.more()  # it may serve workflows that waited for it
+        self.ctx.work.more_tasks()
+
+    def stream_writable(self, session: WorkerSession) -> None:
+        """The worker's stream caught up (it was congested): hand it work again."""
+        self.ctx.work.slot_freed()
         self.ctx.work.more_tasks()
 
     def heartbeat(self, session: WorkerSession) -> None:
@@ -323,9 +339,11 @@ class Engine:
     ) -> list[WorkflowRecord]:
         return await self.store.list_workflows(status, name, limit)
 
-    async def list_steps(self, workflow_id: str) -> list[StepRecord]:
+    async def list_steps(self, workflow_id: str, after: int = -1,
+                         limit: int | None = None) -> list[StepRecord]:
+        """Recorded steps after step number `after`, at most `limit` (all if None)."""
         await self.get_workflow(workflow_id)
-        return await self.store.list_steps(workflow_id)
+        return await self.store.list_steps(workflow_id, after, limit)
 
     async def get_event(self, workflow_id: str, key: str, timeout: float) -> EventRecord | None:
         return await self._waits.get_event(workflow_id, key, timeout)

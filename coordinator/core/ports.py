@@ -51,6 +51,12 @@ class WorkerLink(Protocol):
     def send_revoke(self, workflow_id: str, epoch: int, reason: str) -> None: ...
     def close(self, reason: str) -> None: ...
 
+    @property
+    def congested(self) -> bool:
+        """Whether too much sent to the worker is not yet written to it (flow
+        control): nothing new is assigned to it until it catches up."""
+        ...
+
 
 class Store(abc.ABC):
     """Durable state of all workflows. Safe to share between coordinators."""
@@ -79,7 +85,10 @@ class Store(abc.ABC):
     async def list_workflows(
         self, status: WorkflowStatus | None, name: str | None, limit: int
     ) -> list[WorkflowRecord]:
-        """Newest first."""
+        """Newest first, without payloads: each record's input and output have
+        their encoding but empty data, an error has no details and at most the
+        start of its message (800 bytes or characters). Reading payloads is
+        get_workflow's job, one workflow at a time."""
 
     @abc.abstractmethod
     async def claim_workflows(

@@ -45,6 +45,9 @@ from ..core.records import (
     message_wait_key,
 )
 
+# A listed workflow's error message: at most this many characters of it.
+LIST_MESSAGE_CHARS = 800
+
 # The memory store is always at the newest schema: it has none to migrate.
 _SCHEMA = SchemaState(current=1, latest=1)
 
@@ -118,7 +121,7 @@ class MemoryStore(Store):
         ]
         found.sort(key=lambda w: w.workflow_id)
         found.sort(key=lambda w: w.created_at, reverse=True)  # stable: ties keep ID order
-        return found[:max(limit, 0)]
+        return [_summary(w) for w in found[:max(limit, 0)]]
 
     async def claim_workflows(
         self, owner: str, names: list[str], limit: int, now: int, lease_until: int
@@ -422,6 +425,17 @@ class MemoryStore(Store):
         token = self._db.tokens.get(name)
         if token is not None and (token.last_used_at is None or token.last_used_at < now):
             self._db.tokens[name] = dataclasses.replace(token, last_used_at=now)
+
+
+def _summary(w: WorkflowRecord) -> WorkflowRecord:
+    """A workflow as listed: no payloads, no error details, the message cut short."""
+    outcome = w.outcome
+    if outcome is not None and outcome.output is not None:
+        outcome = Outcome(output=Value(outcome.output.encoding, b""))
+    elif outcome is not None and outcome.error is not None:
+        e = outcome.error
+        outcome = Outcome(error=Failure(e.type, e.message[:LIST_MESSAGE_CHARS], ""))
+    return dataclasses.replace(w, input=Value(w.input.encoding, b""), outcome=outcome)
 
 
 def _wake(row: _Workflow, wait_key: str, at: int) -> None:

@@ -31,6 +31,7 @@ class FakeLink:
     steps: list[tuple[str, int, str, int]] = field(default_factory=list)  # (wid, n, name, attempt)
     revoked: list[tuple[str, int, str]] = field(default_factory=list)
     closed: str = ""
+    congested: bool = False
 
     def send_workflow(self, wf: WorkflowRecord) -> None:
         self.workflows.append(wf)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -102,5 +103,9 @@ def test_stream_wrapper_aborts_after_what_was_sent(caplog: pytest.LogCaptureFixt
 
     context = FakeContext()
     assert asyncio.run(collect(context)) == [1]
-    assert context.status == (C.INTERNAL, "internal error: RuntimeError: boom")
-    assert "bug in /keel.v1.X/Watch" in caplog.text  # a bug is logged with its traceback
+    code, message = context.status
+    # The answer carries a request ID; the log names the method and the same ID.
+    match = re.fullmatch(r"internal error \(request ([0-9a-f]{16})\): RuntimeError: boom", message)
+    assert code == C.INTERNAL and match is not None, message
+    assert f"bug in /keel.v1.X/Watch (request {match.group(1)})" in caplog.text
+    assert "Traceback" in caplog.text

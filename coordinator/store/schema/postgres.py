@@ -147,4 +147,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE steps ADD COLUMN worker_token TEXT NOT NULL DEFAULT ''",
         ],
     ),
+    (
+        # Version 5. Error texts are any Unicode string, NUL included, which
+        # PostgreSQL TEXT cannot hold: they are stored as their UTF-8 bytes.
+        5,
+        [
+            f"ALTER TABLE {table} " + ", ".join(
+                f"ALTER COLUMN {column} TYPE BYTEA USING convert_to({column}, 'UTF8')"
+                for column in ("error_type", "error_message", "error_details"))
+            for table in ("workflows", "steps")
+        ],
+    ),
 ]

@@ -25,6 +25,7 @@ class Dialect:
         self.postgres = name == "postgres"
         # LIMIT for "no limit": -1 in SQLite, NULL in PostgreSQL.
         self.no_limit: int | None = None if self.postgres else -1
+        self.empty_bytes = "''::bytea" if self.postgres else "X''"
 
     def render(self, sql: str) -> str:
         """`sql` with `?` placeholders, in this dialect's paramstyle."""
@@ -40,6 +41,9 @@ class Dialect:
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
+
+# A listed workflow's error message: at most this many bytes (or characters) of it.
+LIST_MESSAGE_BYTES = 800
 
 _WAKE = "resume_at = ? WHERE {where} AND status = 'PENDING' AND resume_at > ?"
 
@@ -60,10 +64,15 @@ class Queries:
             f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {wf}")
         self.get_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?")
         # Keyed by (filter on status, filter on name); parameters in that
-        # order, then the limit.
+        # order, then the limit. A listing reads no payloads: input and output
+        # come empty, error details too, and the message cut short.
+        cut = {"input": f"{d.empty_bytes} AS input", "output": f"{d.empty_bytes} AS output",
+               "error_message": f"substr(error_message, 1, {LIST_MESSAGE_BYTES}) AS error_message",
+               "error_details": "NULL AS error_details"}
+        summary = ", ".join(cut.get(name, name) for name in WORKFLOW.names)
         self.list_workflows = {
             (status, name): r(
-                f"SELECT {wf} FROM workflows WHERE 1 = 1"
+                f"SELECT {summary} FROM workflows WHERE 1 = 1"
                 + (" AND status = ?" if status else "") + (" AND name = ?" if name else "")
                 + " ORDER BY created_at DESC, workflow_id LIMIT ?")
             for status in (False, True) for name in (False, True)
@@ -102,9 +111,13 @@ class Queries:
             False: r(f"{finish} RETURNING {wf}"),
             True: r(f"{finish} AND epoch = ? RETURNING {wf}"),
         }
+        # Error texts are bytes in PostgreSQL (schema version 5), TEXT in SQLite.
+        timeout_message = "'workflow ' || workflow_id || ' passed its deadline'"
+        if d.postgres:
+            timeout_message = f"convert_to({timeout_message}, 'UTF8')"
         self.expire_deadlines = r(
             "UPDATE workflows SET status = 'CANCELLED', error_type = 'WorkflowTimeout', "
-            "error_message = 'workflow ' || workflow_id || ' passed its deadline', "
+            f"error_message = {timeout_message}, "
             "error_details = '', updated_at = ?, owner = NULL, lease_until = NULL "
             "WHERE status = 'PENDING' AND deadline_at IS NOT NULL AND deadline_at <= ? "
             f"RETURNING {wf}")

@@ -68,11 +68,21 @@ MESSAGE = Columns("message_id", "encoding", "data")
 _OUTCOME = ("output_encoding", "output", "error_type", "error_message", "error_details")
 
 
+def _text(value: Any) -> str:
+    """An error text as stored: UTF-8 bytes (any string, NUL included), or TEXT
+    (rows written before, or by SQL itself); a cut sequence becomes U+FFFD."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8", "replace")
+
+
 def _outcome(
-    enc: str | None, data: Any, etype: str | None, emsg: str | None, edet: str | None
+    enc: str | None, data: Any, etype: Any, emsg: Any, edet: Any
 ) -> Outcome | None:
     if etype is not None:
-        return Outcome(error=Failure(etype, emsg or "", edet or ""))
+        return Outcome(error=Failure(_text(etype), _text(emsg), _text(edet)))
     if enc is not None:
         return Outcome(output=Value(enc, bytes(data)))
     return None
@@ -165,10 +175,19 @@ def message_from_row(r: Sequence[Any]) -> tuple[int, Value]:
     return r[_MSG_ID], Value(r[_MSG_ENCODING], bytes(r[_MSG_DATA]))
 
 
-def outcome_params(o: Outcome) -> tuple[str | None, bytes | None, str | None, str | None, str | None]:
-    """(output_encoding, output, error_type, error_message, error_details)."""
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a lone surrogate cannot arrive in a protobuf string, but
+    # storing must not be where that is found out.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def outcome_params(
+    o: Outcome,
+) -> tuple[str | None, bytes | None, bytes | None, bytes | None, bytes | None]:
+    """(output_encoding, output, error_type, error_message, error_details); error
+    texts as UTF-8 bytes, so that any string round-trips (see _text)."""
     if o.error is not None:
-        return None, None, o.error.type, o.error.message, o.error.details
+        return None, None, _utf8(o.error.type), _utf8(o.error.message), _utf8(o.error.details)
     assert o.output is not None
     return o.output.encoding, o.output.data, None, None, None
 

@@ -1,0 +1,64 @@
+"""Writes to a worker stream are flow-controlled (issue 18, point 7): a worker
+that does not read its stream is assigned nothing more, and what waits for it
+in the coordinator's memory is bounded by the link's buffer and one claim batch,
+not by the slots it declared."""
+
+from __future__ import annotations
+
+import asyncio
+
+from coordinator.api.stream import StreamLink
+from coordinator.core.engine import CLAIM_BATCH
+from coordinator.core.records import NewWorkflow, Value
+from coordinator.core.records import WorkflowRecord as WR
+from coordinator.core.records import WorkflowStatus as WS
+from tests.unit.fakes import session
+from tests.unit.test_engine import Engine, FakeClock, run
+
+BIG = Value("json", b'{"args": ["' + b"x" * 100_000 + b'"]}')
+
+
+def record(n: int) -> WR:
+    return WR(f"w{n}", "wf", WS.PENDING, BIG, None, 1, 1, 1, 0, None, "node-a")
+
+
+def test_a_link_is_congested_past_its_buffer_until_written() -> None:
+    async def main() -> None:
+        woken: list[bool] = []
+        link = StreamLink(limit_bytes=250_000, on_writable=lambda: woken.append(True))
+        for n in range(3):
+            assert not link.congested
+            link.send_workflow(record(n))
+        assert link.congested and link.pending_bytes > 250_000
+        waiter = asyncio.create_task(link.wait_writable())
+        await asyncio.sleep(0)
+        assert not waiter.done() and not woken
+        _, size = link.queue.get_nowait()
+        link.written(size)  # what the stream's writer does once gRPC took it
+        assert not link.congested and woken == [True]
+        await asyncio.wait_for(waiter, 1)
+
+    asyncio.run(main())
+
+
+def test_a_congested_worker_gets_nothing_until_it_catches_up() -> None:
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        for n in range(100):
+            await engine.store.create_workflow(NewWorkflow(f"w{n:03}", "wf", BIG, 1000 + n, None))
+        s, link = session("w-1", workflow_slots=5000)
+        engine.register(s)
+        await engine.dispatch_workflows()
+        # One batch at a time, whatever the slots.
+        assert len(link.workflows) == CLAIM_BATCH
+        link.congested = True  # the worker stopped reading
+        for _ in range(3):
+            await engine.dispatch_workflows()
+        assert len(link.workflows) == CLAIM_BATCH and s.free_workflow_slots == 0
+        assert s.free_step_slots == 0
+        link.congested = False
+        engine.stream_writable(s)
+        assert engine.ctx.work.wake.is_set()  # the dispatch loop looks again
+        await engine.dispatch_workflows()
+        assert len(link.workflows) == 2 * CLAIM_BATCH
+
+    run(body)
