@@ -101,37 +101,58 @@ class Cluster:
         # (token=, tls_ca=); the health check uses tls_ca too.
         self.security: dict[str, str] = {}
         self.workers: list[Proc] = []
+        self.peers: list[Proc] = []  # more coordinators on the same store
         self._clients: list[Any] = []
         self._n = 0
 
-    def start_coordinator(self) -> Proc:
-        args = [sys.executable, "-m", "coordinator", "serve", "--listen", self.address,
+    def _serve_args(self, address: str, flags: dict[str, Any]) -> list[str]:
+        args = [sys.executable, "-m", "coordinator", "serve", "--listen", address,
                 "--db", self.store_url, "--log-level", self.log_level]
-        for k, v in self.flags.items():
+        for k, v in flags.items():
             args += [f"--{k}", str(v)]
+        return args
+
+    def start_coordinator(self) -> Proc:
         self._n += 1
-        self.coordinator = Proc(args, self.tmp / f"coordinator-{self._n}.log", self.env)
+        self.coordinator = Proc(self._serve_args(self.address, self.flags),
+                                self.tmp / f"coordinator-{self._n}.log", self.env)
         self.wait_serving()
         return self.coordinator
 
-    def wait_serving(self, timeout: float = 20.0) -> None:
+    def start_peer(self, address: str | None = None, **flags: Any) -> tuple[Proc, str]:
+        """Another coordinator on the same store (on a free port unless given):
+        for tests of several coordinators. Returns it and its address."""
+        address = address or f"127.0.0.1:{free_port()}"
+        self._n += 1
+        proc = Proc(self._serve_args(address, {**self.flags, **flags}),
+                    self.tmp / f"coordinator-{self._n}.log", self.env)
+        self.peers.append(proc)
+        self.wait_serving(proc=proc, address=address)
+        return proc, address
+
+    def wait_serving(self, timeout: float = 20.0, proc: Proc | None = None,
+                     address: str | None = None) -> None:
+        address = address or self.address
+
         def serving() -> bool:
-            assert self.coordinator is not None and self.coordinator.alive(), (
-                f"coordinator exited:\n{self.coordinator.log() if self.coordinator else ''}")
+            coordinator = proc or self.coordinator
+            assert coordinator is not None and coordinator.alive(), (
+                f"coordinator exited:\n{coordinator.log() if coordinator else ''}")
             try:
                 ca = self.security.get("tls_ca")
-                with (grpc.secure_channel(self.address, grpc.ssl_channel_credentials(Path(ca).read_bytes()))
-                      if ca else grpc.insecure_channel(self.address)) as ch:
+                with (grpc.secure_channel(address, grpc.ssl_channel_credentials(Path(ca).read_bytes()))
+                      if ca else grpc.insecure_channel(address)) as ch:
                     resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
                     return resp.status == health_pb2.HealthCheckResponse.SERVING
             except grpc.RpcError:
                 return False
-        wait_for(serving, f"coordinator on {self.address} to serve", timeout, every=0.05)
+        wait_for(serving, f"coordinator on {address} to serve", timeout, every=0.05)
 
     def start_worker(self, *modules: str, concurrency: int = 4, step_concurrency: int = 8,
-                     wait: bool = True, extra: list[str] | None = None) -> Proc:
+                     wait: bool = True, extra: list[str] | None = None,
+                     coordinator: str | None = None) -> Proc:
         args = [sys.executable, "-m", "worker", "run", *(modules or ("tests.flows",)),
-                "--coordinator", self.address, "--concurrency", str(concurrency),
+                "--coordinator", coordinator or self.address, "--concurrency", str(concurrency),
                 "--step-concurrency", str(step_concurrency), "--log-level", self.log_level,
                 *(extra or [])]
         self._n += 1
@@ -147,10 +168,10 @@ class Cluster:
             return proc.log().count(" connected to ") >= times
         wait_for(connected, f"worker {proc.pid} to connect ({times}x)", timeout)
 
-    def client(self) -> Any:
+    def client(self, address: str | None = None) -> Any:
         from worker import Client
 
-        c = Client(self.address, **self.security)
+        c = Client(address or self.address, **self.security)
         self._clients.append(c)
         return c
 
@@ -162,6 +183,12 @@ class Cluster:
         if not path.exists():
             return []
         return [int(line.split()[0]) for line in path.read_text().splitlines()]
+
+    def runs_prefix(self, prefix: str) -> dict[str, list[int]]:
+        """The runs of every traced step whose name starts with `prefix`."""
+        folder = self.tmp / "runs"
+        names = [p.name for p in folder.iterdir() if p.name.startswith(prefix)] if folder.exists() else []
+        return {name: self.runs(name) for name in names}
 
     def run_times(self, name: str) -> list[float]:
         path = self.tmp / "runs" / name
@@ -179,7 +206,7 @@ class Cluster:
         return next(w for w in self.workers if w.pid == pid)
 
     def logs(self) -> str:
-        procs = ([self.coordinator] if self.coordinator else []) + self.workers
+        procs = ([self.coordinator] if self.coordinator else []) + self.peers + self.workers
         return "\n".join(f"--- {p.log_path.name}\n{p.log()[-6000:]}" for p in procs)
 
     def close(self) -> None:
@@ -187,5 +214,7 @@ class Cluster:
             c.close()
         for w in self.workers:
             w.close()
+        for p in self.peers:
+            p.close()
         if self.coordinator is not None:
             self.coordinator.close()
