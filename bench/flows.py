@@ -73,6 +73,18 @@ def bench_recovery_step(tag: str, i: int) -> int:
     return i
 
 
+@step()
+def bench_hold(tag: str) -> int:
+    """Traced, then held until the gate file `gates/<tag>` exists (60 s at most):
+    a workflow caught mid-step when its coordinator dies."""
+    trace(tag)
+    gate = _trace_path(tag).parent.parent / "gates" / tag
+    deadline = time.monotonic() + 60
+    while not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
+
+
 # -- workflows -----------------------------------------------------------------
 
 @workflow()
@@ -150,3 +162,8 @@ def bench_wait(ctx: WorkflowContext, mark: str) -> Any:
     """A step (traced, so the bench can count arrivals), then wait for one message."""
     ctx.run_step(bench_mark, mark)
     return ctx.recv("go", timeout=3600)
+
+
+@workflow()
+def bench_failover(ctx: WorkflowContext, tag: str) -> int:
+    return int(ctx.run_step(bench_hold, tag))

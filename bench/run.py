@@ -44,6 +44,9 @@ SUMMARY: dict[str, list[tuple[str, str]]] = {
     "secure": [("ms/step plain", "plain.per_step_ms"), ("ms/step tls+tokens", "tls_tokens.per_step_ms"),
                ("+%", "per_step_overhead_pct"), ("wf/s plain", "plain.wf_per_sec"),
                ("wf/s tls+tokens", "tls_tokens.wf_per_sec"), ("+%", "throughput_overhead_pct")],
+    "failover": [("kill->rerun ms median", "takeover.failover_median_ms"),
+                 ("last", "takeover.failover_last_ms"), ("wf/s 1 coord", "wf_per_sec_1_coordinator"),
+                 ("wf/s 2 coord", "wf_per_sec_2_coordinators"), ("", "skipped")],
 }
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from bench.common import emit, results_file
 
 # In the order bench/run.py runs them.
-WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting", "secure"]
+WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting", "secure",
+             "failover"]
 
 Run = Callable[[str, bool], dict[str, Any]]
 

@@ -14,13 +14,13 @@ const lib = require('./lib');
 const { opts, positional } = lib.parseArgs(process.argv.slice(2));
 const [name, argsJson = '[]'] = positional;
 if (!name || !opts.coordinator) {
-  console.error('usage: node client.js --coordinator HOST:PORT NAME JSON_ARGS [--workflow-id ID] '
+  console.error('usage: node client.js --coordinator HOST:PORT[,HOST:PORT...] NAME JSON_ARGS [--workflow-id ID] '
     + '[--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]');
   process.exit(2);
 }
 const timeoutMs = Number(opts.timeout || 120) * 1000;
 const deadline = Date.now() + timeoutMs;
-const client = lib.clientService(opts.coordinator, opts);
+const coordinators = lib.endpoints(opts.coordinator, lib.clientService, opts);
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 class RpcFailure extends Error {
@@ -30,8 +30,21 @@ class RpcFailure extends Error {
     this.err = err;
   }
 }
-const call = (method, request, ms) =>
-  lib.unary(client, method, request, ms).catch((err) => { throw new RpcFailure(method, err); });
+// A unary call; UNAVAILABLE is retried on the next coordinator of the list.
+async function call(method, request, ms) {
+  for (let tries = 1; ; tries++) {
+    const stub = coordinators.stub;
+    try {
+      return await lib.unary(stub, method, request, ms);
+    } catch (err) {
+      if (err.code !== lib.grpc.status.UNAVAILABLE || tries > 3 * coordinators.addresses.length) {
+        throw new RpcFailure(method, err);
+      }
+      coordinators.failed(stub);
+      await new Promise((resolve) => setTimeout(resolve, 50 * tries));
+    }
+  }
+}
 
 // WatchEvents: every event from after_seq on, then each new one as it is set;
 // the stream ends once the workflow is final and all its events were sent. On
@@ -40,8 +53,8 @@ function watch(workflowId, onEvent) {
   let lastSeq = '0';
   return new Promise((resolve, reject) => {
     const open = (delay) => {
-      const stream = client.WatchEvents({ workflow_id: workflowId, after_seq: lastSeq },
-        { deadline });
+      const stub = coordinators.stub;
+      const stream = stub.WatchEvents({ workflow_id: workflowId, after_seq: lastSeq }, { deadline });
       stream.on('data', (event) => {
         lastSeq = event.seq;
         onEvent(event);
@@ -49,6 +62,7 @@ function watch(workflowId, onEvent) {
       stream.on('end', resolve);
       stream.on('error', (err) => {
         if (err.code === lib.grpc.status.UNAVAILABLE && Date.now() + delay < deadline) {
+          coordinators.failed(stub);
           setTimeout(() => open(Math.min(delay * 2, 2000)), delay * (0.5 + Math.random() / 2));
         } else {
           reject(new RpcFailure('WatchEvents', err));

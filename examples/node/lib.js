@@ -63,6 +63,28 @@ function workerService(address, opts) {
   return new keel.WorkerService(address, credentials, options);
 }
 
+// --coordinator takes one address or a comma-separated list ("a:1,b:2"): the
+// current one is used until it proves unreachable (UNAVAILABLE, or a worker's
+// stream ends), then the next one, as the Python SDK does.
+function endpoints(list, make, opts) {
+  const addresses = String(list).split(',').map((a) => a.trim()).filter(Boolean);
+  const stubs = new Map();
+  let current = 0;
+  return {
+    addresses,
+    get address() { return addresses[current]; },
+    get stub() {
+      if (!stubs.has(current)) stubs.set(current, make(addresses[current], opts));
+      return stubs.get(current);
+    },
+    // `stub` failed: move on, unless another call moved on already.
+    failed(stub) {
+      if (stub === stubs.get(current)) current = (current + 1) % addresses.length;
+    },
+    close() { for (const stub of stubs.values()) stub.close(); },
+  };
+}
+
 // grpc.status is {OK: 0, CANCELLED: 1, ...}; we want names for messages.
 const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
 const codeName = (err) => CODE_NAMES[err && err.code] || 'UNKNOWN';
@@ -123,6 +145,6 @@ function parseArgs(argv) {
 }
 
 module.exports = {
-  grpc, keel, CHANNEL_OPTIONS, clientService, workerService, codeName, unary,
+  grpc, keel, CHANNEL_OPTIONS, clientService, workerService, endpoints, codeName, unary,
   encode, decode, encodeArgs, decodeArgs, durationMs, duration, timestampNow, parseArgs,
 };

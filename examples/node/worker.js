@@ -17,11 +17,11 @@ const { version } = require('./package.json');
 
 const { opts } = lib.parseArgs(process.argv.slice(2));
 if (!opts.coordinator) {
-  console.error('usage: node worker.js --coordinator HOST:PORT [--worker-id ID] [--step-slots N] [--grace S] '
+  console.error('usage: node worker.js --coordinator HOST:PORT[,HOST:PORT...] [--worker-id ID] [--step-slots N] [--grace S] '
     + '[--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET]');
   process.exit(2);
 }
-const address = opts.coordinator;
+const coordinators = lib.endpoints(opts.coordinator, lib.workerService, opts);
 const workerId = opts['worker-id'] || `${os.hostname()}-${process.pid}-node`;
 const stepSlots = Number(opts['step-slots'] || 4);
 const graceMs = Number(opts.grace || 5) * 1000;
@@ -54,7 +54,6 @@ const STEPS = {
 
 // -- the stream ----------------------------------------------------------
 
-const stub = lib.workerService(address, opts);
 let stream = null; // the current Connect call
 let seq = 0; // WorkerMessage.seq: 1, 2, ... on each stream
 let stopping = false;
@@ -74,6 +73,8 @@ function session() {
   return new Promise((resolve) => {
     let registered = false;
     let heartbeat = null;
+    const stub = coordinators.stub;
+    const address = coordinators.address;
     const call = stub.Connect();
     stream = call;
     seq = 0;
@@ -114,7 +115,7 @@ function session() {
       clearInterval(heartbeat);
       if (stream === call) stream = null;
       try { call.end(); } catch (e) { /* already closed */ }
-      resolve({ registered, err });
+      resolve({ registered, err, stub, address });
     };
     call.on('end', () => end(null)); // the coordinator closed the stream
     call.on('error', end); // the coordinator is gone, or refused us
@@ -125,8 +126,9 @@ async function serve() {
   let delay = 100;
   let outage = false;
   while (!stopping) {
-    const { registered, err } = await session();
+    const { registered, err, stub, address } = await session();
     if (stopping) break;
+    coordinators.failed(stub); // reconnect to the next coordinator of the list
     if (registered) {
       delay = 100;
       outage = false;
@@ -172,6 +174,7 @@ async function runAndRecord(a) {
     attempt: a.attempt, started_at: startedAt, ...outcome,
   };
   for (let delay = 50, until = Date.now() + 60000; ; delay = Math.min(2000, delay * 2)) {
+    const stub = coordinators.stub;
     try {
       await lib.unary(stub, 'RecordStep', request, 10000);
       log(`${where}: ${outcome.output ? 'recorded' : `recorded error ${outcome.error.type}`}`);
@@ -187,6 +190,7 @@ async function runAndRecord(a) {
         log(`${where}: outcome not recorded: ${lib.codeName(err)}: ${err.details}`);
         return;
       }
+      coordinators.failed(stub); // the retry goes to the next coordinator
       await sleep(delay / 2 + Math.random() * (delay / 2));
     }
   }
@@ -203,11 +207,11 @@ async function shutdown(signal) {
   while (running.size && Date.now() < until) await Promise.race([...running, sleep(100)]);
   if (running.size) log(`stopping with ${running.size} steps unfinished; they will be handed to other workers`);
   if (stream) stream.end();
-  stub.close();
+  coordinators.close();
   process.exit(0);
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 
-log(`serving steps ${Object.keys(STEPS).join(', ')} (${stepSlots} slots) to ${address}`);
+log(`serving steps ${Object.keys(STEPS).join(', ')} (${stepSlots} slots) to ${coordinators.addresses.join(', ')}`);
 serve();

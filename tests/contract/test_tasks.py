@@ -157,3 +157,23 @@ def test_pg_task_notes(pg_url: str) -> None:
 
     asyncio.run(main())
 
+
+
+def test_pg_a_coordinator_whose_process_is_gone_is_reaped_at_once(pg_url: str) -> None:
+    async def main() -> None:
+        alive, gone = store_from_url(pg_url), store_from_url(pg_url)
+        await asyncio.gather(alive.open(), gone.open())
+        try:
+            await alive.register_node("alive", "life-1", 1000)
+            await gone.register_node("gone", "life-1", 1000)
+            epoch = await claimed(gone, "w1", owner="gone")
+            assert epoch == 1
+            assert await alive.reap_nodes(silent_since=0) == []  # both hold their locks
+            await gone.close()  # its connections close, as when its process dies
+            assert await alive.reap_nodes(silent_since=0) == ["gone"]  # fresh heartbeat or not
+            taken = await alive.claim_workflows("alive", ["wf"], 5, 2000, 9000)
+            assert [w.workflow_id for w in taken] == ["w1"]
+        finally:
+            await alive.close()
+
+    asyncio.run(main())

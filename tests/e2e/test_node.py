@@ -204,7 +204,7 @@ def test_node_client_and_worker_over_tls_with_tokens(node: str, tmp_path: Path) 
     import tests.flows  # noqa: F401 - the Python worker serves its workflows
     from tests.certs import Authority
     from tests.inproc import running
-    from tests.test_auth_roles import make_token
+    from tests.integration.test_auth_roles import make_token
     from worker import Worker
 
     ca = Authority(tmp_path, "ca")

@@ -18,7 +18,7 @@ from coordinator.cli import main as coordinator_cli
 from tests.certs import Authority
 from tests.harness import wait_for
 from tests.inproc import running
-from tests.test_auth_roles import make_token
+from tests.integration.test_auth_roles import make_token
 from worker import Client, Worker
 from worker._cli import _parser as worker_parser
 from worker._errors import CoordinatorError

@@ -53,6 +53,7 @@ from .batcher import StepBatcher
 from .effects import record_set_event, record_with_effect, send
 from .listener import Listeners
 from .pool import Pool, connect, libpq_url
+from .presence import Presence
 from .tasks import Tasks
 from .wakeups import LOCK, LOCK_PARKING, notify, notifying, wait_lock
 
@@ -88,6 +89,7 @@ class PostgresStore(Store):
         self._listeners = Listeners(self._url)
         self._batcher = StepBatcher(self._pool)
         self._tasks = Tasks(self._pool)
+        self._presence = Presence(self._url)
 
     async def open(self, migrate: bool = True) -> None:
         try:
@@ -106,6 +108,7 @@ class PostgresStore(Store):
             return await migrations.run_async(migrations.read_state(SCHEMA), _rows(conn))
 
     async def close(self) -> None:
+        await self._presence.close()
         await self._listeners.close()
         await self._pool.close()
 
@@ -290,6 +293,8 @@ class PostgresStore(Store):
     # -- nodes -------------------------------------------------------------------
 
     async def register_node(self, node_id: str, incarnation: str, now: int) -> None:
+        # The presence lock first: the others never see the row without it.
+        await self._presence.hold(node_id)
         await self._pool.execute(Q.register_node, (node_id, incarnation, now, now))
 
     async def heartbeat_node(self, node_id: str, incarnation: str, now: int) -> bool:

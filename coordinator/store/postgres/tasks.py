@@ -11,6 +11,7 @@ from ...core.records import NewStep, NewTask, RecordResult, StepRecord, TaskReco
 from ..sql.queries import POSTGRES, Queries, task_params
 from ..sql.rows import STEP_INSERT, TASK, step_from_row, step_params, task_from_row
 from .pool import Pool
+from .presence import NODE_LOCK_SQL
 from .wakeups import CHANNEL
 
 Q = Queries(POSTGRES)
@@ -61,6 +62,10 @@ _REAP_RELEASE = (
     "tk AS (UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = ANY(%s) RETURNING 1) "
     f"SELECT pg_notify('{CHANNEL}', 'work'), pg_notify('{CHANNEL}', 'task'), "
     "(SELECT count(*) FROM wf), (SELECT count(*) FROM tk)")
+# Silent for too long, or its process is gone: nobody holds its presence lock
+# (presence.py). The try-locks taken here are released at commit.
+_DEAD_NODES = (f"DELETE FROM nodes WHERE heartbeat_at < %s OR pg_try_advisory_xact_lock({NODE_LOCK_SQL}) "
+               "RETURNING node_id")
 _CLOCK = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
@@ -124,7 +129,7 @@ class Tasks:
     async def reap_nodes(self, silent_since: int) -> list[str]:
         async with self._pool.connection() as conn:
             async with conn.transaction():
-                cur = await conn.execute(Q.dead_nodes, (silent_since,))
+                cur = await conn.execute(_DEAD_NODES, (silent_since,))
                 dead = [node_id for (node_id,) in await cur.fetchall()]
                 if dead:
                     await conn.execute(_REAP_RELEASE, (dead, dead))
