@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.ports import SchemaState, Store
@@ -81,9 +82,11 @@ _NAMED: dict[str, _Database] = {}
 
 
 class MemoryStore(Store):
-    def __init__(self, name: str = "") -> None:
-        """A private store, or (with a name) the process-wide one of that name."""
+    def __init__(self, name: str = "", clock: Callable[[], int] | None = None) -> None:
+        """A private store, or (with a name) the process-wide one of that name;
+        `clock` (ms) stands for the database server's clock (default: this host's)."""
         self._db = _NAMED.setdefault(name, _Database()) if name else _Database()
+        self._clock = clock or (lambda: int(time.time() * 1000))
 
     async def open(self, migrate: bool = True) -> None:
         return None
@@ -398,7 +401,7 @@ class MemoryStore(Store):
         return sorted(self._db.nodes.values(), key=lambda n: n.node_id)
 
     async def clock_ms(self) -> int:
-        return int(time.time() * 1000)
+        return self._clock()
     # -- tokens --------------------------------------------------------------
 
     async def create_token(self, token: TokenRecord) -> bool:

@@ -426,3 +426,30 @@ def test_a_silent_coordinator_is_taken_over_and_fenced() -> None:
             await a.record_step(step("x", 1, 0))
 
     run_two(body)
+
+
+def test_coordinators_with_skewed_clocks_agree_on_the_stores() -> None:
+    async def main() -> None:
+        store_time = FakeClock(now_ms=5_000_000)
+        fast, slow = FakeClock(now_ms=5_010_000), FakeClock(now_ms=4_990_000)  # +10 s, -10 s
+        engines = [Engine(MemoryStore("skew", clock=store_time.now_ms), EngineConfig(node_id=n), c)
+                   for n, c in (("fast", fast), ("slow", slow))]
+        for engine in engines:
+            await engine.sync_clock()
+            assert abs(engine.clock.now_ms() - store_time.now_ms()) <= 1
+        a, b = engines
+        await a.start(run_loops=False)
+        await b.start(run_loops=False)
+        await a.start_workflow("wf", ARGS, "x", timeout_ms=5_000)  # its deadline in the store's time
+        for clock in (store_time, fast, slow):
+            clock.advance(4)
+        await b.expire_deadlines()
+        assert (await b.get_workflow("x")).status is WorkflowStatus.PENDING  # not early on the slow one
+        for clock in (store_time, fast, slow):
+            clock.advance(2)
+        await b.expire_deadlines()
+        assert (await b.get_workflow("x")).status is WorkflowStatus.CANCELLED
+        for engine in engines:
+            await engine.stop()
+
+    asyncio.run(main())
