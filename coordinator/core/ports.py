@@ -208,8 +208,9 @@ class Store(abc.ABC):
         """Commit an assigned step's outcome and remove its task, if the task is
         on `step.attempt` and the workflow PENDING (whatever its epoch now: the
         outcome of a step does not depend on which execution asked for it).
-        DUPLICATE with the record if the step was recorded already; STALE if
-        this attempt was fenced off or the workflow is final."""
+        DUPLICATE with the record if this attempt's outcome was recorded already
+        (a retry); STALE if this attempt was fenced off (another attempt is
+        current or won) or the workflow is final."""
 
     @abc.abstractmethod
     async def get_task(self, workflow_id: str, step_number: int) -> TaskRecord | None: ...

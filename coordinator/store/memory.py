@@ -357,7 +357,10 @@ class MemoryStore(Store):
         recorded = await self.get_step(*key)
         if recorded is not None:
             db.tasks.pop(key, None)
-            return RecordResult.DUPLICATE, recorded
+            # A retry of the attempt that won gets its record; another is fenced off.
+            if recorded.attempt == step.attempt:
+                return RecordResult.DUPLICATE, recorded
+            return RecordResult.STALE, None
         row, task = db.workflows.get(step.workflow_id), db.tasks.get(key)
         if (row is None or row.record.status is not WorkflowStatus.PENDING or task is None
                 or task.attempt != step.attempt):

@@ -89,7 +89,7 @@ def test_complete_task_is_fenced_by_attempt_and_answers_retries(any_store_url: s
         assert await s.get_step("w1", 0) == record
         assert await s.get_task("w1", 0) is None
         assert await s.complete_task(current) == (RecordResult.DUPLICATE, record)  # a retry
-        assert await s.complete_task(late) == (RecordResult.DUPLICATE, record)
+        assert await s.complete_task(late) == (RecordResult.STALE, None)  # still fenced off
 
     run(any_store_url, body)
 

@@ -117,9 +117,11 @@ class Tasks:
         assert row is not None, "the statement always returns one row"
         if row[2] is not None:
             return RecordResult.RECORDED, step.recorded(row[2])
-        recorded = await self._pool.fetchone(Q.get_step, (step.workflow_id, step.step_number))
-        if recorded is not None:
-            return RecordResult.DUPLICATE, step_from_row(recorded)
+        row = await self._pool.fetchone(Q.get_step, (step.workflow_id, step.step_number))
+        recorded = step_from_row(row) if row else None
+        # A retry of the attempt that won gets its record; another is fenced off.
+        if recorded is not None and recorded.attempt == step.attempt:
+            return RecordResult.DUPLICATE, recorded
         return RecordResult.STALE, None
 
     async def get(self, workflow_id: str, step_number: int) -> TaskRecord | None:

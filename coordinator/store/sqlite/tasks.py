@@ -34,7 +34,11 @@ def complete_task(db: sqlite3.Connection, step: NewStep) -> tuple[RecordResult, 
 
     def then(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None]:
         row = db.execute(Q.get_step, key).fetchone()
-        return (RecordResult.DUPLICATE, step_from_row(row)) if row else (RecordResult.STALE, None)
+        recorded = step_from_row(row) if row else None
+        # A retry of the attempt that won gets its record; another is fenced off.
+        if recorded is not None and recorded.attempt == step.attempt:
+            return RecordResult.DUPLICATE, recorded
+        return RecordResult.STALE, None
 
     raise Rollback(then)
 
