@@ -92,3 +92,21 @@ def test_a_paused_coordinator_is_taken_over_and_its_late_writes_refused(
     steps = handle.steps()
     assert len(steps) == 1 and steps[0].output == second.pid
     assert handle.result(timeout=5) == second.pid
+
+
+def test_a_coordinator_whose_workers_are_full_leaves_work_to_the_others(
+        cluster_factory: Any, pg_url: str) -> None:
+    c = cluster_factory(pg_url)
+    c.start_coordinator()
+    _, b = c.start_peer()
+    busy = c.start_worker("tests.flows_ha", concurrency=1)  # A's only slot
+    client = c.client()
+    held = client.start_workflow("held_flow", "busy")
+    assert wait_for(lambda: c.runs("busy"), "A's worker to be busy") == [busy.pid]
+    free = c.start_worker("tests.flows_ha", "tests.flows_ha_remote", coordinator=b)
+    # Started through A, which has no free slot: it does not hold the workflow,
+    # B's free worker runs it at once.
+    assert client.start_workflow("cross", "fair").result(timeout=30) == ["a:fair", "b:fair"]
+    assert c.runs("local_a-fair") == [free.pid]
+    c.open_gate("busy")
+    assert held.result(timeout=30) == busy.pid

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ROOT, Proc, wait_for
+from tests.harness import ROOT, Proc, free_port, wait_for
 
 NODE_DIR = ROOT / "examples" / "node"
 
@@ -41,10 +41,10 @@ def node_worker(node: str) -> Any:
     """Start a Node step worker of a cluster; it is killed with the cluster."""
     n = 0
 
-    def start(cluster: Any, wait: bool = True) -> Proc:
+    def start(cluster: Any, wait: bool = True, coordinator: str | None = None) -> Proc:
         nonlocal n
         n += 1
-        proc = Proc([node, str(NODE_DIR / "worker.js"), "--coordinator", cluster.address,
+        proc = Proc([node, str(NODE_DIR / "worker.js"), "--coordinator", coordinator or cluster.address,
                      "--worker-id", f"node-{n}-{cluster.port}", "--step-slots", "4", "--grace", "5"],
                     cluster.tmp / f"node-worker-{n}.log", cluster.env)
         cluster.workers.append(proc)  # closed, and its log shown on failure, with the cluster
@@ -55,9 +55,11 @@ def node_worker(node: str) -> Any:
     return start
 
 
-def run_node(node: str, cluster: Any, script: str, *args: str, timeout: float = 90) -> tuple[int, list[Any]]:
+def run_node(node: str, cluster: Any, script: str, *args: str, timeout: float = 90,
+             coordinator: str | None = None) -> tuple[int, list[Any]]:
     """Run a Node CLI to the end; its exit code and the JSON lines it printed."""
-    done = subprocess.run([node, str(NODE_DIR / script), "--coordinator", cluster.address, *args],
+    done = subprocess.run([node, str(NODE_DIR / script), "--coordinator", coordinator or cluster.address,
+                           *args],
                           cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=timeout)
     try:
         lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -234,3 +236,14 @@ def test_node_client_and_worker_over_tls_with_tokens(node: str, tmp_path: Path) 
             wait_for(lambda: " connected to " in js.log(), "the Node worker to connect over TLS", 30)
         finally:
             js.close()
+
+
+def test_node_client_and_worker_skip_a_dead_coordinator(cluster: Any, node: str, node_worker: Any) -> None:
+    """--coordinator takes a list, as in the Python SDK: a dead first address is skipped."""
+    listed = f"127.0.0.1:{free_port()},{cluster.address}"
+    cluster.start_worker("tests.flows_polyglot")
+    js = node_worker(cluster, coordinator=listed)
+    code, lines = run_node(node, cluster, "client.js", "polyglot_order", '["nut", 1]',
+                           "--send-topic", "confirm", "--send", "true", coordinator=listed)
+    assert code == 0, lines
+    assert lines[-1]["result"]["price"]["pid"] == js.pid
