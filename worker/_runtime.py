@@ -97,6 +97,7 @@ class Worker:
             coordinator, _transport.Security(token, tls_ca, tls_cert, tls_key))
         self._stub = self._endpoints.stub(wgrpc.WorkerServiceStub)
         self._endpoint = 0  # index of the coordinator the stream goes to
+        self._session_stub: Any = self._stub  # replaced by each session's own
         self.coordinator_address = self._endpoints.address(0)
         self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
         self._executions: dict[str, Execution] = {}
@@ -215,6 +216,9 @@ class Worker:
             sdk=SDK,
         )))
         self._endpoint, stub = self._stub.current()
+        # Every call made for this session's assignments goes to the coordinator
+        # that holds its stream (it runs them); only reconnecting moves on.
+        self._session_stub = stub
         self.coordinator_address = self._endpoints.address(self._endpoint)
         responses = stub.Connect(self._requests(outbox))
         try:
@@ -296,7 +300,7 @@ class Worker:
         if assignment.name not in self.registry.workflows:
             log.error("assigned unknown workflow %r; ignoring", assignment.name)
             return
-        execution = Execution(assignment, self._stub, self.registry, park_after=self.park_after,
+        execution = Execution(assignment, self._session_stub, self.registry, park_after=self.park_after,
                               spare_slots=lambda: len(self._executions) < self.concurrency,
                               stream=self.stream_call)
         with self._lock:
@@ -334,9 +338,10 @@ class Worker:
     def _start_step(self, assignment: wpb.StepAssignment) -> None:
         with self._lock:
             self._steps_running += 1
-        self._steps_pool.submit(self._run_step, assignment)
+        self._steps_pool.submit(self._run_step, assignment, self._session_stub)
 
-    def _run_step(self, a: wpb.StepAssignment) -> None:
+    def _run_step(self, a: wpb.StepAssignment, stub: Any) -> None:
+        """Run an assigned step; its outcome goes to the coordinator that assigned it (`stub`)."""
         where = f"workflow {a.workflow_id} step {a.step_number} ({a.name}) attempt {a.attempt}"
         try:
             definition = self.registry.steps.get(a.name)
@@ -356,7 +361,7 @@ class Worker:
                 attempt=a.attempt, started_at=started,
             )
             record_outcome(
-                lambda r: _transport.call(self._stub.RecordStep, r, f"recording {where}",
+                lambda r: _transport.call(stub.RecordStep, r, f"recording {where}",
                                           give_up=self._stopping.is_set, sleep=self._stopping.wait),
                 request, outcome,
             )

@@ -111,6 +111,10 @@ class Engine:
             self.ctx.work.more_tasks()
         elif note.kind is NoteKind.STEP and note.step_number is not None:
             wakeups.step_recorded(workflow_id, note.step_number, None)
+            task = self.dispatch.task(workflow_id, note.step_number)
+            if task is not None:  # ours, recorded through another coordinator: free its slot
+                self.dispatch.forget_task(task)
+                self.ctx.work.slot_freed()
 
     # -- ticks of the background loops (loops.py; tests call them directly) ----
 

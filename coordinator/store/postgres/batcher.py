@@ -1,6 +1,6 @@
-"""Group commit of plain step records on PostgreSQL (record_step without an
-effect, the hot path): steps in flight are committed together in one
-pipelined transaction, one round trip and one commit for many steps."""
+"""Group commit on PostgreSQL for the hot paths (plain step records, step
+tasks created and completed): statements in flight are committed together in
+one pipelined transaction, one round trip and one commit for many."""
 
 from __future__ import annotations
 
@@ -42,21 +42,32 @@ def _params(step: NewStep) -> tuple[Any, ...]:
     return (step.workflow_id, step.epoch, *step_params(step), step.completed_at, step.workflow_id)
 
 
+Item = tuple[str, tuple[Any, ...], tuple[str, int], "asyncio.Future[Any]"]
+
+
 class StepBatcher:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        self._queue: list[tuple[NewStep, asyncio.Future[tuple[int, int | None]]]] = []
+        self._queue: list[Item] = []
         self._flushing = False
         self._flush_task: asyncio.Task[None] | None = None  # keeps the task referenced
 
     async def record(self, step: NewStep) -> tuple[int, int | None]:
         """Queue a plain step record: (1 if the workflow is PENDING on the
-        epoch else 0, its completion_seq if recorded). Whoever flushes commits
-        everything queued in one pipelined transaction. With nothing in flight
-        the caller flushes its own record at once, so a lone step pays no
-        extra hop."""
-        future: asyncio.Future[tuple[int, int | None]] = asyncio.get_running_loop().create_future()
-        self._queue.append((step, future))
+        epoch else 0, its completion_seq if recorded)."""
+        row = await self.run(_RECORD_STEP, _params(step), (step.workflow_id, step.step_number))
+        assert row is not None, "the statement always returns one row"
+        return row[0], row[1]
+
+    async def run(self, sql: str, params: tuple[Any, ...], key: tuple[str, int]) -> Any:
+        """Queue one statement about step `key` (workflow, step number); its
+        first row (or None) once committed. Whoever flushes commits everything
+        queued in one pipelined transaction, statements in key order (one lock
+        order for every batch and every coordinator: no deadlocks between
+        them). With nothing in flight the caller flushes its own statement at
+        once, so a lone one pays no extra hop."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((sql, params, key, future))
         if not self._flushing:
             self._flushing = True
             try:
@@ -80,24 +91,21 @@ class StepBatcher:
 
     async def _flush_batch(self) -> None:
         batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
-        # One lock order for every batch (and every coordinator): no deadlocks between them.
-        batch.sort(key=lambda item: (item[0].workflow_id, item[0].step_number))
+        batch.sort(key=lambda item: item[2])
         try:
             async with self._pool.connection() as conn:
                 if len(batch) == 1:  # alone: one autocommitted statement is quickest
-                    cur = await conn.execute(_RECORD_STEP, _params(batch[0][0]))
+                    cur = await conn.execute(batch[0][0], batch[0][1])
                     rows = [await cur.fetchone()]
                 else:
                     async with conn.pipeline(), conn.transaction():
-                        cursors = [await conn.execute(_RECORD_STEP, _params(step)) for step, _ in batch]
+                        cursors = [await conn.execute(sql, params) for sql, params, _, _ in batch]
                         rows = [await cur.fetchone() for cur in cursors]
         except Exception as e:  # StoreUnavailable, or a bug: every caller hears of it
-            for _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(e)
             return
-        for (_, future), row in zip(batch, rows, strict=True):
-            assert row is not None, "the statement always returns one row"
+        for (*_, future), row in zip(batch, rows, strict=True):
             if not future.done():
-                matched, seq = row
-                future.set_result((matched, seq))
+                future.set_result(row)

@@ -88,7 +88,7 @@ class PostgresStore(Store):
         self._pool = Pool(self._url, min_size, max_size)
         self._listeners = Listeners(self._url)
         self._batcher = StepBatcher(self._pool)
-        self._tasks = Tasks(self._pool)
+        self._tasks = Tasks(self._pool, self._batcher)
         self._presence = Presence(self._url)
 
     async def open(self, migrate: bool = True) -> None:

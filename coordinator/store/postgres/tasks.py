@@ -10,6 +10,7 @@ from typing import Any
 from ...core.records import NewStep, NewTask, RecordResult, StepRecord, TaskRecord
 from ..sql.queries import POSTGRES, Queries, task_params
 from ..sql.rows import STEP_INSERT, TASK, step_from_row, step_params, task_from_row
+from .batcher import StepBatcher
 from .pool import Pool
 from .presence import NODE_LOCK_SQL
 from .wakeups import CHANNEL
@@ -74,16 +75,19 @@ def _keys(keys: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
 
 
 class Tasks:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, batcher: StepBatcher) -> None:
         self._pool = pool
+        # Creating and completing tasks are as hot as recording steps (every
+        # `go`): they are group-committed with them.
+        self._batcher = batcher
 
     async def create(self, task: NewTask) -> tuple[TaskRecord | None, StepRecord | None]:
         sql = _CREATE_NOTIFYING if task.owner is None else _CREATE
-        row = await self._pool.fetchone(sql, (*task_params(task), task.workflow_id, task.step_number))
+        key = (task.workflow_id, task.step_number)
+        row = await self._batcher.run(sql, (*task_params(task), *key), key)
         if row is not None:
             return task_from_row(row), None
         # Recorded, or queued already: a new statement sees whichever committed.
-        key = (task.workflow_id, task.step_number)
         for _ in range(3):
             recorded = await self._pool.fetchone(Q.get_step, key)
             if recorded is not None:
@@ -113,7 +117,7 @@ class Tasks:
         params: tuple[Any, ...] = (
             step.workflow_id, step.workflow_id, step.step_number, step.attempt, *step_params(step),
             step.completed_at, step.workflow_id, step.step_number, step.workflow_id)
-        row = await self._pool.fetchone(_COMPLETE, params)
+        row = await self._batcher.run(_COMPLETE, params, (step.workflow_id, step.step_number))
         assert row is not None, "the statement always returns one row"
         if row[2] is not None:
             return RecordResult.RECORDED, step.recorded(row[2])
