@@ -32,7 +32,8 @@ def test_resume_drops_failed_steps_and_bumps_the_epoch(any_store_url: str) -> No
 
         wf_, resumed = await s.resume_workflow("w", 4000)
         assert resumed and wf_ is not None
-        assert (wf_.status, wf_.outcome, wf_.owner, wf_.deadline_at) == (WorkflowStatus.PENDING, None, None, None)
+        assert (wf_.status, wf_.outcome, wf_.owner, wf_.deadline_at) == (
+            WorkflowStatus.PENDING, None, None, None)
         assert wf_.epoch == epoch + 1 and wf_.updated_at == 4000
         # Steps up to the last successful one stay (a caught error too); later ones go.
         assert [x.step_number for x in await s.list_steps("w")] == [0, 1, 2]
