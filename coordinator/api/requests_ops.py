@@ -13,11 +13,21 @@ from keel.v1 import client_service_pb2 as cpb
 
 from ..core.errors import InvalidArgument
 from ..core.records import Value, WorkflowStatus
-from .requests import check_arguments, check_id, check_name, list_workflows, timestamp_ms
+from .convert import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from .requests import (
+    EMPTY_ARGUMENTS,
+    MAX_ID_LENGTH,
+    check_arguments,
+    check_id,
+    check_name,
+    list_workflows,
+    timestamp_ms,
+)
 
 MAX_SCHEDULE_NAME = 100  # leaves room in the workflow IDs its ticks make (200 at most)
 MAX_CRON_LENGTH = 200
 MAX_TIMEZONE_LENGTH = 100
+MAX_PAGE_TOKEN = 400  # ours are under 300 characters
 
 
 def list_workflows_page(r: cpb.ListWorkflowsRequest) -> tuple[
@@ -39,9 +49,11 @@ def page_token(created_at: int, workflow_id: str) -> str:
 
 def read_page_token(token: str) -> tuple[int, str]:
     try:
-        created_at, workflow_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(created_at, int) and isinstance(workflow_id, str):
-            return created_at, workflow_id
+        if len(token) <= MAX_PAGE_TOKEN:
+            created_at, workflow_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if (isinstance(created_at, int) and MIN_TIMESTAMP_MS <= created_at <= MAX_TIMESTAMP_MS
+                    and isinstance(workflow_id, str) and len(workflow_id) <= MAX_ID_LENGTH):
+                return created_at, workflow_id
     except (ValueError, TypeError):
         pass
     raise InvalidArgument(f"invalid page_token {token[:80]!r}: pass a next_page_token as it came")
@@ -77,5 +89,5 @@ def set_schedule(r: cpb.SetScheduleRequest, max_bytes: int) -> tuple[str, str, s
     timezone = r.timezone or "UTC"
     if len(timezone) > MAX_TIMEZONE_LENGTH or not timezone.isprintable():
         raise InvalidArgument(f"unknown time zone {timezone[:80]!r}")
-    value = check_arguments(r.input, "input", max_bytes)
+    value = check_arguments(r.input, "input", max_bytes) if r.HasField("input") else EMPTY_ARGUMENTS
     return r.name, r.workflow_name, r.cron.strip(), timezone, value

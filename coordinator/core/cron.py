@@ -23,6 +23,12 @@ def check(expression: str, timezone: str) -> None:
             f"invalid cron expression {expression[:100]!r}: use five fields (minute hour day month "
             "weekday), a sixth for seconds, or an alias such as @hourly")
     _zone(timezone)
+    try:  # one that never ticks (February 30th) is as useless as one that does not read
+        next_after(expression, timezone, 0)
+    except InvalidArgument:
+        raise
+    except Exception:
+        raise InvalidArgument(f"cron expression {expression[:100]!r} never ticks") from None
 
 
 def _zone(timezone: str) -> dt.tzinfo:

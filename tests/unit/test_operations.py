@@ -186,3 +186,36 @@ def test_two_coordinators_fire_a_tick_once() -> None:
             await e.stop()
 
     asyncio.run(main())
+
+
+def test_a_cron_expression_that_never_ticks_is_refused() -> None:
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        with pytest.raises(InvalidArgument, match="'0 0 30 2 \\*' never ticks"):
+            await engine.set_schedule("feb30", "wf", "0 0 30 2 *", "UTC", ARGS)
+
+    run(body)
+
+
+def test_operating_requests_are_checked() -> None:
+    from keel.v1 import client_service_pb2 as cpb
+
+    from coordinator.api import requests_ops
+
+    token = requests_ops.page_token(T0, "w" * 200)
+    assert requests_ops.read_page_token(token) == (T0, "w" * 200)
+    for bad in ("", "zz", "[" * 100_000, requests_ops.page_token(10**30, "w"),
+                requests_ops.page_token(T0, "w" * 201)):
+        with pytest.raises(InvalidArgument, match="invalid page_token"):
+            requests_ops.read_page_token(bad)
+    with pytest.raises(InvalidArgument, match="start_step must not be negative"):
+        requests_ops.fork_workflow(cpb.ForkWorkflowRequest(workflow_id="w", start_step=-1))
+    fork = cpb.ForkWorkflowRequest(workflow_id="w", start_step=2)
+    assert requests_ops.fork_workflow(fork) == ("w", 2, None)
+    with pytest.raises(InvalidArgument, match="schedule name is too long"):
+        requests_ops.set_schedule(
+            cpb.SetScheduleRequest(name="s" * 101, workflow_name="wf", cron="* * * * *"), 1000)
+    with pytest.raises(InvalidArgument, match="cron is required"):
+        requests_ops.set_schedule(cpb.SetScheduleRequest(name="s", workflow_name="wf"), 1000)
+    name, wf, expression, timezone, value = requests_ops.set_schedule(
+        cpb.SetScheduleRequest(name="s", workflow_name="wf", cron=" * * * * * "), 1000)
+    assert (name, wf, expression, timezone, value) == ("s", "wf", "* * * * *", "UTC", ARGS)
