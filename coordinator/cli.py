@@ -1,5 +1,6 @@
 """`coordinator serve`, `coordinator migrate`, `coordinator token` and the admin
-verbs (list, show, steps, events, cancel); TLS and token flags in cli_security.py."""
+verbs (list, show, steps, events, cancel); TLS and token flags in cli_security.py;
+resume, fork, schedule and gc in cli_ops.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import common_pb2 as pb
 
+from .cli_ops import (
+    OPS_VERBS,
+    add_list_flags,
+    add_ops_verbs,
+    duration_s,
+    gc_verb,
+    list_request_extras,
+    ops_call,
+)
 from .cli_security import add_client_flags, add_serve_flags, add_token_verbs, admin_channel, token_verb
 from .server import serve
 from .settings import Settings, redact_url
@@ -60,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     _flag(s, "--max-payload-bytes", "KEEL_MAX_PAYLOAD_BYTES", DEFAULTS.max_payload_bytes,
           "largest input, output or error accepted", int)
     _flag(s, "--log-level", "KEEL_LOG_LEVEL", "INFO", "logging level")
+    _flag(s, "--retention", "KEEL_RETENTION", None,
+          "delete finished workflows older than this (90s, 15m, 12h, 30d); none: keep them", duration_s)
     add_serve_flags(s)
 
     def admin(name: str, help: str, with_id: bool = True) -> argparse.ArgumentParser:
@@ -74,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=["PENDING", "SUCCESS", "ERROR", "CANCELLED"])
     ls.add_argument("--name", default="")
     ls.add_argument("--limit", type=int, default=20)
+    add_list_flags(ls)
     admin("show", "show one workflow")
     admin("steps", "list a workflow's recorded steps")
     ev = admin("events", "print a workflow's events (all so far; --follow: live, until it ends)")
@@ -84,7 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     _flag(m, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve")
     m.add_argument("--check", action="store_true",
                    help="change nothing: exit 0 if the store is at the current schema version, else 1")
-    add_token_verbs(verbs, lambda p: _flag(p, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve"))
+    def db_flag(p: argparse.ArgumentParser) -> None:
+        _flag(p, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve")
+
+    add_token_verbs(verbs, db_flag)
+    add_ops_verbs(verbs, admin, db_flag)
     return parser
 
 
@@ -118,10 +135,12 @@ def _admin(args: argparse.Namespace) -> int:
             if args.verb == "list":
                 status = pb.WorkflowStatus.Value(f"WORKFLOW_STATUS_{args.status}") if args.status else 0
                 resp = stub.ListWorkflows(cpb.ListWorkflowsRequest(
-                    status=status, name=args.name, limit=args.limit), timeout=30)
+                    status=status, name=args.name, limit=args.limit, **list_request_extras(args)), timeout=30)
                 for wf in resp.workflows:
                     status_name = pb.WorkflowStatus.Name(wf.status).removeprefix("WORKFLOW_STATUS_")
                     print(f"{wf.workflow_id}\t{wf.name}\t{status_name}\t{wf.created_at.ToJsonString()}")
+                if resp.next_page_token:
+                    print(f"more: --page-token {resp.next_page_token}", file=sys.stderr)
             elif args.verb == "show":
                 _print(stub.GetWorkflow(cpb.GetWorkflowRequest(workflow_id=args.workflow_id), timeout=30))
             elif args.verb == "steps":
@@ -146,6 +165,8 @@ def _admin(args: argparse.Namespace) -> int:
             elif args.verb == "cancel":
                 request = cpb.CancelWorkflowRequest(workflow_id=args.workflow_id)
                 _print(stub.CancelWorkflow(request, timeout=30))
+            elif args.verb in OPS_VERBS:
+                ops_call(args, stub)
         except grpc.RpcError as e:
             print(f"coordinator: {e.code().name}: {e.details()}", file=sys.stderr)
             return 1
@@ -158,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate_verb(args)
     if args.verb == "token":
         return token_verb(args)
+    if args.verb == "gc":
+        return gc_verb(args)
     if args.verb != "serve":
         return _admin(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -180,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         require_auth=args.require_auth,
         max_workers=args.max_workers,
         max_watch_streams=args.max_watch_streams,
+        retention=args.retention,
     )
     try:
         asyncio.run(serve(settings))

@@ -36,6 +36,8 @@ class Settings:
     # Open worker streams and WatchEvents streams beyond these: RESOURCE_EXHAUSTED.
     max_workers: int = 1000
     max_watch_streams: int = 1000
+    # Finished workflows older than this many seconds are deleted (--retention); None keeps them.
+    retention: float | None = None
 
     @property
     def tls(self) -> bool:

@@ -16,7 +16,7 @@ from ._errors import (
     WorkflowNotFound,
 )
 from ._registry import step, workflow
-from ._results import ErrorInfo, Event, StepInfo, WorkflowInfo, WorkflowStatus
+from ._results import ErrorInfo, Event, ScheduleInfo, StepInfo, WorkflowInfo, WorkflowPage, WorkflowStatus
 from ._runtime import Worker
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "KeelError",
     "LeaseLost",
     "NonDeterminismError",
+    "ScheduleInfo",
     "StepError",
     "StepFuture",
     "StepInfo",
@@ -37,6 +38,7 @@ __all__ = [
     "WorkflowHandle",
     "WorkflowInfo",
     "WorkflowNotFound",
+    "WorkflowPage",
     "WorkflowStatus",
     "step",
     "workflow",

@@ -5,19 +5,31 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import common_pb2 as pb
 
 from . import _codec, _transport
 from ._errors import CoordinatorError, WorkflowCancelled, WorkflowFailed, WorkflowNotFound
+from ._operations import Operations
 from ._registry import workflow_name_of
-from ._results import Event, StepInfo, WorkflowInfo, WorkflowStatus, event, step_info, workflow_info
+from ._results import (
+    Event,
+    StepInfo,
+    WorkflowInfo,
+    WorkflowPage,
+    WorkflowStatus,
+    event,
+    step_info,
+    workflow_info,
+)
 
 
 def _duration(seconds: float) -> Duration:
@@ -91,8 +103,9 @@ def _outcome(info: cpb.WorkflowInfo) -> Any:
     raise cls(info.workflow_id, e.type, e.message, e.details)
 
 
-class Client:
-    """Talks to a coordinator from outside workflows. Thread-safe."""
+class Client(Operations):
+    """Talks to a coordinator from outside workflows. Thread-safe. The
+    operating verbs (resume, fork, schedules) are in worker/_operations.py."""
 
     def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 30.0,
                  token: str | None = None, tls_ca: str | None = None, tls_cert: str | None = None,
@@ -126,6 +139,9 @@ class Client:
             if e.code == "NOT_FOUND" and workflow_id is not None:
                 raise WorkflowNotFound(f"no workflow with ID {workflow_id!r}") from None
             raise
+
+    def _handle(self, workflow_id: str) -> WorkflowHandle:
+        return WorkflowHandle(self, workflow_id)
 
     def _get(self, workflow_id: str) -> cpb.WorkflowInfo:
         return self._call(self._stub.GetWorkflow, cpb.GetWorkflowRequest(workflow_id=workflow_id),
@@ -222,12 +238,28 @@ class Client:
         return workflow_info(self._get(workflow_id))
 
     def list_workflows(self, status: WorkflowStatus | str | None = None, name: str | None = None,
-                       limit: int = 100) -> list[WorkflowInfo]:
-        """Workflows, newest first, optionally only those with this status
-        (a WorkflowStatus or its name) or this registered name."""
+                       limit: int = 100, *, created_after: datetime | float | None = None,
+                       created_before: datetime | float | None = None,
+                       page_token: str | None = None) -> WorkflowPage:
+        """A page of workflows, newest first: those with this status (a
+        WorkflowStatus or its name), this registered name, created at or after
+        `created_after` and before `created_before` (datetimes, or seconds since
+        the epoch), at most `limit`. A list of WorkflowInfo whose
+        `next_page_token`, passed as `page_token` with the same filters, reads
+        the next page (None on the last)."""
         request = cpb.ListWorkflowsRequest(
             status=WorkflowStatus.parse(status).to_proto() if status else 0,
-            name=name or "", limit=limit,
+            name=name or "", limit=limit, page_token=page_token or "",
         )
+        if created_after is not None:
+            request.created_after.CopyFrom(_timestamp(created_after))
+        if created_before is not None:
+            request.created_before.CopyFrom(_timestamp(created_before))
         resp = self._call(self._stub.ListWorkflows, request, "listing workflows")
-        return [workflow_info(w) for w in resp.workflows]
+        return WorkflowPage([workflow_info(w) for w in resp.workflows], resp.next_page_token or None)
+
+
+def _timestamp(when: datetime | float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromMilliseconds(int((when.timestamp() if isinstance(when, datetime) else when) * 1000))
+    return ts

@@ -83,6 +83,8 @@ class WorkflowInfo:
     epoch: int
     # When it is cancelled if still pending; None for no timeout.
     deadline: datetime | None
+    # The workflow it was forked from (Client.fork_workflow), if any.
+    forked_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def workflow_info(w: cpb.WorkflowInfo) -> WorkflowInfo:
         updated_at=utc(w.updated_at),
         epoch=w.epoch,
         deadline=utc(w.deadline) if w.HasField("deadline") else None,
+        forked_from=w.forked_from or None,
     )
 
 
@@ -167,4 +170,45 @@ def step_info(s: pb.StepRecord) -> StepInfo:
         select_index=s.select_index if s.HasField("select_index") else None,
         select_step_number=s.select_step_number if s.HasField("select_step_number") else None,
         worker_token=s.worker_token,
+    )
+
+
+class WorkflowPage(list[WorkflowInfo]):
+    """One page of `Client.list_workflows`: a list of WorkflowInfo, newest
+    first, and `next_page_token` (None on the last page), to pass as
+    `page_token` for the next one."""
+
+    def __init__(self, workflows: list[WorkflowInfo], next_page_token: str | None) -> None:
+        super().__init__(workflows)
+        self.next_page_token = next_page_token
+
+    @property
+    def workflows(self) -> list[WorkflowInfo]:
+        return list(self)
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A cron schedule, from `Client.set_schedule` or `Client.list_schedules`."""
+
+    name: str
+    workflow_name: str
+    cron: str
+    timezone: str
+    # The arguments each workflow it starts is given: {"args": [...], "kwargs": {...}}.
+    input: Any
+    paused: bool
+    # The next tick (None while paused) and the last one that started a workflow.
+    next_tick: datetime | None
+    last_tick: datetime | None
+    created_at: datetime
+
+
+def schedule_info(s: cpb.Schedule) -> ScheduleInfo:
+    return ScheduleInfo(
+        name=s.name, workflow_name=s.workflow_name, cron=s.cron, timezone=s.timezone,
+        input=_lenient(s.input), paused=s.paused,
+        next_tick=utc(s.next_tick) if s.HasField("next_tick") else None,
+        last_tick=utc(s.last_tick) if s.HasField("last_tick") else None,
+        created_at=utc(s.created_at),
     )

@@ -36,7 +36,8 @@ _WORKER = "/keel.v1.WorkerService/"
 ROLES: dict[str, Role] = {
     **{_CLIENT + rpc: Role.CLIENT for rpc in (
         "StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps", "GetEvent",
-        "WatchEvents", "Send", "CancelWorkflow")},
+        "WatchEvents", "Send", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow", "SetSchedule",
+        "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule")},
     **{_WORKER + rpc: Role.WORKER for rpc in (
         "Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent", "ReadEvent",
         "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow")},

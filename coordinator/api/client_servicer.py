@@ -12,11 +12,12 @@ from keel.v1 import client_service_pb2_grpc as cgrpc
 
 from ..core.engine import Engine
 from ..settings import Settings
-from . import convert, requests
+from . import convert, requests, requests_ops
 from .limits import Gauge
+from .ops_servicer import OperationsServicer
 
 
-class ClientServicer(cgrpc.ClientServiceServicer):
+class ClientServicer(OperationsServicer, cgrpc.ClientServiceServicer):
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.max_bytes = settings.max_payload_bytes
@@ -45,8 +46,10 @@ class ClientServicer(cgrpc.ClientServiceServicer):
     async def ListWorkflows(
         self, request: cpb.ListWorkflowsRequest, context: grpc.aio.ServicerContext
     ) -> cpb.ListWorkflowsResponse:
-        wfs = await self.engine.list_workflows(*requests.list_workflows(request))
-        return convert.workflow_list(wfs, self.page_budget)
+        status, name, limit, keywords = requests_ops.list_workflows_page(request)
+        wfs = await self.engine.list_workflows(status, name, limit + 1, **keywords)
+        return convert.workflow_page(wfs[:limit], len(wfs) > limit, self.page_budget,
+                                     lambda w: requests_ops.page_token(w.created_at, w.workflow_id))
 
     async def ListSteps(
         self, request: cpb.ListStepsRequest, context: grpc.aio.ServicerContext

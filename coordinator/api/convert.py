@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -15,6 +16,7 @@ from ..core.records import (
     EventRecord,
     Failure,
     Outcome,
+    ScheduleRecord,
     StepKind,
     StepRecord,
     Value,
@@ -103,6 +105,7 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
         # `executions` is the older name of `epoch`; both stay set for old clients.
         executions=w.epoch,
         epoch=w.epoch,
+        forked_from=w.forked_from or "",
         **outcome_fields(w.outcome),
     )
     if w.deadline_at is not None:
@@ -122,6 +125,7 @@ def workflow_summary(w: WorkflowRecord) -> cpb.WorkflowInfo:
         executions=w.epoch,
         epoch=w.epoch,
         payloads_omitted=True,
+        forked_from=w.forked_from or "",
     )
     o = w.outcome
     if o is not None and o.error is not None:
@@ -221,3 +225,25 @@ def run_step(task: StepTask) -> wpb.CoordinatorMessage:
 def revoke(workflow_id: str, epoch: int, reason: str) -> wpb.CoordinatorMessage:
     return wpb.CoordinatorMessage(revoke=wpb.Revoke(workflow_id=workflow_id, epoch=epoch, reason=reason))
 
+
+# -- operating: pages of workflows, schedules ----------------------------------
+
+
+def workflow_page(wfs: list[WorkflowRecord], more: bool, budget_bytes: int,
+                  token: Callable[[WorkflowRecord], str]) -> cpb.ListWorkflowsResponse:
+    """A page of a listing that fits the budget, with the token of the next page
+    if more may follow (also when the budget cut it short)."""
+    response = workflow_list(wfs, budget_bytes)
+    if response.workflows and (more or len(response.workflows) < len(wfs)):
+        response.next_page_token = token(wfs[len(response.workflows) - 1])
+    return response
+
+
+def schedule(s: ScheduleRecord) -> cpb.Schedule:
+    msg = cpb.Schedule(name=s.name, workflow_name=s.workflow_name, cron=s.cron, timezone=s.timezone,
+                       input=payload(s.input), paused=s.paused, created_at=timestamp(s.created_at))
+    if not s.paused:
+        msg.next_tick.CopyFrom(timestamp(s.next_tick_at))
+    if s.last_tick_at is not None:
+        msg.last_tick.CopyFrom(timestamp(s.last_tick_at))
+    return msg

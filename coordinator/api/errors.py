@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from ..core.errors import (
+    AlreadyExists,
     CoordinatorError,
     FailedPrecondition,
     InvalidArgument,
@@ -40,6 +41,7 @@ SERVICE_PREFIX = "/keel.v1."
 TABLE: dict[type[CoordinatorError], tuple[grpc.StatusCode, Callable[[BaseException], str]]] = {
     InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, str),
     NotFound: (grpc.StatusCode.NOT_FOUND, str),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, str),
     FailedPrecondition: (grpc.StatusCode.FAILED_PRECONDITION, str),
     ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, str),
     StoreUnavailable: (grpc.StatusCode.UNAVAILABLE, lambda e: f"store unavailable, retry: {e}"),

@@ -27,6 +27,8 @@ class EngineConfig:
     # A coordinator silent this long is presumed dead: the others release its
     # workflows and step tasks at once (it heartbeats every third of it).
     node_timeout: float = 3.0
+    # Finished workflows older than this (seconds) are deleted; None keeps them.
+    retention: float | None = None
 
 
 @dataclass

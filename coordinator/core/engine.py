@@ -21,6 +21,7 @@ from .context import Context, EngineConfig
 from .dispatch import WorkerSession
 from .errors import StoreUnavailable
 from .executions import Executions
+from .operate import Operations
 from .ports import Store
 from .records import (
     Effect,
@@ -31,6 +32,7 @@ from .records import (
     Note,
     NoteKind,
     Outcome,
+    ScheduleRecord,
     StepRecord,
     Value,
     Wait,
@@ -59,6 +61,7 @@ class Engine:
         self.dispatch = self.ctx.dispatch
         self._executions = Executions(self.ctx)
         self._waits = Waits(self.ctx, self._executions)
+        self._operations = Operations(self.ctx)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
 
@@ -339,9 +342,13 @@ class Engine:
         return wf
 
     async def list_workflows(
-        self, status: WorkflowStatus | None, name: str | None, limit: int
+        self, status: WorkflowStatus | None, name: str | None, limit: int, *,
+        created_after: int | None = None, created_before: int | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[WorkflowRecord]:
-        return await self.store.list_workflows(status, name, limit)
+        """Newest first; `after`: the (created_at, workflow_id) the previous page ended with."""
+        return await self.store.list_workflows(status, name, limit, created_after=created_after,
+                                               created_before=created_before, after=after)
 
     async def list_steps(self, workflow_id: str, after: int = -1,
                          limit: int | None = None) -> list[StepRecord]:
@@ -404,3 +411,38 @@ class Engine:
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait) -> None:
         await self._waits.park(workflow_id, epoch, resume_at, wait)
+
+    # -- operating: resume, fork, retention, schedules (operate.py) ------------
+
+    async def resume_workflow(self, workflow_id: str) -> WorkflowRecord:
+        return await self._operations.resume(workflow_id)
+
+    async def fork_workflow(self, source_id: str, start_step: int,
+                            workflow_id: str | None = None) -> WorkflowRecord:
+        return await self._operations.fork(source_id, start_step, workflow_id)
+
+    async def collect_garbage(self, retention_ms: int | None = None, dry_run: bool = False) -> int:
+        """Delete finished workflows older than `retention_ms` (default: the
+        configured retention; nothing without one); returns how many."""
+        if retention_ms is None:
+            if self.config.retention is None:
+                return 0
+            retention_ms = int(self.config.retention * 1000)
+        return await self._operations.collect(retention_ms, dry_run)
+
+    async def set_schedule(self, name: str, workflow_name: str, cron: str, timezone: str,
+                           input: Value) -> ScheduleRecord:
+        return await self._operations.set_schedule(name, workflow_name, cron, timezone, input)
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._operations.delete_schedule(name)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        return await self.store.list_schedules()
+
+    async def pause_schedule(self, name: str, paused: bool) -> ScheduleRecord:
+        return await self._operations.pause_schedule(name, paused)
+
+    async def fire_schedules(self) -> list[WorkflowRecord]:
+        """Start the workflows of the schedules whose tick has passed (a loop's tick)."""
+        return await self._operations.fire_schedules()

@@ -39,3 +39,7 @@ class Unavailable(CoordinatorError):
 
 class StoreUnavailable(Unavailable):
     """The database cannot be reached or refused the operation; retry later."""
+
+
+class AlreadyExists(CoordinatorError):
+    """What the request would create exists already (and is not the same thing)."""

@@ -27,7 +27,10 @@ def start_loops(engine: Engine) -> list[asyncio.Task[None]]:
         # free, on PostgreSQL) is taken over within half a second.
         "nodes": _every(min(config.node_timeout / 3, 0.5), engine.heartbeat_node, "coordinator heartbeat"),
         "clock": _every(10.0, engine.sync_clock, "clock sync"),
+        "schedules": _every(min(config.poll_interval, 0.25), engine.fire_schedules, "schedules"),
     }
+    if config.retention is not None:
+        loops["retention"] = _every(60.0, engine.collect_garbage, "retention sweep")
     return [asyncio.create_task(loop, name=f"keel-{name}") for name, loop in loops.items()]  # type: ignore[arg-type]
 
 

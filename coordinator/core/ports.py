@@ -19,8 +19,10 @@ from .records import (
     Note,
     Outcome,
     RecordResult,
+    ScheduleRecord,
     StepRecord,
     TaskRecord,
+    Tick,
     TokenRecord,
     Wait,
     WorkflowRecord,
@@ -83,9 +85,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_workflows(
-        self, status: WorkflowStatus | None, name: str | None, limit: int
+        self, status: WorkflowStatus | None, name: str | None, limit: int, *,
+        created_after: int | None = None, created_before: int | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[WorkflowRecord]:
-        """Newest first, without payloads: each record's input and output have
+        """Newest first (by created_at, then workflow ID, both descending),
+        created at or after `created_after` and before `created_before`, and
+        only those after the cursor `after` (the (created_at, workflow_id) of
+        the last one of the previous page). Without payloads: each record's input and output have
         their encoding but empty data, an error has no details and at most the
         start of its message (800 bytes or characters). Reading payloads is
         get_workflow's job, one workflow at a time."""
@@ -265,3 +272,64 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def touch_token(self, name: str, now: int) -> None:
         """Note that the token was used at `now` (only ever moves forward)."""
+
+    # -- operating: resume, fork, retention, schedules -------------------------
+
+    @abc.abstractmethod
+    async def resume_workflow(self, workflow_id: str, now: int) -> tuple[WorkflowRecord | None, bool]:
+        """Make a CANCELLED or ERROR workflow PENDING again, unclaimed, on a new
+        epoch (fencing whatever still runs under the old one), with no outcome
+        and no deadline. Its recorded steps after the last successful one (the
+        failed ones) are deleted with their waits, so they run again; its step
+        tasks are released for any coordinator to claim under a new attempt.
+        Returns the record (None if unknown) and whether it was resumed (False:
+        it was not CANCELLED or ERROR; the record is as it is)."""
+
+    @abc.abstractmethod
+    async def fork_workflow(
+        self, source_id: str, start_step: int, workflow_id: str, now: int
+    ) -> tuple[WorkflowRecord | None, bool]:
+        """Create PENDING workflow `workflow_id` with the source's name and input,
+        `forked_from` the source, holding copies of the source's step records
+        numbered below `start_step` (and the events those steps set). Returns
+        (None, False) if the source is unknown; (the existing record, False) if
+        `workflow_id` exists; (the new record, True) else."""
+
+    @abc.abstractmethod
+    async def collect_workflows(self, finished_before: int, limit: int, dry_run: bool = False) -> int:
+        """Delete up to `limit` final workflows last updated before
+        `finished_before`, with their steps, events, messages, waits and step
+        tasks, in one transaction; returns how many. With `dry_run`, delete
+        nothing and count all of them."""
+
+    @abc.abstractmethod
+    async def put_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        """Create or replace the schedule of this name (keeping its created_at
+        and last tick when replaced); returns it as stored."""
+
+    @abc.abstractmethod
+    async def delete_schedule(self, name: str) -> bool:
+        """False if there was no such schedule."""
+
+    @abc.abstractmethod
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by name."""
+
+    @abc.abstractmethod
+    async def get_schedule(self, name: str) -> ScheduleRecord | None: ...
+
+    @abc.abstractmethod
+    async def pause_schedule(
+        self, name: str, paused: bool, next_tick_at: int, now: int
+    ) -> ScheduleRecord | None:
+        """Pause it, or resume it with its next tick at `next_tick_at`; None if unknown."""
+
+    @abc.abstractmethod
+    async def fire_schedules(
+        self, now: int, limit: int, plan: Callable[[ScheduleRecord], Tick]
+    ) -> list[WorkflowRecord]:
+        """Fire up to `limit` unpaused schedules whose next tick has passed: each
+        is claimed with a row lock (skipping those another coordinator holds),
+        `plan(schedule)` says what its tick starts and when it ticks next, and
+        the workflow (created unless its ID exists) and the new next tick commit
+        together. Returns the workflows created."""

@@ -76,6 +76,8 @@ class WorkflowRecord:
     deadline_at: int | None
     # Coordinator node holding the lease, while PENDING and claimed.
     owner: str | None
+    # The workflow this one was forked from (fork_workflow), if any.
+    forked_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,3 +335,36 @@ class TokenRecord:
 
     def valid_at(self, now: int) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+# -- operating: schedules ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A named cron schedule: each tick starts one workflow `workflow_name`
+    with `input`, under the ID `sched-<name>-<tick, ISO 8601 UTC>`."""
+
+    name: str
+    workflow_name: str
+    cron: str
+    timezone: str
+    input: Value
+    paused: bool
+    # The next tick to fire (ms); ticks are fired by whichever coordinator
+    # claims the schedule's row once this has passed.
+    next_tick_at: int
+    created_at: int
+    updated_at: int
+    # The last tick fired, if any.
+    last_tick_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What firing a due schedule does: start `workflow` (None: nothing, e.g.
+    a schedule whose expression no longer parses) and wait for `next_tick_at`."""
+
+    workflow: NewWorkflow | None
+    tick_at: int | None
+    next_tick_at: int

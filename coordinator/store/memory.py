@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..core.ports import SchemaState, Store
+from ..core.ports import SchemaState
 from ..core.records import (
     Effect,
     EventRecord,
@@ -32,6 +32,7 @@ from ..core.records import (
     Outcome,
     RecordResult,
     Recv,
+    ScheduleRecord,
     Send,
     SetEvent,
     StepRecord,
@@ -45,6 +46,7 @@ from ..core.records import (
     event_wait_key,
     message_wait_key,
 )
+from .memory_ops import MemoryOperations
 
 # A listed workflow's error message: at most this many characters of it.
 LIST_MESSAGE_CHARS = 800
@@ -76,12 +78,13 @@ class _Database:
     tasks: dict[tuple[str, int], TaskRecord] = field(default_factory=dict)
     nodes: dict[str, NodeRecord] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
+    schedules: dict[str, ScheduleRecord] = field(default_factory=dict)  # memory_ops.py
 
 
 _NAMED: dict[str, _Database] = {}
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryOperations):
     def __init__(self, name: str = "", clock: Callable[[], int] | None = None) -> None:
         """A private store, or (with a name) the process-wide one of that name;
         `clock` (ms) stands for the database server's clock (default: this host's)."""
@@ -116,14 +119,18 @@ class MemoryStore(Store):
         return row.record if row else None
 
     async def list_workflows(
-        self, status: WorkflowStatus | None, name: str | None, limit: int
+        self, status: WorkflowStatus | None, name: str | None, limit: int, *,
+        created_after: int | None = None, created_before: int | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[WorkflowRecord]:
         found = [
-            row.record for row in self._db.workflows.values()
-            if (status is None or row.record.status is status) and (not name or row.record.name == name)
+            w for row in self._db.workflows.values() if (w := row.record)
+            and (status is None or w.status is status) and (not name or w.name == name)
+            and (created_after is None or w.created_at >= created_after)
+            and (created_before is None or w.created_at < created_before)
+            and (after is None or (w.created_at, w.workflow_id) < after)
         ]
-        found.sort(key=lambda w: w.workflow_id)
-        found.sort(key=lambda w: w.created_at, reverse=True)  # stable: ties keep ID order
+        found.sort(key=lambda w: (w.created_at, w.workflow_id), reverse=True)
         return [_summary(w) for w in found[:max(limit, 0)]]
 
     async def claim_workflows(

@@ -26,7 +26,8 @@ RPCS = [(f"/{s.full_name}/{m.name}", m.client_streaming, m.server_streaming)
 # What each role may call, written out rather than derived from the table.
 ALLOWED = {
     "client": {"StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps",
-               "GetEvent", "WatchEvents", "Send", "CancelWorkflow"},
+               "GetEvent", "WatchEvents", "Send", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow",
+               "SetSchedule", "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule"},
     "worker": {"Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent",
                "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow"},
 }

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from ...core.errors import StoreUnavailable
-from ...core.ports import SchemaState, Store
+from ...core.ports import SchemaState
 from ...core.records import (
     Effect,
     EventRecord,
@@ -52,6 +52,7 @@ from ..sql.rows import (
 from .batcher import StepBatcher
 from .effects import record_set_event, record_with_effect, send
 from .listener import Listeners
+from .ops import PostgresOperations
 from .pool import Pool, connect, libpq_url
 from .presence import Presence
 from .tasks import Tasks
@@ -82,7 +83,7 @@ def _rows(conn: psycopg.AsyncConnection[Any]) -> Callable[[str, tuple[Any, ...]]
     return execute
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresOperations):
     def __init__(self, url: str, min_size: int = 2, max_size: int = 10) -> None:
         self._url = libpq_url(url)
         self._pool = Pool(self._url, min_size, max_size)
@@ -133,10 +134,12 @@ class PostgresStore(Store):
         return workflow_from_row(row) if row else None
 
     async def list_workflows(
-        self, status: WorkflowStatus | None, name: str | None, limit: int
+        self, status: WorkflowStatus | None, name: str | None, limit: int, *,
+        created_after: int | None = None, created_before: int | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[WorkflowRecord]:
-        sql = Q.list_workflows[status is not None, bool(name)]
-        params = (*([status.value] if status is not None else []), *([name] if name else []), limit)
+        sql, params = Q.list_workflows_params(status.value if status is not None else None, name, limit,
+                                              created_after, created_before, after)
         return [workflow_from_row(r) for r in await self._pool.fetchall(sql, params)]
 
     async def claim_workflows(

@@ -147,4 +147,34 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE steps ADD COLUMN worker_token TEXT NOT NULL DEFAULT ''",
         ],
     ),
+    (
+        # Version 8 (issue 14, operating keel): forks remember their source;
+        # listing pages by (created_at, workflow_id) under each filter; the
+        # retention sweep finds finished workflows by age; cron schedules.
+        8,
+        [
+            "ALTER TABLE workflows ADD COLUMN forked_from TEXT",
+            "CREATE INDEX workflows_by_created ON workflows (created_at, workflow_id)",
+            "CREATE INDEX workflows_by_status ON workflows (status, created_at, workflow_id)",
+            "CREATE INDEX workflows_by_name ON workflows (name, created_at, workflow_id)",
+            "DROP INDEX workflows_created",
+            "CREATE INDEX workflows_finished ON workflows (updated_at) "
+            "WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED')",
+            "CREATE INDEX messages_workflow ON messages (workflow_id)",
+            """CREATE TABLE schedules (
+                name           TEXT PRIMARY KEY,
+                workflow_name  TEXT NOT NULL,
+                cron           TEXT NOT NULL,
+                timezone       TEXT NOT NULL,
+                input_encoding TEXT NOT NULL,
+                input          BLOB NOT NULL,
+                paused         INTEGER NOT NULL DEFAULT 0,
+                next_tick_at   INTEGER NOT NULL,
+                created_at     INTEGER NOT NULL,
+                updated_at     INTEGER NOT NULL,
+                last_tick_at   INTEGER
+            )""",
+            "CREATE INDEX schedules_due ON schedules (next_tick_at) WHERE paused = 0",
+        ],
+    ),
 ]

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ...core.records import NewTask, Wait, WaitKind
-from .rows import EVENT, MESSAGE, NODE, STEP, STEP_INSERT, TASK, TOKEN, WORKFLOW
+from .rows import EVENT, MESSAGE, NODE, SCHEDULE, STEP, STEP_INSERT, TASK, TOKEN, WORKFLOW
 
 
 class Dialect:
@@ -63,20 +63,13 @@ class Queries:
             "VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {wf}")
         self.get_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?")
-        # Keyed by (filter on status, filter on name); parameters in that
-        # order, then the limit. A listing reads no payloads: input and output
-        # come empty, error details too, and the message cut short.
+        # A listing reads no payloads: input and output come empty, error
+        # details too, and the message cut short. See list_workflows_sql.
         cut = {"input": f"{d.empty_bytes} AS input", "output": f"{d.empty_bytes} AS output",
                "error_message": f"substr(error_message, 1, {LIST_MESSAGE_BYTES}) AS error_message",
                "error_details": "NULL AS error_details"}
-        summary = ", ".join(cut.get(name, name) for name in WORKFLOW.names)
-        self.list_workflows = {
-            (status, name): r(
-                f"SELECT {summary} FROM workflows WHERE 1 = 1"
-                + (" AND status = ?" if status else "") + (" AND name = ?" if name else "")
-                + " ORDER BY created_at DESC, workflow_id LIMIT ?")
-            for status in (False, True) for name in (False, True)
-        }
+        self._summary = ", ".join(cut.get(name, name) for name in WORKFLOW.names)
+        self._lists: dict[tuple[bool, ...], str] = {}
         # Parameters: names, now, now, limit, owner, lease_until, now. SKIP
         # LOCKED: concurrent claimers take disjoint rows instead of waiting; a
         # row claimed meanwhile fails the re-checked WHERE. Parked workflows
@@ -258,6 +251,103 @@ class Queries:
         self.touch_token = r(
             "UPDATE tokens SET last_used_at = ? WHERE name = ? "
             "AND (last_used_at IS NULL OR last_used_at < ?)")
+
+        # -- operating: resume, fork, retention, schedules --------------------
+        lock = " FOR UPDATE" if d.postgres else ""
+        skip = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
+        self.lock_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?{lock}")
+        self.last_good_step = r(
+            "SELECT COALESCE(MAX(step_number), -1) FROM steps WHERE workflow_id = ? AND error_type IS NULL")
+        self.delete_steps_after = r("DELETE FROM steps WHERE workflow_id = ? AND step_number > ?")
+        self.delete_waits_after = r("DELETE FROM waits WHERE workflow_id = ? AND step_number > ?")
+        self.release_workflow_tasks = r(
+            "UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE workflow_id = ?")
+        self.resume_workflow = r(
+            "UPDATE workflows SET status = 'PENDING', output_encoding = NULL, output = NULL, "
+            "error_type = NULL, error_message = NULL, error_details = NULL, owner = NULL, "
+            "lease_until = NULL, epoch = epoch + 1, resume_at = NULL, wait_key = NULL, "
+            "deadline_at = NULL, updated_at = ? "
+            f"WHERE workflow_id = ? AND status IN ('CANCELLED', 'ERROR') RETURNING {wf}")
+        # Parameters: new ID, now, now, source ID.
+        self.fork_workflow = r(
+            "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, "
+            "updated_at, epoch, forked_from) SELECT ?, name, 'PENDING', input_encoding, input, ?, ?, 0, "
+            "workflow_id FROM workflows WHERE workflow_id = ? "
+            "ON CONFLICT (workflow_id) DO NOTHING RETURNING 1")
+        step_rest = ", ".join(n for n in STEP.names if n != "workflow_id")
+        event_rest = ", ".join(n for n in EVENT.names if n != "workflow_id")
+        # Parameters: new ID, source ID, start step.
+        self.copy_steps = r(
+            f"INSERT INTO steps (workflow_id, {step_rest}) SELECT ?, {step_rest} FROM steps "
+            "WHERE workflow_id = ? AND step_number < ?")
+        self.copy_events = r(
+            f"INSERT INTO events (workflow_id, {event_rest}) SELECT ?, {event_rest} FROM events "
+            "WHERE workflow_id = ? AND step_number < ?")
+        self.fork_step_seq = r(
+            "UPDATE workflows SET step_seq = (SELECT COALESCE(MAX(completion_seq), 0) FROM steps "
+            f"WHERE workflow_id = ?) WHERE workflow_id = ? RETURNING {wf}")
+        finished = "status IN ('SUCCESS', 'ERROR', 'CANCELLED') AND updated_at < ?"
+        self.count_finished = r(f"SELECT count(*) FROM workflows WHERE {finished}")
+        self.pick_finished = r(
+            f"SELECT workflow_id FROM workflows WHERE {finished} ORDER BY updated_at LIMIT ?{skip}")
+        self.delete_rows_of = {
+            table: r(f"DELETE FROM {table} WHERE {d.in_list('workflow_id')}")
+            for table in ("steps", "events", "messages", "waits", "step_tasks", "workflows")
+        }
+        sched = SCHEDULE.sql
+        self.put_schedule = r(
+            f"INSERT INTO schedules ({sched}) VALUES ({', '.join('?' * len(SCHEDULE.names))}) "
+            "ON CONFLICT (name) DO UPDATE SET workflow_name = excluded.workflow_name, "
+            "cron = excluded.cron, timezone = excluded.timezone, "
+            "input_encoding = excluded.input_encoding, input = excluded.input, "
+            "paused = excluded.paused, next_tick_at = excluded.next_tick_at, "
+            f"updated_at = excluded.updated_at RETURNING {sched}")
+        self.delete_schedule = r("DELETE FROM schedules WHERE name = ? RETURNING 1")
+        self.get_schedule = r(f"SELECT {sched} FROM schedules WHERE name = ?")
+        self.list_schedules = r(f"SELECT {sched} FROM schedules ORDER BY name")
+        self.pause_schedule = r(
+            f"UPDATE schedules SET paused = 1, updated_at = ? WHERE name = ? RETURNING {sched}")
+        self.unpause_schedule = r(
+            "UPDATE schedules SET paused = 0, next_tick_at = ?, updated_at = ? WHERE name = ? "
+            f"RETURNING {sched}")
+        self.due_schedules = r(
+            f"SELECT {sched} FROM schedules WHERE paused = 0 AND next_tick_at <= ? "
+            f"ORDER BY next_tick_at, name LIMIT ?{skip}")
+        # Parameters: next tick, tick fired (or NULL), now, name.
+        self.schedule_ticked = r(
+            "UPDATE schedules SET next_tick_at = ?, last_tick_at = COALESCE(?, last_tick_at), "
+            "updated_at = ? WHERE name = ?")
+
+    def list_workflows_sql(self, status: bool, name: bool, created_after: bool, created_before: bool,
+                           cursor: bool) -> str:
+        """The listing with these filters; parameters in this order (the
+        cursor is two: created_at, workflow_id), then the limit. Newest first,
+        ties by workflow ID descending, so each filter's index on
+        (..., created_at, workflow_id) serves it read backwards."""
+        key = (status, name, created_after, created_before, cursor)
+        sql = self._lists.get(key)
+        if sql is None:
+            sql = self._lists[key] = self.dialect.render(
+                f"SELECT {self._summary} FROM workflows WHERE 1 = 1"
+                + (" AND status = ?" if status else "") + (" AND name = ?" if name else "")
+                + (" AND created_at >= ?" if created_after else "")
+                + (" AND created_at < ?" if created_before else "")
+                + (" AND (created_at, workflow_id) < (?, ?)" if cursor else "")
+                + " ORDER BY created_at DESC, workflow_id DESC LIMIT ?")
+        return sql
+
+    def list_workflows_params(
+        self, status: str | None, name: str | None, limit: int, created_after: int | None,
+        created_before: int | None, after: tuple[int, str] | None,
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement and parameters of one listing."""
+        sql = self.list_workflows_sql(status is not None, bool(name), created_after is not None,
+                                      created_before is not None, after is not None)
+        params = (*([status] if status is not None else []), *([name] if name else []),
+                  *([created_after] if created_after is not None else []),
+                  *([created_before] if created_before is not None else []),
+                  *(after if after is not None else ()), limit)
+        return sql, params
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:

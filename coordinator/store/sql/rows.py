@@ -17,6 +17,7 @@ from ...core.records import (
     NodeRecord,
     Outcome,
     Role,
+    ScheduleRecord,
     StepKind,
     StepRecord,
     TaskRecord,
@@ -47,7 +48,7 @@ class Columns:
 WORKFLOW = Columns(
     "workflow_id", "name", "status", "input_encoding", "input", "output_encoding", "output",
     "error_type", "error_message", "error_details", "created_at", "updated_at", "epoch", "step_seq",
-    "deadline_at", "owner",
+    "deadline_at", "owner", "forked_from",
 )
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
@@ -89,9 +90,10 @@ def _outcome(
 
 
 def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
-    (wid, name, status, in_enc, inp, created, updated, epoch, seq, deadline, owner) = WORKFLOW.at(
+    (wid, name, status, in_enc, inp, created, updated, epoch, seq, deadline, owner,
+     forked_from) = WORKFLOW.at(
         "workflow_id", "name", "status", "input_encoding", "input", "created_at", "updated_at",
-        "epoch", "step_seq", "deadline_at", "owner")
+        "epoch", "step_seq", "deadline_at", "owner", "forked_from")
     o_enc, o_data, e_type, e_msg, e_det = WORKFLOW.at(*_OUTCOME)
 
     def workflow_from_row(r: Sequence[Any]) -> WorkflowRecord:
@@ -107,6 +109,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
             step_seq=r[seq],
             deadline_at=r[deadline],
             owner=r[owner],
+            forked_from=r[forked_from],
         )
 
     return workflow_from_row
@@ -232,3 +235,24 @@ def _node_mapper() -> Callable[[Sequence[Any]], NodeRecord]:
 
 task_from_row = _task_mapper()
 node_from_row = _node_mapper()
+
+
+# -- operating: schedules ------------------------------------------------------
+
+SCHEDULE = Columns(
+    "name", "workflow_name", "cron", "timezone", "input_encoding", "input", "paused", "next_tick_at",
+    "created_at", "updated_at", "last_tick_at",
+)
+
+
+def schedule_from_row(r: Sequence[Any]) -> ScheduleRecord:
+    """A SCHEDULE row (its columns in SCHEDULE's order)."""
+    name, workflow, cron, tz, enc, inp, paused, next_tick, created, updated, last = r
+    return ScheduleRecord(name, workflow, cron, tz, Value(enc, bytes(inp)), bool(paused), next_tick,
+                          created, updated, last)
+
+
+def schedule_params(s: ScheduleRecord) -> tuple[Any, ...]:
+    """Values of SCHEDULE, in order."""
+    return (s.name, s.workflow_name, s.cron, s.timezone, s.input.encoding, s.input.data,
+            1 if s.paused else 0, s.next_tick_at, s.created_at, s.updated_at, s.last_tick_at)

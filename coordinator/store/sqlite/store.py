@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ...core.ports import SchemaState, Store
+from ...core.ports import SchemaState
 from ...core.records import (
     Effect,
     EventRecord,
@@ -52,6 +52,7 @@ from ..sql.rows import (
 )
 from . import tasks
 from .group_commit import GroupCommitter, Rollback
+from .ops import SqliteOperations
 
 T = TypeVar("T")
 Q = Queries(SQLITE)
@@ -59,7 +60,7 @@ SCHEMA = migrations.Schema(
     SQLITE, schema.MIGRATIONS, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keel_schema'")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteOperations):
     def __init__(self, path: str, synchronous: str = "FULL") -> None:
         self._path = path
         self._synchronous = synchronous.upper()
@@ -116,10 +117,12 @@ class SqliteStore(Store):
         return await self._run(lambda db: _get_workflow(db, workflow_id))
 
     async def list_workflows(
-        self, status: WorkflowStatus | None, name: str | None, limit: int
+        self, status: WorkflowStatus | None, name: str | None, limit: int, *,
+        created_after: int | None = None, created_before: int | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[WorkflowRecord]:
-        sql = Q.list_workflows[status is not None, bool(name)]
-        params = (*([status.value] if status is not None else []), *([name] if name else []), limit)
+        sql, params = Q.list_workflows_params(status.value if status is not None else None, name, limit,
+                                              created_after, created_before, after)
         return await self._run(lambda db: [workflow_from_row(r) for r in db.execute(sql, params)])
 
     async def claim_workflows(

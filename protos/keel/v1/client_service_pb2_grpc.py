@@ -80,6 +80,41 @@ class ClientServiceStub:
                 request_serializer=keel_dot_v1_dot_client__service__pb2.CancelWorkflowRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_client__service__pb2.CancelWorkflowResponse.FromString,
                 _registered_method=True)
+        self.ResumeWorkflow = channel.unary_unary(
+                '/keel.v1.ClientService/ResumeWorkflow',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.ResumeWorkflowRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.ResumeWorkflowResponse.FromString,
+                _registered_method=True)
+        self.ForkWorkflow = channel.unary_unary(
+                '/keel.v1.ClientService/ForkWorkflow',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.ForkWorkflowRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.ForkWorkflowResponse.FromString,
+                _registered_method=True)
+        self.SetSchedule = channel.unary_unary(
+                '/keel.v1.ClientService/SetSchedule',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.SetScheduleRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.SetScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/keel.v1.ClientService/DeleteSchedule',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/keel.v1.ClientService/ListSchedules',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/keel.v1.ClientService/PauseSchedule',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.PauseScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/keel.v1.ClientService/ResumeSchedule',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class ClientServiceServicer:
@@ -157,6 +192,66 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeWorkflow(self, request, context):
+        """Makes a CANCELLED or ERROR workflow PENDING again: it continues after its
+        last recorded successful step (a failed step runs again), with no
+        deadline. FAILED_PRECONDITION for a PENDING or SUCCESS workflow,
+        NOT_FOUND for an unknown one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForkWorkflow(self, request, context):
+        """Starts a new workflow with the same name and input as another, holding
+        copies of its recorded steps before `start_step` (and the events they
+        set): the steps from `start_step` on run again. NOT_FOUND for an unknown
+        source; ALREADY_EXISTS if the new ID is taken by anything but a fork of
+        the same source (a retried fork returns the one made first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSchedule(self, request, context):
+        """Creates or replaces a cron schedule: each tick starts exactly one
+        workflow, with the ID "sched-<name>-<tick time, ISO 8601 UTC>", whatever
+        the number of coordinators. Ticks missed while no coordinator ran are not
+        replayed, except the most recent one. A new or replaced schedule is active.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Deletes a schedule (the workflows it started stay). NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Lists every schedule, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """Pauses a schedule: no tick fires until it is resumed. NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Resumes a paused schedule from its next tick (those missed while paused
+        are not replayed). NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +299,41 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.CancelWorkflow,
                     request_deserializer=keel_dot_v1_dot_client__service__pb2.CancelWorkflowRequest.FromString,
                     response_serializer=keel_dot_v1_dot_client__service__pb2.CancelWorkflowResponse.SerializeToString,
+            ),
+            'ResumeWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeWorkflow,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.ResumeWorkflowRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.ResumeWorkflowResponse.SerializeToString,
+            ),
+            'ForkWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForkWorkflow,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.ForkWorkflowRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.ForkWorkflowResponse.SerializeToString,
+            ),
+            'SetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSchedule,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.SetScheduleRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.SetScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -450,6 +580,195 @@ class ClientService:
             '/keel.v1.ClientService/CancelWorkflow',
             keel_dot_v1_dot_client__service__pb2.CancelWorkflowRequest.SerializeToString,
             keel_dot_v1_dot_client__service__pb2.CancelWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/ResumeWorkflow',
+            keel_dot_v1_dot_client__service__pb2.ResumeWorkflowRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.ResumeWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForkWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/ForkWorkflow',
+            keel_dot_v1_dot_client__service__pb2.ForkWorkflowRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.ForkWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/SetSchedule',
+            keel_dot_v1_dot_client__service__pb2.SetScheduleRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.SetScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/DeleteSchedule',
+            keel_dot_v1_dot_client__service__pb2.DeleteScheduleRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/ListSchedules',
+            keel_dot_v1_dot_client__service__pb2.ListSchedulesRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/PauseSchedule',
+            keel_dot_v1_dot_client__service__pb2.PauseScheduleRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.PauseScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/ResumeSchedule',
+            keel_dot_v1_dot_client__service__pb2.ResumeScheduleRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.ResumeScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,
