@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from ..core.errors import (
+    AlreadyExists,
     CoordinatorError,
     FailedPrecondition,
     InvalidArgument,
@@ -46,6 +47,7 @@ TABLE: dict[type[CoordinatorError], tuple[grpc.StatusCode, Callable[[BaseExcepti
     Unavailable: (grpc.StatusCode.UNAVAILABLE, str),
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, str),
     PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, str),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, str),
 }
 
 

@@ -39,3 +39,11 @@ class Unavailable(CoordinatorError):
 
 class StoreUnavailable(Unavailable):
     """The database cannot be reached or refused the operation; retry later."""
+
+
+class AlreadyExists(CoordinatorError):
+    """What the request would create exists; `existing_id` names it."""
+
+    def __init__(self, message: str, existing_id: str = "") -> None:
+        super().__init__(message)
+        self.existing_id = existing_id

@@ -15,10 +15,12 @@ class WorkflowStatus(str, enum.Enum):
     SUCCESS = "SUCCESS"
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"
+    # On a queue, waiting for a slot (then PENDING).
+    ENQUEUED = "ENQUEUED"
 
     @property
     def final(self) -> bool:
-        return self is not WorkflowStatus.PENDING
+        return self is not WorkflowStatus.PENDING and self is not WorkflowStatus.ENQUEUED
 
 
 class StepKind(str, enum.Enum):
@@ -76,6 +78,9 @@ class WorkflowRecord:
     deadline_at: int | None
     # Coordinator node holding the lease, while PENDING and claimed.
     owner: str | None
+    # The queue it was enqueued on, and when it left it (started); None otherwise.
+    queue: str | None = None
+    started_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +289,7 @@ class NoteKind(str, enum.Enum):
     DONE = "done"  # the workflow became final
     WORK = "work"  # some workflow became claimable
     TASK = "task"  # some step task became claimable
+    QUEUE = "queue"  # a queue may start more (enqueued, or a queued workflow ended)
     STEP = "step"  # a step task of the workflow was recorded
 
 
@@ -333,3 +339,48 @@ class TokenRecord:
 
     def valid_at(self, now: int) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+# -- queues ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """A named queue and its limits (None: no limit)."""
+
+    name: str
+    concurrency: int | None = None  # running at once, across all coordinators
+    worker_concurrency: int | None = None  # running at once on any one worker
+    rate_limit: int | None = None  # starts in any window of rate_period_ms
+    rate_period_ms: int | None = None
+    partition_concurrency: int | None = None  # running at once per partition key
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue with how many of its workflows wait and run now."""
+
+    queue: QueueRecord
+    enqueued: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewQueued:
+    """A workflow to create ENQUEUED on a queue."""
+
+    workflow: NewWorkflow  # its deadline_at is unset: the timeout counts from the start
+    queue: str
+    priority: int = 0  # lower starts first; equal ones in enqueue order
+    deduplication_id: str | None = None
+    partition_key: str | None = None
+    timeout_ms: int | None = None
+
+
+class EnqueueResult(enum.Enum):
+    CREATED = "created"
+    EXISTS = "exists"  # a workflow with this ID exists (returned, as for a start)
+    DUPLICATE = "duplicate"  # the deduplication ID is held (the holder is returned)
+    NO_QUEUE = "no_queue"  # no queue of that name; nothing was written

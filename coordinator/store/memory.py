@@ -30,6 +30,7 @@ from ..core.records import (
     NewWorkflow,
     NodeRecord,
     Outcome,
+    QueueRecord,
     RecordResult,
     Recv,
     Send,
@@ -45,6 +46,7 @@ from ..core.records import (
     event_wait_key,
     message_wait_key,
 )
+from .memory_queues import MemoryQueues
 
 # A listed workflow's error message: at most this many characters of it.
 LIST_MESSAGE_CHARS = 800
@@ -61,6 +63,12 @@ class _Workflow:
     lease_until: int | None = None
     resume_at: int | None = None
     wait_key: str | None = None
+    # On a queue (record.queue set): its place, and its timeout until it starts.
+    priority: int = 0
+    queue_seq: int = 0
+    deduplication_id: str | None = None
+    partition_key: str | None = None
+    timeout_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -76,12 +84,14 @@ class _Database:
     tasks: dict[tuple[str, int], TaskRecord] = field(default_factory=dict)
     nodes: dict[str, NodeRecord] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
+    workflow_queues: dict[str, QueueRecord] = field(default_factory=dict)
+    queue_seq: int = 0
 
 
 _NAMED: dict[str, _Database] = {}
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryQueues, Store):
     def __init__(self, name: str = "", clock: Callable[[], int] | None = None) -> None:
         """A private store, or (with a name) the process-wide one of that name;
         `clock` (ms) stands for the database server's clock (default: this host's)."""
@@ -169,9 +179,10 @@ class MemoryStore(Store):
         self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
     ) -> WorkflowRecord | None:
         row = self._db.workflows.get(workflow_id)
-        if row is None or row.record.status is not WorkflowStatus.PENDING:
+        if row is None or row.record.status not in (WorkflowStatus.PENDING, WorkflowStatus.ENQUEUED):
             return None
-        if epoch is not None and row.record.epoch != epoch:
+        if epoch is not None and (row.record.epoch != epoch
+                                  or row.record.status is not WorkflowStatus.PENDING):
             return None
         self._finish(row, status, outcome, now)
         return row.record

@@ -12,6 +12,7 @@ import pytest
 
 from coordinator.api import errors
 from coordinator.core.errors import (
+    AlreadyExists,
     CoordinatorError,
     FailedPrecondition,
     InvalidArgument,
@@ -58,7 +59,7 @@ def test_anything_else_is_internal_naming_its_type(exc: Exception) -> None:
 
 def test_every_domain_error_class_is_in_the_table() -> None:
     listed = {InvalidArgument, NotFound, FailedPrecondition, ResourceExhausted, Unavailable, StoreUnavailable,
-              Unauthenticated, PermissionDenied}
+              Unauthenticated, PermissionDenied, AlreadyExists}
     assert set(errors.TABLE) == listed
 
 

@@ -47,7 +47,7 @@ class Columns:
 WORKFLOW = Columns(
     "workflow_id", "name", "status", "input_encoding", "input", "output_encoding", "output",
     "error_type", "error_message", "error_details", "created_at", "updated_at", "epoch", "step_seq",
-    "deadline_at", "owner",
+    "deadline_at", "owner", "queue_name", "started_at",
 )
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
@@ -93,6 +93,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
         "workflow_id", "name", "status", "input_encoding", "input", "created_at", "updated_at",
         "epoch", "step_seq", "deadline_at", "owner")
     o_enc, o_data, e_type, e_msg, e_det = WORKFLOW.at(*_OUTCOME)
+    queue, started_at = WORKFLOW.at("queue_name", "started_at")
 
     def workflow_from_row(r: Sequence[Any]) -> WorkflowRecord:
         return WorkflowRecord(
@@ -107,6 +108,8 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
             step_seq=r[seq],
             deadline_at=r[deadline],
             owner=r[owner],
+            queue=r[queue],
+            started_at=r[started_at],
         )
 
     return workflow_from_row
