@@ -36,10 +36,10 @@ _WORKER = "/keel.v1.WorkerService/"
 ROLES: dict[str, Role] = {
     **{_CLIENT + rpc: Role.CLIENT for rpc in (
         "StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps", "GetEvent",
-        "WatchEvents", "Send", "CancelWorkflow")},
+        "WatchEvents", "Send", "CancelWorkflow", "SetQueue", "GetQueue", "ListQueues", "Enqueue")},
     **{_WORKER + rpc: Role.WORKER for rpc in (
         "Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent", "ReadEvent",
-        "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow")},
+        "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow", "EnqueueWorkflow")},
 }
 
 RECHECK = 0.5  # seconds between checks of a long call's token

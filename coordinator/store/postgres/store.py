@@ -79,7 +79,8 @@ def _ending(sql: str) -> str:
     """`sql`, which makes workflows final, made to NOTIFY "done:<id>" for each,
     and "queue" for each that held a slot of a queue (the next may start)."""
     return (f"WITH u AS ({sql}) SELECT {WORKFLOW.of('u')}, "
-            f"pg_notify('{CHANNEL}', 'done:' || u.workflow_id), (SELECT pg_notify('{CHANNEL}', 'queue') WHERE u.queue_name IS NOT NULL) FROM u")
+            f"pg_notify('{CHANNEL}', 'done:' || u.workflow_id), "
+            f"(SELECT pg_notify('{CHANNEL}', 'queue') WHERE u.queue_name IS NOT NULL) FROM u")
 
 
 _FINISH = {with_epoch: _ending(sql) for with_epoch, sql in Q.finish_workflow.items()}
