@@ -141,6 +141,9 @@ class Engine:
                 self.ctx.lease_until(),
             )
             exhausted = exhausted and len(claimed) < free
+            # Queued ones count towards their queue's limit on this worker
+            # (those over it are released: not claimed again at once).
+            claimed = await self._queues.admit(session, claimed)
             again = again or len(claimed) == free
             for wf in claimed:
                 if not self.dispatch.is_live(session):

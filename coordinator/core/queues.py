@@ -16,6 +16,7 @@ import json
 import uuid
 
 from .context import Context
+from .dispatch import WorkerSession
 from .errors import AlreadyExists, NotFound
 from .executions import Executions
 from .records import (
@@ -147,6 +148,34 @@ class Queues:
             work.queue_backlog = False  # nothing more can start until something changes
         if again:
             work.more_queued()  # a full batch: look for the next one at once
+
+    async def admit(self, session: WorkerSession, claimed: list[WorkflowRecord]) -> list[WorkflowRecord]:
+        """Of workflows claimed for `session` (a recovery, a resume after a
+        park: they left their queue already), those its queue's
+        worker_concurrency lets it run; the others are released at once, for
+        a worker with room (here, or at another coordinator) to claim."""
+        ctx = self.ctx
+        queues = {wf.queue for wf in claimed if wf.queue is not None}
+        if not queues:
+            return claimed
+        limits: dict[str, int | None] = {}
+        for name in queues:
+            state = await ctx.store.get_queue(name)
+            limits[name] = state.queue.worker_concurrency if state is not None else None
+        counts = ctx.dispatch.queued_on(session)
+        keep: list[WorkflowRecord] = []
+        back: list[str] = []
+        for wf in claimed:
+            limit = limits.get(wf.queue) if wf.queue is not None else None
+            if wf.queue is not None and limit is not None:
+                if counts.get(wf.queue, 0) >= limit:
+                    back.append(wf.workflow_id)
+                    continue
+                counts[wf.queue] = counts.get(wf.queue, 0) + 1
+            keep.append(wf)
+        if back:
+            await ctx.store.release_workflows(ctx.config.node_id, back)
+        return keep
 
     def _wake_at(self, at: int) -> None:
         """Look at the queues again when a rate window opens at `at` (ms)."""
