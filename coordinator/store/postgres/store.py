@@ -359,9 +359,9 @@ class PostgresStore(Store):
         return [queues.state_from_row(r) for r in await self._pool.fetchall(QQ.list_queues, ())]
 
     async def enqueue_workflow(self, new: NewQueued) -> tuple[EnqueueResult, WorkflowRecord | None]:
+        # No transaction: each statement of the plan is atomic on its own.
         async with self._pool.connection() as conn:
-            async with conn.transaction():
-                return await migrations.run_async(queues.enqueue(QQ, new), _rows(conn))
+            return await migrations.run_async(queues.enqueue(QQ, new), _rows(conn))
 
     async def dequeue_workflows(
         self, owner: str, names: list[str], limit: int, now: int, lease_until: int,

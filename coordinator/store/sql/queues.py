@@ -57,19 +57,24 @@ class QueueQueries:
         self.get_queue = r(f"SELECT {QUEUE.of('q')}, {counts} FROM queues q WHERE q.name = ?")
         self.list_queues = r(f"SELECT {QUEUE.of('q')}, {counts} FROM queues q ORDER BY q.name")
         self.queue_exists = r("SELECT 1 FROM queues WHERE name = ?")
+        # One statement on the common path: inserted only if the queue exists;
         # DO NOTHING without a target: a taken ID and a held deduplication ID
-        # (the partial unique index) both leave the row out.
+        # (the partial unique index) both leave the row out. On PostgreSQL it
+        # also tells the other coordinators (NOTIFY "queue").
         seq = ("nextval('workflows_queue_seq')" if d.postgres
                else "(SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM workflows)")
-        self.enqueue = r(
+        insert = r(
             "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, "
             "updated_at, epoch, queue_name, priority, deduplication_id, partition_key, timeout_ms, "
-            f"queue_seq) VALUES (?, ?, 'ENQUEUED', ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, {seq}) "
+            f"queue_seq) SELECT ?, ?, 'ENQUEUED', ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, {seq} "
+            "WHERE EXISTS (SELECT 1 FROM queues WHERE name = ?) "
             f"ON CONFLICT DO NOTHING RETURNING {wf}")
+        self.enqueue = (
+            f"WITH u AS ({insert}) SELECT {WORKFLOW.of('u')}, pg_notify('keel', 'queue') FROM u"
+            if d.postgres else insert)
         self.get_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?")
         self.holder = r(
             f"SELECT {wf} FROM workflows WHERE queue_name = ? AND deduplication_id = ? AND {_ACTIVE}")
-        self.notify = "SELECT pg_notify('keel', 'queue')"
         # -- dequeue -----------------------------------------------------------
         self.queues_with_work = r(
             "SELECT DISTINCT queue_name FROM workflows WHERE status = 'ENQUEUED' "
@@ -100,22 +105,21 @@ def state_from_row(r: Sequence[Any]) -> QueueState:
 
 
 def enqueue(q: QueueQueries, new: NewQueued) -> Plan[tuple[EnqueueResult, WorkflowRecord | None]]:
-    """Create a workflow ENQUEUED (see Store.enqueue_workflow)."""
-    if not (yield q.queue_exists, (new.queue,)):
-        return EnqueueResult.NO_QUEUE, None
+    """Create a workflow ENQUEUED (see Store.enqueue_workflow). Each statement
+    is atomic by itself: one on the common path, and looks that explain a
+    row left out (a holder may end meanwhile: then insert again)."""
     wf = new.workflow
     params = (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at, wf.created_at,
-              new.queue, new.priority, new.deduplication_id, new.partition_key, new.timeout_ms)
-    # A holder may end between the insert and the look-up: then insert again.
+              new.queue, new.priority, new.deduplication_id, new.partition_key, new.timeout_ms, new.queue)
     for _ in range(3):
         rows = yield q.enqueue, params
         if rows:
-            if q.dialect.postgres:
-                yield q.notify, ()  # the other coordinators may start it
             return EnqueueResult.CREATED, workflow_from_row(rows[0])
         rows = yield q.get_workflow, (wf.workflow_id,)
         if rows:
             return EnqueueResult.EXISTS, workflow_from_row(rows[0])
+        if not (yield q.queue_exists, (new.queue,)):
+            return EnqueueResult.NO_QUEUE, None
         if new.deduplication_id is not None:
             rows = yield q.holder, (new.queue, new.deduplication_id)
             if rows:
