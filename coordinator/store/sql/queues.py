@@ -76,10 +76,12 @@ class QueueQueries:
         self.holder = r(
             f"SELECT {wf} FROM workflows WHERE queue_name = ? AND deduplication_id = ? AND {_ACTIVE}")
         # -- dequeue -----------------------------------------------------------
-        self.queues_with_work = r(
-            "SELECT DISTINCT queue_name FROM workflows WHERE status = 'ENQUEUED' "
-            f"AND {d.in_list('name')} ORDER BY queue_name")
-        self.lock_queue = r(f"SELECT {q} FROM queues WHERE name = ?" + (" FOR UPDATE" if d.postgres else ""))
+        # The queues with work for these names, locked in name order (so
+        # concurrent dequeues never deadlock), with their limits.
+        self.lock_queues = r(
+            f"SELECT {q} FROM queues WHERE name IN (SELECT DISTINCT queue_name FROM workflows "
+            f"WHERE status = 'ENQUEUED' AND {d.in_list('name')}) ORDER BY name"
+            + (" FOR UPDATE" if d.postgres else ""))
         self.count_running = r(
             "SELECT COUNT(*) FROM workflows WHERE queue_name = ? AND status = 'PENDING'")
         self.running_by_partition = r(
@@ -88,15 +90,19 @@ class QueueQueries:
         self.recent_starts = r(
             "SELECT started_at FROM workflows WHERE queue_name = ? AND started_at > ? "
             "ORDER BY started_at DESC LIMIT ?")
-        self.candidates = r(
-            "SELECT workflow_id, partition_key FROM workflows WHERE queue_name = ? "
-            f"AND status = 'ENQUEUED' AND {d.in_list('name')} ORDER BY priority, queue_seq LIMIT ?")
-        # Parameters: owner, lease_until, now, now, now, workflow IDs.
-        self.start = r(
+        waiting = (f"SELECT workflow_id{{}} FROM workflows WHERE queue_name = ? AND status = 'ENQUEUED' "
+                   f"AND {d.in_list('name')} ORDER BY priority, queue_seq LIMIT ?")
+        self.candidates = r(waiting.format(", partition_key"))
+        # Parameters: owner, lease_until, now, now, now, then which: a list of
+        # workflow IDs (start), or queue, names, limit (start_next).
+        start = (
             "UPDATE workflows SET status = 'PENDING', owner = ?, lease_until = ?, epoch = epoch + 1, "
             "updated_at = ?, started_at = ?, deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL "
-            f"ELSE ? + timeout_ms END WHERE status = 'ENQUEUED' AND {d.in_list('workflow_id')} "
-            f"RETURNING {wf}")
+            "ELSE ? + timeout_ms END WHERE status = 'ENQUEUED' AND ")
+        # Each row ends with its priority and queue_seq: their order.
+        self.start = r(f"{start}{d.in_list('workflow_id')} RETURNING {wf}, priority, queue_seq")
+        self.start_next = r(
+            f"{start}workflow_id IN ({waiting.format('')}) RETURNING {wf}, priority, queue_seq")
 
 
 def state_from_row(r: Sequence[Any]) -> QueueState:
@@ -132,29 +138,27 @@ def dequeue(
     on_worker: dict[str, int],
 ) -> Plan[tuple[list[WorkflowRecord], int | None]]:
     """Start enqueued workflows within their queues' limits (see
-    Store.dequeue_workflows). Queues are locked in name order, so concurrent
-    dequeues never deadlock."""
+    Store.dequeue_workflows), in one transaction, each queue's in order."""
     d = q.dialect
     started: list[WorkflowRecord] = []
     retry_at: int | None = None
     if not names or limit <= 0:
         return started, retry_at
-    for (name,) in (yield q.queues_with_work, (d.list_param(names),)):
+    starting = (owner, lease_until, now, now, now)
+    for row in (yield q.lock_queues, (d.list_param(names),)):
         if limit <= 0:
             break
-        rows = yield q.lock_queue, (name,)
-        if not rows:
-            continue
-        queue = queue_from_row(rows[0])
+        queue = queue_from_row(row)
         free = limit
         if queue.worker_concurrency is not None:
-            free = min(free, queue.worker_concurrency - on_worker.get(name, 0))
+            free = min(free, queue.worker_concurrency - on_worker.get(queue.name, 0))
         if free > 0 and queue.concurrency is not None:
-            rows = yield q.count_running, (name,)
+            rows = yield q.count_running, (queue.name,)
             free = min(free, queue.concurrency - int(rows[0][0]))
         if free > 0 and queue.rate_limit is not None and queue.rate_period_ms is not None:
             period = queue.rate_period_ms
-            starts = [int(r[0]) for r in (yield q.recent_starts, (name, now - period, queue.rate_limit))]
+            recent = yield q.recent_starts, (queue.name, now - period, queue.rate_limit)
+            starts = [int(r[0]) for r in recent]
             free = min(free, queue.rate_limit - len(starts))
             # Once the window is full, the next start may come when its
             # rate_limit-th newest start leaves it.
@@ -164,22 +168,21 @@ def dequeue(
                 retry_at = at if retry_at is None else min(retry_at, at)
         if free <= 0:
             continue
-        if queue.partition_concurrency is not None:
-            running = {key: int(n) for key, n in (yield q.running_by_partition, (name,))}
+        if queue.partition_concurrency is None:
+            rows = yield q.start_next, (*starting, queue.name, d.list_param(names), free)
+        else:
+            running = {key: int(n) for key, n in (yield q.running_by_partition, (queue.name,))}
             picked: list[str] = []
-            for workflow_id, key in (yield q.candidates, (name, d.list_param(names), PARTITION_SCAN)):
+            for workflow_id, key in (yield q.candidates, (queue.name, d.list_param(names), PARTITION_SCAN)):
                 if len(picked) >= free:
                     break
                 if running.get(key, 0) < queue.partition_concurrency:
                     running[key] = running.get(key, 0) + 1
                     picked.append(workflow_id)
-        else:
-            picked = [r[0] for r in (yield q.candidates, (name, d.list_param(names), free))]
-        if not picked:
-            continue
-        rows = yield q.start, (owner, lease_until, now, now, now, d.list_param(picked))
-        order = {workflow_id: i for i, workflow_id in enumerate(picked)}
-        records = sorted((workflow_from_row(r) for r in rows), key=lambda w: order[w.workflow_id])
+            if not picked:
+                continue
+            rows = yield q.start, (*starting, d.list_param(picked))
+        records = [workflow_from_row(r) for r in sorted(rows, key=lambda r: (r[-2], r[-1]))]
         started.extend(records)
         limit -= len(records)
     return started, retry_at
