@@ -19,6 +19,7 @@ const { opts, positional } = lib.parseArgs(process.argv.slice(2));
 const [name, argsJson = '[]'] = positional;
 if (!name || !opts.coordinator) {
   console.error('usage: node client.js --coordinator HOST:PORT[,HOST:PORT...] NAME JSON_ARGS [--workflow-id ID] '
+    + '[--queue Q [--priority N] [--deduplication-id D] [--partition-key K]] '
     + '[--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]');
   process.exit(2);
 }
