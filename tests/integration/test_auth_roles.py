@@ -26,9 +26,11 @@ RPCS = [(f"/{s.full_name}/{m.name}", m.client_streaming, m.server_streaming)
 # What each role may call, written out rather than derived from the table.
 ALLOWED = {
     "client": {"StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps",
-               "GetEvent", "WatchEvents", "Send", "CancelWorkflow"},
+               "GetEvent", "WatchEvents", "Send", "CancelWorkflow", "SetQueue", "GetQueue", "ListQueues",
+               "Enqueue"},
     "worker": {"Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent",
-               "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow"},
+               "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow",
+               "EnqueueWorkflow"},
 }
 
 
