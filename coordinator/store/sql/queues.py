@@ -62,7 +62,7 @@ class QueueQueries:
         # (the partial unique index) both leave the row out. On PostgreSQL it
         # also tells the other coordinators (NOTIFY "queue").
         seq = ("nextval('workflows_queue_seq')" if d.postgres
-               else "(SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM workflows)")
+               else "(SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM workflows WHERE queue_seq IS NOT NULL)")
         insert = r(
             "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, "
             "updated_at, epoch, queue_name, priority, deduplication_id, partition_key, timeout_ms, "
