@@ -285,7 +285,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def enqueue_workflow(self, new: NewQueued) -> tuple[EnqueueResult, WorkflowRecord | None]:
-        """Create the workflow ENQUEUED on its queue, unless the queue does not
+        """Create the workflow ENQUEUED on its queue (CREATED, or CREATED_WAITING
+        if the queue was at its concurrency then), unless the queue does not
         exist (NO_QUEUE, None), the ID exists (EXISTS and that workflow), or its
         deduplication ID is held by a workflow of the queue that is ENQUEUED or
         PENDING (DUPLICATE and that one)."""

@@ -89,7 +89,8 @@ class Queues:
                 f"{wf.workflow_id!r}", wf.workflow_id)
         if result is EnqueueResult.EXISTS:
             return wf, False
-        ctx.work.more_queued()
+        if result is EnqueueResult.CREATED:
+            ctx.work.more_queued()  # it may start now; else a running one's end wakes us
         return wf, True
 
     async def enqueue_from_workflow(

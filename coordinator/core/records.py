@@ -381,6 +381,9 @@ class NewQueued:
 
 class EnqueueResult(enum.Enum):
     CREATED = "created"
+    # Created while its queue was at its concurrency: it cannot start before
+    # a running one ends (which wakes every coordinator), so nobody need look now.
+    CREATED_WAITING = "created_waiting"
     EXISTS = "exists"  # a workflow with this ID exists (returned, as for a start)
     DUPLICATE = "duplicate"  # the deduplication ID is held (the holder is returned)
     NO_QUEUE = "no_queue"  # no queue of that name; nothing was written

@@ -66,7 +66,11 @@ class MemoryQueues:
         db.workflows[wf.workflow_id] = _Workflow(
             record, priority=new.priority, queue_seq=db.queue_seq, deduplication_id=new.deduplication_id,
             partition_key=new.partition_key, timeout_ms=new.timeout_ms)
-        return EnqueueResult.CREATED, record
+        queue = db.workflow_queues[new.queue]
+        running = sum(1 for row in db.workflows.values()
+                      if row.record.queue == new.queue and row.record.status is WorkflowStatus.PENDING)
+        full = queue.concurrency is not None and running >= queue.concurrency
+        return (EnqueueResult.CREATED_WAITING if full else EnqueueResult.CREATED), record
 
     async def dequeue_workflows(
         self, owner: str, names: list[str], limit: int, now: int, lease_until: int,

@@ -68,6 +68,8 @@ def test_dequeue_by_priority_then_enqueue_order_within_concurrency(any_store_url
             await s.enqueue_workflow(queued(f"w{i}", priority=priority, timeout_ms=500))
         assert await dequeue(s) == ["w3", "w1"]
         assert await dequeue(s) == []  # full
+        # Enqueued while full: nobody need look before a running one ends.
+        assert (await s.enqueue_workflow(queued("w5", priority=9)))[0] is EnqueueResult.CREATED_WAITING
         w3 = await s.get_workflow("w3")
         assert w3 is not None and (w3.status, w3.owner, w3.epoch, w3.started_at, w3.deadline_at) == (
             WorkflowStatus.PENDING, "node-a", 1, 2000, 2500)

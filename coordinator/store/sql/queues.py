@@ -69,8 +69,20 @@ class QueueQueries:
             f"queue_seq) SELECT ?, ?, 'ENQUEUED', ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, {seq} "
             "WHERE EXISTS (SELECT 1 FROM queues WHERE name = ?) "
             f"ON CONFLICT DO NOTHING RETURNING {wf}")
+        # Whether the queue had room (below its concurrency) when it was read:
+        # only then may the new workflow start before a running one ends,
+        # whose end wakes every coordinator anyway. Unlocked, so only a hint
+        # (a dequeue decides, under the queue's lock): a stale "full" costs at
+        # most a wait for the poll.
+        room = ("NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = ? AND q.concurrency IS NOT NULL "
+                "AND q.concurrency <= (SELECT COUNT(*) FROM workflows w WHERE w.queue_name = q.name "
+                "AND w.status = 'PENDING'))")
+        self.room = r(f"SELECT {room}")
+        # On PostgreSQL the insert also tells the other coordinators (NOTIFY
+        # "queue") if there was room; the last two columns: room, the NOTIFY.
         self.enqueue = (
-            f"WITH u AS ({insert}) SELECT {WORKFLOW.of('u')}, pg_notify('keel', 'queue') FROM u"
+            f"WITH u AS ({insert}), r AS (SELECT {r(room)} AS room) SELECT {WORKFLOW.of('u')}, r.room, "
+            "(SELECT pg_notify('keel', 'queue') WHERE r.room) FROM u, r"
             if d.postgres else insert)
         self.get_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?")
         self.holder = r(
@@ -112,15 +124,21 @@ def state_from_row(r: Sequence[Any]) -> QueueState:
 
 def enqueue(q: QueueQueries, new: NewQueued) -> Plan[tuple[EnqueueResult, WorkflowRecord | None]]:
     """Create a workflow ENQUEUED (see Store.enqueue_workflow). Each statement
-    is atomic by itself: one on the common path, and looks that explain a
-    row left out (a holder may end meanwhile: then insert again)."""
+    is atomic by itself: one on the common path (two on SQLite, in its
+    writer's transaction), and looks that explain a row left out (a holder
+    may end meanwhile: then insert again)."""
     wf = new.workflow
     params = (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at, wf.created_at,
               new.queue, new.priority, new.deduplication_id, new.partition_key, new.timeout_ms, new.queue)
     for _ in range(3):
-        rows = yield q.enqueue, params
+        rows = yield q.enqueue, params + ((new.queue,) if q.dialect.postgres else ())
         if rows:
-            return EnqueueResult.CREATED, workflow_from_row(rows[0])
+            if q.dialect.postgres:
+                room = bool(rows[0][-2])
+            else:
+                room = bool((yield q.room, (new.queue,))[0][0])
+            return (EnqueueResult.CREATED if room else EnqueueResult.CREATED_WAITING,
+                    workflow_from_row(rows[0]))
         rows = yield q.get_workflow, (wf.workflow_id,)
         if rows:
             return EnqueueResult.EXISTS, workflow_from_row(rows[0])
