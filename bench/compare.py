@@ -38,9 +38,10 @@ PEER_DB = "keel_bench_peer"
 PEER_LIMIT_S = 600.0  # per peer script
 STORES = ("postgres", "sqlite")
 
-# The peer's run_all.sh, RUNS=1, only the workloads we compare (the queue modes
-# of wf_throughput are left out). The SQLite events run twice: DBOS checks its
-# SQLite waiters once a second by default, 10 ms tuned.
+# The peer's run_all.sh, RUNS=1, only the workloads we compare. The SQLite
+# events run twice: DBOS checks its SQLite waiters once a second by default,
+# 10 ms tuned. Its queue mode runs at its default polling (1 s), beside our
+# `queue` workload.
 PEER_RUNS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("seq_steps.py", [], STORES),
     ("wf_throughput.py", ["--mode", "threads"], STORES),
@@ -48,6 +49,7 @@ PEER_RUNS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("events.py", [], STORES),
     ("events.py", ["--listener-poll", "0.01"], ("sqlite",)),
     ("recovery.py", [], STORES),
+    ("wf_throughput.py", ["--mode", "queue"], STORES),
 ]
 
 
@@ -139,6 +141,7 @@ class Row:
     peer_match: tuple[tuple[str, Any], ...] = ()  # extra fields the peer's record must have
     stores: tuple[str, ...] = STORES
     targets: tuple[tuple[str, Target], ...] = ()   # (store, target)
+    peer_workload: str | None = None               # the peer's name for it, if not `workload`
 
 
 MS = "ms"
@@ -167,6 +170,16 @@ ROWS = [
     Row("waiting/total_rss_mib (10,000 parked)", "waiting", "total_rss_mib", None, True,
         targets=tuple((s, ours_below(1024, "MiB")) for s in STORES)),
     Row("waiting/wake_all_s (10,000)", "waiting", "wake_all_s", None, True),
+    Row("queue/wf_per_sec (DBOS queue, 1 s poll)", "queue", "wf_per_sec", "wf_per_sec", False,
+        peer_match=(("mode", "queue"),), peer_workload="wf_throughput",
+        targets=tuple((s, ratio_at_least(5)) for s in STORES)),
+    Row("queue/lat_p50_ms (enqueue -> end)", "queue", "lat_p50_ms", "lat_p50_ms", True,
+        peer_match=(("mode", "queue"),), peer_workload="wf_throughput",
+        targets=tuple((s, ratio_at_least(20)) for s in STORES)),
+    Row("queue/lat_p99_ms (enqueue -> end)", "queue", "lat_p99_ms", "lat_p99_ms", True,
+        peer_match=(("mode", "queue"),), peer_workload="wf_throughput"),
+    Row("queue/paced enqueue -> start p50 ms", "queue", "paced.start_ms_p50", None, True,
+        targets=(("sqlite", ours_below(5, MS)), ("postgres", ours_below(10, MS)))),
 ]
 
 
@@ -194,7 +207,8 @@ def table(ours: list[dict[str, Any]], peer: list[dict[str, Any]]) -> tuple[list[
                 continue
             o_rec = find(ours, row.workload, store)
             o = dig(o_rec, row.ours_key)
-            p_rec = find(peer, row.workload, store, row.peer_match) if row.peer_key else None
+            p_rec = (find(peer, row.peer_workload or row.workload, store, row.peer_match)
+                     if row.peer_key else None)
             p = dig(p_rec, row.peer_key) if row.peer_key else None
             r = None
             if o is not None and p is not None and o > 0 and p > 0:

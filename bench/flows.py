@@ -108,6 +108,16 @@ def bench_three(ctx: WorkflowContext) -> int:
 
 
 @workflow()
+def bench_queued(ctx: WorkflowContext) -> list[float]:
+    """bench_three from a queue; returns when this execution began and ended
+    (bench only: a replay would see new times)."""
+    start = time.time()
+    for _ in range(3):
+        ctx.run_step(bench_noop)
+    return [start, time.time()]
+
+
+@workflow()
 def bench_gather(ctx: WorkflowContext, k: int) -> int:
     """k no-op steps started with go(), then waited for one by one."""
     futures = [ctx.go(bench_noop) for _ in range(k)]

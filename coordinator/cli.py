@@ -1,6 +1,6 @@
 """`coordinator serve`, `coordinator migrate`, `coordinator token` and the admin
 verbs (list, show, steps, events, cancel); TLS and token flags in cli_security.py;
-resume, fork, schedule and gc in cli_ops.py."""
+resume, fork, schedule and gc in cli_ops.py; `queue` verbs in cli_queues.py."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .cli_ops import (
     list_request_extras,
     ops_call,
 )
+from .cli_queues import add_queue_verbs, queue_verb
 from .cli_security import add_client_flags, add_serve_flags, add_token_verbs, admin_channel, token_verb
 from .server import serve
 from .settings import Settings, redact_url
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         return a
 
     ls = admin("list", "list workflows, newest first", with_id=False)
-    ls.add_argument("--status", choices=["PENDING", "SUCCESS", "ERROR", "CANCELLED"])
+    ls.add_argument("--status", choices=["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"])
     ls.add_argument("--name", default="")
     ls.add_argument("--limit", type=int, default=20)
     add_list_flags(ls)
@@ -92,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     ev = admin("events", "print a workflow's events (all so far; --follow: live, until it ends)")
     ev.add_argument("--follow", action="store_true")
     admin("cancel", "cancel a pending workflow")
+
+    def admin_flags(a: argparse.ArgumentParser) -> None:
+        _flag(a, "--address", "KEEL_COORDINATOR", DEFAULTS.listen, "coordinator address")
+        add_client_flags(a)
+
+    add_queue_verbs(verbs, admin_flags)
 
     m = verbs.add_parser("migrate", help="bring a store's schema to this version (also done at start-up)")
     _flag(m, "--db", "KEEL_DB", DEFAULTS.db_url, "store URL, as for serve")
@@ -181,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         return token_verb(args)
     if args.verb == "gc":
         return gc_verb(args)
+    if args.verb == "queue":
+        return queue_verb(args)
     if args.verb != "serve":
         return _admin(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")

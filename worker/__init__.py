@@ -7,6 +7,7 @@ from ._client import Client, WorkflowHandle
 from ._context import StepFuture, WorkflowContext
 from ._errors import (
     CoordinatorError,
+    DuplicateWorkflow,
     KeelError,
     LeaseLost,
     NonDeterminismError,
@@ -15,6 +16,8 @@ from ._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from ._futures import WorkflowFuture
+from ._queues import QueueInfo
 from ._registry import step, workflow
 from ._results import ErrorInfo, Event, ScheduleInfo, StepInfo, WorkflowInfo, WorkflowPage, WorkflowStatus
 from ._runtime import Worker
@@ -22,12 +25,14 @@ from ._runtime import Worker
 __all__ = [
     "Client",
     "CoordinatorError",
+    "DuplicateWorkflow",
     "ErrorInfo",
     "Event",
     "KeelError",
     "LeaseLost",
     "NonDeterminismError",
     "ScheduleInfo",
+    "QueueInfo",
     "StepError",
     "StepFuture",
     "StepInfo",
@@ -35,6 +40,7 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowContext",
     "WorkflowFailed",
+    "WorkflowFuture",
     "WorkflowHandle",
     "WorkflowInfo",
     "WorkflowNotFound",

@@ -19,6 +19,7 @@ from keel.v1 import common_pb2 as pb
 from . import _codec, _transport
 from ._errors import CoordinatorError, WorkflowCancelled, WorkflowFailed, WorkflowNotFound
 from ._operations import Operations
+from ._queues import QueueInfo, duplicate_from, enqueue_request, queue_info, queue_limits
 from ._registry import workflow_name_of
 from ._results import (
     Event,
@@ -51,7 +52,7 @@ class WorkflowHandle:
         return f"WorkflowHandle({self.workflow_id!r})"
 
     def status(self) -> WorkflowStatus:
-        """PENDING, SUCCESS, ERROR or CANCELLED (a str: `== "SUCCESS"` works)."""
+        """ENQUEUED, PENDING, SUCCESS, ERROR or CANCELLED (a str: `== "SUCCESS"` works)."""
         return WorkflowStatus.from_proto(self._client._get(self.workflow_id).status)
 
     def info(self) -> WorkflowInfo:
@@ -66,7 +67,7 @@ class WorkflowHandle:
         while True:
             wait = 60.0 if deadline is None else max(0.0, deadline - time.monotonic())
             info = self._client._await(self.workflow_id, wait)
-            if info.status != pb.WORKFLOW_STATUS_PENDING:
+            if WorkflowStatus.from_proto(info.status).final:
                 return _outcome(info)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"workflow {self.workflow_id} did not finish within {timeout} s")
@@ -257,6 +258,62 @@ class Client(Operations):
             request.created_before.CopyFrom(_timestamp(created_before))
         resp = self._call(self._stub.ListWorkflows, request, "listing workflows")
         return WorkflowPage([workflow_info(w) for w in resp.workflows], resp.next_page_token or None)
+
+
+    # -- queues ----------------------------------------------------------------
+
+    def set_queue(self, name: str, *, concurrency: int | None = None,
+                  worker_concurrency: int | None = None, rate_limit: tuple[int, float] | None = None,
+                  partition_concurrency: int | None = None) -> QueueInfo:
+        """Create the queue or replace its limits (None: no limit). `concurrency`:
+        running at once across all coordinators and workers; `worker_concurrency`:
+        on any one worker; `rate_limit=(n, seconds)`: at most n starts in any
+        window of that many seconds; `partition_concurrency`: running at once
+        per partition key."""
+        request = cpb.SetQueueRequest(name=name, limits=queue_limits(
+            concurrency, worker_concurrency, rate_limit, partition_concurrency))
+        return queue_info(self._call(self._stub.SetQueue, request, f"setting queue {name}").queue)
+
+    def get_queue(self, name: str) -> QueueInfo:
+        """The queue, with how many of its workflows wait and run; CoordinatorError
+        (code NOT_FOUND) if there is none."""
+        request = cpb.GetQueueRequest(name=name)
+        return queue_info(self._call(self._stub.GetQueue, request, f"reading queue {name}").queue)
+
+    def list_queues(self) -> list[QueueInfo]:
+        """Every queue, by name, with its limits and how many wait and run."""
+        resp = self._call(self._stub.ListQueues, cpb.ListQueuesRequest(), "listing queues")
+        return [queue_info(q) for q in resp.queues]
+
+    def enqueue(
+        self,
+        queue: str,
+        workflow: Callable[..., Any] | str,
+        *args: Any,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        deduplication_id: str | None = None,
+        partition_key: str | None = None,
+        timeout: float | None = None,
+    ) -> WorkflowHandle:
+        """Enqueue a workflow (a @workflow function or a registered name) on a
+        queue: ENQUEUED until the queue's limits let it start. Lower priorities
+        start first, equal ones in enqueue order. An ID that exists returns that
+        workflow. DuplicateWorkflow (carrying the holder's ID) while a workflow
+        of the queue with this `deduplication_id` is enqueued or running;
+        CoordinatorError (code NOT_FOUND) for an unknown queue. `timeout`
+        counts from the start, not from the enqueue."""
+        name = workflow_name_of(workflow)
+        if timeout is None and not isinstance(workflow, str):
+            timeout = workflow.__keel_workflow__.timeout  # type: ignore[attr-defined]
+        workflow_id = workflow_id or str(uuid.uuid4())  # retries after a lost answer are harmless
+        request = enqueue_request(cpb.EnqueueRequest(queue=queue, name=name, workflow_id=workflow_id),
+                                  args, priority, deduplication_id, partition_key, timeout)
+        try:
+            resp = self._call(self._stub.Enqueue, request, f"enqueuing workflow {name} on {queue}")
+        except CoordinatorError as e:
+            raise duplicate_from(e, queue, deduplication_id) from None
+        return WorkflowHandle(self, resp.workflow.workflow_id, resp.created)
 
 
 def _timestamp(when: datetime | float) -> Timestamp:

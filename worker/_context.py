@@ -15,10 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from keel.v1 import common_pb2 as pb
+from keel.v1 import worker_service_pb2 as wpb
 
 from . import _codec
-from ._errors import LeaseLost
-from ._registry import step_name_of
+from ._errors import CoordinatorError, LeaseLost
+from ._futures import WorkflowFuture
+from ._queues import duplicate_from, enqueue_request
+from ._registry import step_name_of, workflow_name_of
 from ._steps import now, outcome_value, run_step_function
 
 if TYPE_CHECKING:
@@ -194,3 +197,36 @@ class WorkflowContext:
         if recorded is None:
             recorded = self._ex.sleep(n, seconds)
         self._ex.sleep_until(int(outcome_value(recorded)))
+
+    # -- queues --------------------------------------------------------------
+
+    def enqueue(
+        self,
+        queue: str,
+        workflow: Callable[..., Any] | str,
+        *args: Any,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        deduplication_id: str | None = None,
+        partition_key: str | None = None,
+        timeout: float | None = None,
+    ) -> WorkflowFuture:
+        """Enqueue a workflow on a queue, as a durable step (a replay finds the
+        same workflow); returns its future. Options as `Client.enqueue`; the
+        ID is by default "<this workflow's ID>-<step number>"."""
+        ex = self._ex
+        name = workflow_name_of(workflow)
+        if timeout is None and not isinstance(workflow, str):
+            timeout = workflow.__keel_workflow__.timeout  # type: ignore[attr-defined]
+        n, recorded = ex.journal.begin(f"enqueue:{queue}", pb.STEP_KIND_STEP)
+        if recorded is None:
+            request = enqueue_request(
+                wpb.EnqueueWorkflowRequest(workflow_id=ex.workflow_id, epoch=ex.epoch, step_number=n,
+                                           queue=queue, name=name, child_workflow_id=workflow_id or ""),
+                args, priority, deduplication_id, partition_key, timeout)
+            try:
+                recorded = ex.call(ex.stub.EnqueueWorkflow, request, f"enqueuing {name} on {queue}").step
+            except CoordinatorError as e:
+                raise duplicate_from(e, queue, deduplication_id) from None
+        return WorkflowFuture(ex, str(outcome_value(recorded)))
+

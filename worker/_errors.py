@@ -25,6 +25,17 @@ class CoordinatorError(KeelError):
         return cls(f"{doing}: {code}: {details}", code)
 
 
+class DuplicateWorkflow(CoordinatorError):
+    """An enqueue was refused: a workflow of the queue holds its deduplication
+    ID (enqueued or running). `workflow_id` is that workflow's ID."""
+
+    def __init__(self, message: str, workflow_id: str, queue: str, deduplication_id: str) -> None:
+        super().__init__(message, "ALREADY_EXISTS")
+        self.workflow_id = workflow_id
+        self.queue = queue
+        self.deduplication_id = deduplication_id
+
+
 class WorkflowNotFound(KeelError):
     """No workflow has this ID."""
 

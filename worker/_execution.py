@@ -70,6 +70,9 @@ class Execution:
         self.pending_futures = 0
         # Sends record_step / finish_workflow on the worker's stream, if given.
         self.stream = stream
+        # A ClientService stub on the same coordinators (WorkflowFuture reads
+        # workflows with it); set by the worker runtime.
+        self.client_stub: Any = None
 
     def __repr__(self) -> str:
         return f"workflow {self.workflow_id} (execution {self.epoch})"

@@ -23,6 +23,13 @@ class WorkflowStatus(str, enum.Enum):
     SUCCESS = "SUCCESS"
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"
+    # On a queue, waiting for a slot; then PENDING.
+    ENQUEUED = "ENQUEUED"
+
+    @property
+    def final(self) -> bool:
+        """SUCCESS, ERROR or CANCELLED: it will not change any more."""
+        return self not in (WorkflowStatus.PENDING, WorkflowStatus.ENQUEUED)
 
     # A str mixed into an Enum formats as "WorkflowStatus.SUCCESS" on some
     # Python versions; users print statuses, so they print as their names.
@@ -85,6 +92,10 @@ class WorkflowInfo:
     deadline: datetime | None
     # The workflow it was forked from (Client.fork_workflow), if any.
     forked_from: str | None = None
+    # The queue it was enqueued on (None if started directly), and when it
+    # left the queue and started (None while ENQUEUED).
+    queue: str | None = None
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,8 @@ def workflow_info(w: cpb.WorkflowInfo) -> WorkflowInfo:
         epoch=w.epoch,
         deadline=utc(w.deadline) if w.HasField("deadline") else None,
         forked_from=w.forked_from or None,
+        queue=w.queue or None,
+        started_at=utc(w.started_at) if w.HasField("started_at") else None,
     )
 
 

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
@@ -96,6 +97,7 @@ class Worker:
         self._endpoints = _transport.Endpoints(
             coordinator, _transport.Security(token, tls_ca, tls_cert, tls_key))
         self._stub = self._endpoints.stub(wgrpc.WorkerServiceStub)
+        self._client_stub = self._endpoints.stub(cgrpc.ClientServiceStub)  # WorkflowFuture's reads
         self._endpoint = 0  # index of the coordinator the stream goes to
         self._session_stub: Any = self._stub  # replaced by each session's own
         self.coordinator_address = self._endpoints.address(0)
@@ -303,6 +305,7 @@ class Worker:
         execution = Execution(assignment, self._session_stub, self.registry, park_after=self.park_after,
                               spare_slots=lambda: len(self._executions) < self.concurrency,
                               stream=self.stream_call)
+        execution.client_stub = self._client_stub
         with self._lock:
             old = self._executions.get(assignment.workflow_id)
             if old is not None:

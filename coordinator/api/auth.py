@@ -37,10 +37,11 @@ ROLES: dict[str, Role] = {
     **{_CLIENT + rpc: Role.CLIENT for rpc in (
         "StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps", "GetEvent",
         "WatchEvents", "Send", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow", "SetSchedule",
-        "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule")},
+        "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule",
+        "SetQueue", "GetQueue", "ListQueues", "Enqueue")},
     **{_WORKER + rpc: Role.WORKER for rpc in (
         "Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent", "ReadEvent",
-        "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow")},
+        "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow", "EnqueueWorkflow")},
 }
 
 RECHECK = 0.5  # seconds between checks of a long call's token

@@ -12,7 +12,7 @@ from keel.v1 import client_service_pb2_grpc as cgrpc
 
 from ..core.engine import Engine
 from ..settings import Settings
-from . import convert, requests, requests_ops
+from . import convert, queue_requests, requests, requests_ops
 from .limits import Gauge
 from .ops_servicer import OperationsServicer
 
@@ -84,3 +84,30 @@ class ClientServicer(OperationsServicer, cgrpc.ClientServiceServicer):
     ) -> cpb.CancelWorkflowResponse:
         wf = await self.engine.cancel_workflow(requests.check_id(request.workflow_id))
         return cpb.CancelWorkflowResponse(workflow=convert.workflow_info(wf))
+
+    # -- queues ------------------------------------------------------------
+
+    async def SetQueue(
+        self, request: cpb.SetQueueRequest, context: grpc.aio.ServicerContext
+    ) -> cpb.SetQueueResponse:
+        state = await self.engine.set_queue(queue_requests.set_queue(request))
+        return cpb.SetQueueResponse(queue=convert.queue_info(state))
+
+    async def GetQueue(
+        self, request: cpb.GetQueueRequest, context: grpc.aio.ServicerContext
+    ) -> cpb.GetQueueResponse:
+        state = await self.engine.get_queue(requests.check_name(request.name, "queue name"))
+        return cpb.GetQueueResponse(queue=convert.queue_info(state))
+
+    async def ListQueues(
+        self, request: cpb.ListQueuesRequest, context: grpc.aio.ServicerContext
+    ) -> cpb.ListQueuesResponse:
+        states = await self.engine.list_queues()
+        return cpb.ListQueuesResponse(queues=[convert.queue_info(s) for s in states])
+
+    async def Enqueue(
+        self, request: cpb.EnqueueRequest, context: grpc.aio.ServicerContext
+    ) -> cpb.EnqueueResponse:
+        wf, created = await self.engine.enqueue(*queue_requests.enqueue(request, self.max_bytes))
+        return cpb.EnqueueResponse(workflow=convert.workflow_info(wf), created=created)
+

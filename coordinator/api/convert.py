@@ -16,6 +16,7 @@ from ..core.records import (
     EventRecord,
     Failure,
     Outcome,
+    QueueState,
     ScheduleRecord,
     StepKind,
     StepRecord,
@@ -29,6 +30,7 @@ STATUS_TO_PB = {
     WorkflowStatus.SUCCESS: pb.WORKFLOW_STATUS_SUCCESS,
     WorkflowStatus.ERROR: pb.WORKFLOW_STATUS_ERROR,
     WorkflowStatus.CANCELLED: pb.WORKFLOW_STATUS_CANCELLED,
+    WorkflowStatus.ENQUEUED: pb.WORKFLOW_STATUS_ENQUEUED,
 }
 # The reverse, for requests that filter by status (api/requests.py).
 STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
@@ -110,7 +112,15 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
     )
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
+    _queue_fields(msg, w)
     return msg
+
+
+def _queue_fields(msg: cpb.WorkflowInfo, w: WorkflowRecord) -> None:
+    if w.queue is not None:
+        msg.queue = w.queue
+    if w.started_at is not None:
+        msg.started_at.CopyFrom(timestamp(w.started_at))
 
 
 def workflow_summary(w: WorkflowRecord) -> cpb.WorkflowInfo:
@@ -134,6 +144,7 @@ def workflow_summary(w: WorkflowRecord) -> cpb.WorkflowInfo:
         msg.output.CopyFrom(pb.Payload(encoding=o.output.encoding))
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
+    _queue_fields(msg, w)
     return msg
 
 
@@ -247,3 +258,16 @@ def schedule(s: ScheduleRecord) -> cpb.Schedule:
     if s.last_tick_at is not None:
         msg.last_tick.CopyFrom(timestamp(s.last_tick_at))
     return msg
+# -- queues ------------------------------------------------------------------
+
+
+def queue_info(state: QueueState) -> cpb.QueueInfo:
+    q = state.queue
+    limits = cpb.QueueLimits(
+        concurrency=q.concurrency or 0, worker_concurrency=q.worker_concurrency or 0,
+        rate_limit=q.rate_limit or 0, partition_concurrency=q.partition_concurrency or 0)
+    if q.rate_period_ms:
+        limits.rate_period.FromMilliseconds(q.rate_period_ms)
+    return cpb.QueueInfo(name=q.name, limits=limits, enqueued=state.enqueued, running=state.running,
+                         created_at=timestamp(q.created_at), updated_at=timestamp(q.updated_at))
+

@@ -14,7 +14,7 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from ..core.engine import Engine
 from ..settings import Settings
-from . import convert, requests
+from . import convert, queue_requests, requests
 from .limits import Gauge
 from .stream import WorkerStream
 
@@ -116,3 +116,11 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def finish_workflow(self, request: wpb.FinishWorkflowRequest) -> wpb.FinishWorkflowResponse:
         wf = await self.engine.finish_workflow(*requests.finish_workflow(request, self.max_bytes))
         return convert.finished(wf)
+
+    async def EnqueueWorkflow(
+        self, request: wpb.EnqueueWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.EnqueueWorkflowResponse:
+        record = await self.engine.enqueue_from_workflow(
+            *queue_requests.enqueue_from_workflow(request, self.max_bytes))
+        return wpb.EnqueueWorkflowResponse(step=convert.step_record(record))
+

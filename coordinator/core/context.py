@@ -44,6 +44,10 @@ class WorkSignal:
     generation: int = 0
     task_backlog: bool = True
     task_generation: int = 0
+    # Whether queues may have workflows they could start (enqueued, or a
+    # queued workflow ended: its slot is free).
+    queue_backlog: bool = True
+    queue_generation: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def more(self) -> None:
@@ -56,6 +60,12 @@ class WorkSignal:
         """A step task may have become claimable."""
         self.task_backlog = True
         self.task_generation += 1
+        self.wake.set()
+
+    def more_queued(self) -> None:
+        """A queue may start a workflow now."""
+        self.queue_backlog = True
+        self.queue_generation += 1
         self.wake.set()
 
     def slot_freed(self) -> None:
@@ -91,6 +101,8 @@ class Context:
             if reason:
                 execution.session.link.send_revoke(wf.workflow_id, execution.epoch, reason)
             self.work.slot_freed()
+        if wf.queue is not None:
+            self.work.more_queued()  # its slot of the queue is free
         self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
         self.wakeups.events.wake(wf.workflow_id)
 

@@ -58,6 +58,7 @@ class Execution:
     workflow_id: str
     epoch: int
     session: WorkerSession
+    queue: str | None = None  # the queue it came from, if any (worker_concurrency)
 
 
 @dataclass(eq=False)
@@ -160,7 +161,7 @@ class Dispatcher:
         old = self.executions.pop(wf.workflow_id, None)
         if old is not None:
             old.session.running -= 1
-        self.executions[wf.workflow_id] = Execution(wf.workflow_id, wf.epoch, session)
+        self.executions[wf.workflow_id] = Execution(wf.workflow_id, wf.epoch, session, wf.queue)
         session.running += 1
         log.debug("workflow %s epoch %d -> worker %s", wf.workflow_id, wf.epoch, session.worker_id)
         session.link.send_workflow(wf)
@@ -207,3 +208,14 @@ class Dispatcher:
             return own.session
         candidates = [s for s in self.workers.values() if name in s.steps and s.free_step_slots > 0]
         return max(candidates, key=lambda s: s.free_step_slots, default=None)
+
+    # -- queues ----------------------------------------------------------------
+
+    def queued_on(self, session: WorkerSession) -> dict[str, int]:
+        """How many workflows of each queue run on this worker."""
+        counts: dict[str, int] = {}
+        for e in self.executions.values():
+            if e.session is session and e.queue is not None:
+                counts[e.queue] = counts.get(e.queue, 0) + 1
+        return counts
+

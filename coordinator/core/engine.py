@@ -23,6 +23,7 @@ from .errors import StoreUnavailable
 from .executions import Executions
 from .operate import Operations
 from .ports import Store
+from .queues import Queues
 from .records import (
     Effect,
     EventRecord,
@@ -32,6 +33,8 @@ from .records import (
     Note,
     NoteKind,
     Outcome,
+    QueueRecord,
+    QueueState,
     ScheduleRecord,
     StepRecord,
     Value,
@@ -62,6 +65,7 @@ class Engine:
         self._executions = Executions(self.ctx)
         self._waits = Waits(self.ctx, self._executions)
         self._operations = Operations(self.ctx)
+        self._queues = Queues(self.ctx, self._executions)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
 
@@ -85,6 +89,7 @@ class Engine:
 
     async def stop(self) -> None:
         self.dispatch.accepting = False
+        self._queues.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -112,6 +117,8 @@ class Engine:
             self.ctx.work.more()
         elif note.kind is NoteKind.TASK:
             self.ctx.work.more_tasks()
+        elif note.kind is NoteKind.QUEUE:
+            self.ctx.work.more_queued()
         elif note.kind is NoteKind.STEP and note.step_number is not None:
             wakeups.step_recorded(workflow_id, note.step_number, None)
             task = self.dispatch.task(workflow_id, note.step_number)
@@ -141,6 +148,9 @@ class Engine:
                 self.ctx.lease_until(),
             )
             exhausted = exhausted and len(claimed) < free
+            # Queued ones count towards their queue's limit on this worker
+            # (those over it are released: not claimed again at once).
+            claimed = await self._queues.admit(session, claimed)
             again = again or len(claimed) == free
             for wf in claimed:
                 if not self.dispatch.is_live(session):
@@ -240,6 +250,7 @@ class Engine:
         )
         self.ctx.work.more()  # it may serve workflows that waited for it
         self.ctx.work.more_tasks()
+        self.ctx.work.more_queued()
 
     def stream_writable(self, session: WorkerSession) -> None:
         """The worker's stream caught up (it was congested): hand it work again."""
@@ -446,3 +457,33 @@ class Engine:
     async def fire_schedules(self) -> list[WorkflowRecord]:
         """Start the workflows of the schedules whose tick has passed (a loop's tick)."""
         return await self._operations.fire_schedules()
+    # -- queues (queues.py) ----------------------------------------------------
+
+    async def dispatch_queues(self) -> None:
+        """Start enqueued workflows for every worker with free slots (a tick)."""
+        await self._queues.dispatch()
+
+    async def set_queue(self, queue: QueueRecord) -> QueueState:
+        return await self._queues.set_queue(queue)
+
+    async def get_queue(self, name: str) -> QueueState:
+        return await self._queues.get_queue(name)
+
+    async def list_queues(self) -> list[QueueState]:
+        return await self._queues.list_queues()
+
+    async def enqueue(
+        self, queue: str, name: str, input: Value, workflow_id: str | None, timeout_ms: int | None,
+        priority: int, deduplication_id: str | None, partition_key: str | None,
+    ) -> tuple[WorkflowRecord, bool]:
+        return await self._queues.enqueue(queue, name, input, workflow_id, timeout_ms, priority,
+                                          deduplication_id, partition_key)
+
+    async def enqueue_from_workflow(
+        self, workflow_id: str, epoch: int, step_number: int, queue: str, name: str, input: Value,
+        child_id: str | None, timeout_ms: int | None, priority: int, deduplication_id: str | None,
+        partition_key: str | None,
+    ) -> StepRecord:
+        return await self._queues.enqueue_from_workflow(
+            workflow_id, epoch, step_number, queue, name, input, child_id, timeout_ms, priority,
+            deduplication_id, partition_key)

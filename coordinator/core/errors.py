@@ -42,4 +42,9 @@ class StoreUnavailable(Unavailable):
 
 
 class AlreadyExists(CoordinatorError):
-    """What the request would create exists already (and is not the same thing)."""
+    """What the request would create exists already (and is not the same thing);
+    `existing_id` names it when that helps the caller."""
+
+    def __init__(self, message: str, existing_id: str = "") -> None:
+        super().__init__(message)
+        self.existing_id = existing_id

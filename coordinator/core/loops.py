@@ -54,10 +54,12 @@ async def _dispatch_loop(engine: Engine) -> None:
             # Safety net: other coordinators' work, expired leases.
             work.more()
             work.more_tasks()
+            work.more_queued()
         work.wake.clear()
         try:
             await engine.dispatch_workflows()
             await engine.dispatch_tasks()
+            await engine.dispatch_queues()
         except StoreUnavailable as e:
             log.warning("dispatch paused, store unavailable: %s", e)
             await asyncio.sleep(engine.config.poll_interval)

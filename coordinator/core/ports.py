@@ -10,14 +10,18 @@ from typing import TYPE_CHECKING, Protocol
 
 from .records import (
     Effect,
+    EnqueueResult,
     EventRecord,
     NewMessage,
+    NewQueued,
     NewStep,
     NewTask,
     NewWorkflow,
     NodeRecord,
     Note,
     Outcome,
+    QueueRecord,
+    QueueState,
     RecordResult,
     ScheduleRecord,
     StepRecord,
@@ -333,3 +337,37 @@ class Store(abc.ABC):
         `plan(schedule)` says what its tick starts and when it ticks next, and
         the workflow (created unless its ID exists) and the new next tick commit
         together. Returns the workflows created."""
+    # -- queues: limits kept in the store, so they hold across coordinators ------
+
+    @abc.abstractmethod
+    async def set_queue(self, queue: QueueRecord) -> QueueRecord:
+        """Create or replace the queue's limits (created_at kept); the record."""
+
+    @abc.abstractmethod
+    async def get_queue(self, name: str) -> QueueState | None: ...
+
+    @abc.abstractmethod
+    async def list_queues(self) -> list[QueueState]:
+        """Every queue, by name."""
+
+    @abc.abstractmethod
+    async def enqueue_workflow(self, new: NewQueued) -> tuple[EnqueueResult, WorkflowRecord | None]:
+        """Create the workflow ENQUEUED on its queue (CREATED, or CREATED_WAITING
+        if the queue was at its concurrency then), unless the queue does not
+        exist (NO_QUEUE, None), the ID exists (EXISTS and that workflow), or its
+        deduplication ID is held by a workflow of the queue that is ENQUEUED or
+        PENDING (DUPLICATE and that one)."""
+
+    @abc.abstractmethod
+    async def dequeue_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int,
+        on_worker: dict[str, int],
+    ) -> tuple[list[WorkflowRecord], int | None]:
+        """Start up to `limit` ENQUEUED workflows with one of `names`, claimed by
+        `owner` (PENDING, epoch bumped, started_at = now, deadline from their
+        timeout), within every limit of their queues, atomically with respect
+        to every other caller: per queue, lower priority first, then enqueue
+        order. `on_worker` counts the workflows of each queue running on the
+        worker they are for (worker_concurrency). Also returns when a rate
+        limit that held work back allows the next start (None if none did)."""
+

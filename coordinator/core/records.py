@@ -15,10 +15,12 @@ class WorkflowStatus(str, enum.Enum):
     SUCCESS = "SUCCESS"
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"
+    # On a queue, waiting for a slot (then PENDING).
+    ENQUEUED = "ENQUEUED"
 
     @property
     def final(self) -> bool:
-        return self is not WorkflowStatus.PENDING
+        return self is not WorkflowStatus.PENDING and self is not WorkflowStatus.ENQUEUED
 
 
 class StepKind(str, enum.Enum):
@@ -78,6 +80,9 @@ class WorkflowRecord:
     owner: str | None
     # The workflow this one was forked from (fork_workflow), if any.
     forked_from: str | None = None
+    # The queue it was enqueued on, and when it left it (started); None otherwise.
+    queue: str | None = None
+    started_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +291,7 @@ class NoteKind(str, enum.Enum):
     DONE = "done"  # the workflow became final
     WORK = "work"  # some workflow became claimable
     TASK = "task"  # some step task became claimable
+    QUEUE = "queue"  # a queue may start more (enqueued, or a queued workflow ended)
     STEP = "step"  # a step task of the workflow was recorded
 
 
@@ -368,3 +374,49 @@ class Tick:
     workflow: NewWorkflow | None
     tick_at: int | None
     next_tick_at: int
+# -- queues ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """A named queue and its limits (None: no limit)."""
+
+    name: str
+    concurrency: int | None = None  # running at once, across all coordinators
+    worker_concurrency: int | None = None  # running at once on any one worker
+    rate_limit: int | None = None  # starts in any window of rate_period_ms
+    rate_period_ms: int | None = None
+    partition_concurrency: int | None = None  # running at once per partition key
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue with how many of its workflows wait and run now."""
+
+    queue: QueueRecord
+    enqueued: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewQueued:
+    """A workflow to create ENQUEUED on a queue."""
+
+    workflow: NewWorkflow  # its deadline_at is unset: the timeout counts from the start
+    queue: str
+    priority: int = 0  # lower starts first; equal ones in enqueue order
+    deduplication_id: str | None = None
+    partition_key: str | None = None
+    timeout_ms: int | None = None
+
+
+class EnqueueResult(enum.Enum):
+    CREATED = "created"
+    # Created while its queue was at its concurrency: it cannot start before
+    # a running one ends (which wakes every coordinator), so nobody need look now.
+    CREATED_WAITING = "created_waiting"
+    EXISTS = "exists"  # a workflow with this ID exists (returned, as for a start)
+    DUPLICATE = "duplicate"  # the deduplication ID is held (the holder is returned)
+    NO_QUEUE = "no_queue"  # no queue of that name; nothing was written

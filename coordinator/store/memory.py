@@ -30,6 +30,7 @@ from ..core.records import (
     NewWorkflow,
     NodeRecord,
     Outcome,
+    QueueRecord,
     RecordResult,
     Recv,
     ScheduleRecord,
@@ -47,6 +48,7 @@ from ..core.records import (
     message_wait_key,
 )
 from .memory_ops import MemoryOperations
+from .memory_queues import MemoryQueues
 
 # A listed workflow's error message: at most this many characters of it.
 LIST_MESSAGE_CHARS = 800
@@ -63,6 +65,12 @@ class _Workflow:
     lease_until: int | None = None
     resume_at: int | None = None
     wait_key: str | None = None
+    # On a queue (record.queue set): its place, and its timeout until it starts.
+    priority: int = 0
+    queue_seq: int = 0
+    deduplication_id: str | None = None
+    partition_key: str | None = None
+    timeout_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -79,12 +87,14 @@ class _Database:
     nodes: dict[str, NodeRecord] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     schedules: dict[str, ScheduleRecord] = field(default_factory=dict)  # memory_ops.py
+    workflow_queues: dict[str, QueueRecord] = field(default_factory=dict)
+    queue_seq: int = 0
 
 
 _NAMED: dict[str, _Database] = {}
 
 
-class MemoryStore(MemoryOperations):
+class MemoryStore(MemoryQueues, MemoryOperations):
     def __init__(self, name: str = "", clock: Callable[[], int] | None = None) -> None:
         """A private store, or (with a name) the process-wide one of that name;
         `clock` (ms) stands for the database server's clock (default: this host's)."""
@@ -176,9 +186,10 @@ class MemoryStore(MemoryOperations):
         self, workflow_id: str, epoch: int | None, status: WorkflowStatus, outcome: Outcome, now: int
     ) -> WorkflowRecord | None:
         row = self._db.workflows.get(workflow_id)
-        if row is None or row.record.status is not WorkflowStatus.PENDING:
+        if row is None or row.record.status not in (WorkflowStatus.PENDING, WorkflowStatus.ENQUEUED):
             return None
-        if epoch is not None and row.record.epoch != epoch:
+        if epoch is not None and (row.record.epoch != epoch
+                                  or row.record.status is not WorkflowStatus.PENDING):
             return None
         self._finish(row, status, outcome, now)
         return row.record

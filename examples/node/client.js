@@ -6,6 +6,10 @@
 //   node client.js --coordinator HOST:PORT NAME '[args...]' [--workflow-id ID]
 //       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET]
 //       [--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]
+//       [--queue Q [--priority N] [--deduplication-id D] [--partition-key K]]
+//
+// With --queue, the workflow is enqueued on that queue (Enqueue) instead of
+// started: it waits ENQUEUED until the queue's limits let it start.
 //
 // Exit 0: the workflow succeeded; 1: it ended ERROR or CANCELLED; 2: an RPC
 // failed ({"rpc_error": "NOT_FOUND", "details": ...}) or bad usage.
@@ -15,6 +19,7 @@ const { opts, positional } = lib.parseArgs(process.argv.slice(2));
 const [name, argsJson = '[]'] = positional;
 if (!name || !opts.coordinator) {
   console.error('usage: node client.js --coordinator HOST:PORT[,HOST:PORT...] NAME JSON_ARGS [--workflow-id ID] '
+    + '[--queue Q [--priority N] [--deduplication-id D] [--partition-key K]] '
     + '[--send-topic T --send JSON [--send-after EVENT_KEY]] [--timeout SECONDS]');
   process.exit(2);
 }
@@ -77,10 +82,23 @@ async function main() {
   const parsed = JSON.parse(argsJson);
   // A JSON array is the positional args; an object is taken as {args, kwargs}.
   const input = Array.isArray(parsed) ? lib.encodeArgs(parsed) : lib.encodeArgs(parsed.args, parsed.kwargs);
-  const started = await call('StartWorkflow',
-    { name, input, workflow_id: opts['workflow-id'] || '' }, 30000);
+  let started;
+  if (opts.queue) {
+    started = await call('Enqueue', {
+      queue: opts.queue,
+      name,
+      input,
+      workflow_id: opts['workflow-id'] || '',
+      priority: Number(opts.priority || 0),
+      deduplication_id: opts['deduplication-id'] || '',
+      partition_key: opts['partition-key'] || '',
+    }, 30000);
+    out({ enqueued: started.workflow.workflow_id, created: started.created, queue: started.workflow.queue });
+  } else {
+    started = await call('StartWorkflow', { name, input, workflow_id: opts['workflow-id'] || '' }, 30000);
+    out({ started: started.workflow.workflow_id, created: started.created });
+  }
   const workflowId = started.workflow.workflow_id;
-  out({ started: workflowId, created: started.created });
 
   let sendNow = null;
   const sent = new Promise((resolve) => { sendNow = resolve; });
@@ -109,7 +127,7 @@ async function main() {
     const waitMs = Math.max(0, Math.min(30000, deadline - Date.now()));
     info = (await call('AwaitWorkflow',
       { workflow_id: workflowId, timeout: lib.duration(waitMs) }, waitMs + 30000)).workflow;
-    if (info.status !== 'WORKFLOW_STATUS_PENDING') break;
+    if (info.status !== 'WORKFLOW_STATUS_PENDING' && info.status !== 'WORKFLOW_STATUS_ENQUEUED') break;
     if (Date.now() >= deadline) {
       out({ timeout: `workflow ${workflowId} still pending after ${timeoutMs / 1000} s` });
       return 2;

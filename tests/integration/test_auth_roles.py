@@ -27,9 +27,11 @@ RPCS = [(f"/{s.full_name}/{m.name}", m.client_streaming, m.server_streaming)
 ALLOWED = {
     "client": {"StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps",
                "GetEvent", "WatchEvents", "Send", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow",
-               "SetSchedule", "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule"},
+               "SetSchedule", "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule",
+               "SetQueue", "GetQueue", "ListQueues", "Enqueue"},
     "worker": {"Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent",
-               "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow"},
+               "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow",
+               "EnqueueWorkflow"},
 }
 
 

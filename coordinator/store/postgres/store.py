@@ -19,14 +19,18 @@ from ...core.errors import StoreUnavailable
 from ...core.ports import SchemaState
 from ...core.records import (
     Effect,
+    EnqueueResult,
     EventRecord,
     NewMessage,
+    NewQueued,
     NewStep,
     NewTask,
     NewWorkflow,
     NodeRecord,
     Note,
     Outcome,
+    QueueRecord,
+    QueueState,
     RecordResult,
     SetEvent,
     StepRecord,
@@ -38,6 +42,7 @@ from ...core.records import (
 )
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
+from ..sql import queues
 from ..sql.queries import POSTGRES, Queries, park_params
 from ..sql.rows import (
     WORKFLOW,
@@ -56,9 +61,10 @@ from .ops import PostgresOperations
 from .pool import Pool, connect, libpq_url
 from .presence import Presence
 from .tasks import Tasks
-from .wakeups import LOCK, LOCK_PARKING, notify, notifying, wait_lock
+from .wakeups import CHANNEL, LOCK, LOCK_PARKING, notify, notifying, wait_lock
 
 Q = Queries(POSTGRES)
+QQ = queues.QueueQueries(POSTGRES)
 # Any constant works, as long as every keel coordinator uses the same one.
 _MIGRATION_LOCK = 0x6B65656C  # "keel"
 SCHEMA = migrations.Schema(
@@ -68,9 +74,18 @@ SCHEMA = migrations.Schema(
 # Other coordinators hear of an unclaimed workflow; one created claimed is
 # nobody else's business.
 _CREATE_NOTIFYING = notifying(Q.create_workflow, WORKFLOW, "'work'")
-_FINISH = {with_epoch: notifying(sql, WORKFLOW, "'done:' || u.workflow_id")
-           for with_epoch, sql in Q.finish_workflow.items()}
-_EXPIRE = notifying(Q.expire_deadlines, WORKFLOW, "'done:' || u.workflow_id")
+
+
+def _ending(sql: str) -> str:
+    """`sql`, which makes workflows final, made to NOTIFY "done:<id>" for each,
+    and "queue" for each that held a slot of a queue (the next may start)."""
+    return (f"WITH u AS ({sql}) SELECT {WORKFLOW.of('u')}, "
+            f"pg_notify('{CHANNEL}', 'done:' || u.workflow_id), "
+            f"(SELECT pg_notify('{CHANNEL}', 'queue') WHERE u.queue_name IS NOT NULL) FROM u")
+
+
+_FINISH = {with_epoch: _ending(sql) for with_epoch, sql in Q.finish_workflow.items()}
+_EXPIRE = _ending(Q.expire_deadlines)
 
 
 def _rows(conn: psycopg.AsyncConnection[Any]) -> Callable[[str, tuple[Any, ...]], Awaitable[list[Any]]]:
@@ -331,3 +346,31 @@ class PostgresStore(PostgresOperations):
 
     async def touch_token(self, name: str, now: int) -> None:
         await self._pool.execute(Q.touch_token, (now, name, now))
+
+    # -- queues (sql/queues.py) ------------------------------------------------
+
+    async def set_queue(self, queue: QueueRecord) -> QueueRecord:
+        row = await self._pool.fetchone(QQ.set_queue, queues.queue_params(queue))
+        assert row is not None
+        return queues.queue_from_row(row)
+
+    async def get_queue(self, name: str) -> QueueState | None:
+        row = await self._pool.fetchone(QQ.get_queue, (name,))
+        return queues.state_from_row(row) if row else None
+
+    async def list_queues(self) -> list[QueueState]:
+        return [queues.state_from_row(r) for r in await self._pool.fetchall(QQ.list_queues, ())]
+
+    async def enqueue_workflow(self, new: NewQueued) -> tuple[EnqueueResult, WorkflowRecord | None]:
+        # No transaction: each statement of the plan is atomic on its own.
+        async with self._pool.connection() as conn:
+            return await migrations.run_async(queues.enqueue(QQ, new), _rows(conn))
+
+    async def dequeue_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int,
+        on_worker: dict[str, int],
+    ) -> tuple[list[WorkflowRecord], int | None]:
+        plan = queues.dequeue(QQ, names, limit, now, owner, lease_until, on_worker)
+        async with self._pool.connection() as conn:
+            async with conn.transaction():
+                return await migrations.run_async(plan, _rows(conn))

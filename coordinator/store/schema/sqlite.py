@@ -177,4 +177,41 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX schedules_due ON schedules (next_tick_at) WHERE paused = 0",
         ],
     ),
+    (
+        7,
+        [
+            # Queues (issue 12): named limits kept in the store, so that they
+            # hold across every coordinator sharing it. A queued workflow is
+            # ENQUEUED until a dequeue starts it (PENDING, started_at set).
+            """CREATE TABLE queues (
+                name                  TEXT PRIMARY KEY,
+                concurrency           INTEGER,
+                worker_concurrency    INTEGER,
+                rate_limit            INTEGER,
+                rate_period_ms        INTEGER,
+                partition_concurrency INTEGER,
+                created_at            INTEGER NOT NULL,
+                updated_at            INTEGER NOT NULL
+            )""",
+            "ALTER TABLE workflows ADD COLUMN queue_name TEXT",
+            "ALTER TABLE workflows ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+            # Enqueue order, for FIFO within a priority.
+            "ALTER TABLE workflows ADD COLUMN queue_seq INTEGER",
+            "ALTER TABLE workflows ADD COLUMN deduplication_id TEXT",
+            "ALTER TABLE workflows ADD COLUMN partition_key TEXT",
+            # A queued workflow's timeout, turned into deadline_at when it starts.
+            "ALTER TABLE workflows ADD COLUMN timeout_ms INTEGER",
+            "ALTER TABLE workflows ADD COLUMN started_at INTEGER",
+            "CREATE INDEX workflows_queue_seq ON workflows (queue_seq) WHERE queue_seq IS NOT NULL",
+            """CREATE INDEX workflows_enqueued ON workflows (queue_name, priority, queue_seq)
+                WHERE status = 'ENQUEUED'""",
+            """CREATE INDEX workflows_queue_running ON workflows (queue_name, partition_key)
+                WHERE status = 'PENDING' AND queue_name IS NOT NULL""",
+            """CREATE INDEX workflows_queue_starts ON workflows (queue_name, started_at)
+                WHERE queue_name IS NOT NULL AND started_at IS NOT NULL""",
+            # While one holds it, a deduplication ID cannot be enqueued again.
+            """CREATE UNIQUE INDEX workflows_deduplication ON workflows (queue_name, deduplication_id)
+                WHERE deduplication_id IS NOT NULL AND status IN ('ENQUEUED', 'PENDING')""",
+        ],
+    ),
 ]

@@ -96,13 +96,14 @@ class Queries:
             f"AND {d.in_list('workflow_id')}")
         # Keyed by "with an epoch"; parameters: status, the five outcome
         # columns, now, workflow_id[, epoch].
+        # Without an epoch (a cancel) an ENQUEUED workflow may end too.
         finish = (
             "UPDATE workflows SET status = ?, output_encoding = ?, output = ?, error_type = ?, "
             "error_message = ?, error_details = ?, updated_at = ?, owner = NULL, lease_until = NULL "
-            "WHERE workflow_id = ? AND status = 'PENDING'")
+            "WHERE workflow_id = ? AND status ")
         self.finish_workflow = {
-            False: r(f"{finish} RETURNING {wf}"),
-            True: r(f"{finish} AND epoch = ? RETURNING {wf}"),
+            False: r(f"{finish}IN ('PENDING', 'ENQUEUED') RETURNING {wf}"),
+            True: r(f"{finish}= 'PENDING' AND epoch = ? RETURNING {wf}"),
         }
         # Error texts are bytes in PostgreSQL (schema version 5), TEXT in SQLite.
         timeout_message = "'workflow ' || workflow_id || ' passed its deadline'"

@@ -48,7 +48,7 @@ class Columns:
 WORKFLOW = Columns(
     "workflow_id", "name", "status", "input_encoding", "input", "output_encoding", "output",
     "error_type", "error_message", "error_details", "created_at", "updated_at", "epoch", "step_seq",
-    "deadline_at", "owner", "forked_from",
+    "deadline_at", "owner", "forked_from", "queue_name", "started_at",
 )
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
@@ -95,6 +95,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
         "workflow_id", "name", "status", "input_encoding", "input", "created_at", "updated_at",
         "epoch", "step_seq", "deadline_at", "owner", "forked_from")
     o_enc, o_data, e_type, e_msg, e_det = WORKFLOW.at(*_OUTCOME)
+    queue, started_at = WORKFLOW.at("queue_name", "started_at")
 
     def workflow_from_row(r: Sequence[Any]) -> WorkflowRecord:
         return WorkflowRecord(
@@ -110,6 +111,8 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
             deadline_at=r[deadline],
             owner=r[owner],
             forked_from=r[forked_from],
+            queue=r[queue],
+            started_at=r[started_at],
         )
 
     return workflow_from_row

@@ -15,13 +15,17 @@ from typing import Any, TypeVar
 from ...core.ports import SchemaState
 from ...core.records import (
     Effect,
+    EnqueueResult,
     EventRecord,
     NewMessage,
+    NewQueued,
     NewStep,
     NewTask,
     NewWorkflow,
     NodeRecord,
     Outcome,
+    QueueRecord,
+    QueueState,
     RecordResult,
     Recv,
     Send,
@@ -37,6 +41,7 @@ from ...core.records import (
 )
 from ..schema import sqlite as schema
 from ..sql import migrate as migrations
+from ..sql import queues
 from ..sql.queries import SQLITE, Queries, park_params
 from ..sql.rows import (
     event_from_row,
@@ -56,6 +61,7 @@ from .ops import SqliteOperations
 
 T = TypeVar("T")
 Q = Queries(SQLITE)
+QQ = queues.QueueQueries(SQLITE)
 SCHEMA = migrations.Schema(
     SQLITE, schema.MIGRATIONS, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keel_schema'")
 
@@ -304,6 +310,30 @@ class SqliteStore(SqliteOperations):
 
     async def touch_token(self, name: str, now: int) -> None:
         await self._run(lambda db: db.execute(Q.touch_token, (now, name, now)))
+
+    # -- queues (sql/queues.py) ------------------------------------------------
+
+    async def set_queue(self, queue: QueueRecord) -> QueueRecord:
+        params = queues.queue_params(queue)
+        return queues.queue_from_row(
+            await self._run(lambda db: db.execute(QQ.set_queue, params).fetchone()))
+
+    async def get_queue(self, name: str) -> QueueState | None:
+        row = await self._run(lambda db: db.execute(QQ.get_queue, (name,)).fetchone())
+        return queues.state_from_row(row) if row else None
+
+    async def list_queues(self) -> list[QueueState]:
+        return await self._run(lambda db: [queues.state_from_row(r) for r in db.execute(QQ.list_queues)])
+
+    async def enqueue_workflow(self, new: NewQueued) -> tuple[EnqueueResult, WorkflowRecord | None]:
+        return await self._run(lambda db: migrations.run_sync(queues.enqueue(QQ, new), _rows(db)))
+
+    async def dequeue_workflows(
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int,
+        on_worker: dict[str, int],
+    ) -> tuple[list[WorkflowRecord], int | None]:
+        plan = queues.dequeue(QQ, names, limit, now, owner, lease_until, on_worker)
+        return await self._run(lambda db: migrations.run_sync(plan, _rows(db)))
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

@@ -115,6 +115,26 @@ class ClientServiceStub:
                 request_serializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleResponse.FromString,
                 _registered_method=True)
+        self.SetQueue = channel.unary_unary(
+                '/keel.v1.ClientService/SetQueue',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.SetQueueRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.SetQueueResponse.FromString,
+                _registered_method=True)
+        self.GetQueue = channel.unary_unary(
+                '/keel.v1.ClientService/GetQueue',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.GetQueueRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.GetQueueResponse.FromString,
+                _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/keel.v1.ClientService/ListQueues',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
+        self.Enqueue = channel.unary_unary(
+                '/keel.v1.ClientService/Enqueue',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.EnqueueRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.EnqueueResponse.FromString,
+                _registered_method=True)
 
 
 class ClientServiceServicer:
@@ -252,6 +272,39 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQueue(self, request, context):
+        """Creates or replaces a queue's limits (an upsert). INVALID_ARGUMENT for a
+        bad name or limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQueue(self, request, context):
+        """One queue, with how many of its workflows wait and run; NOT_FOUND if none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQueues(self, request, context):
+        """Every queue, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Enqueue(self, request, context):
+        """Enqueues a workflow on a queue: ENQUEUED until the queue's limits let it
+        start (then PENDING). An existing workflow ID returns that workflow, as
+        StartWorkflow does; NOT_FOUND for an unknown queue; ALREADY_EXISTS when
+        the deduplication ID is held by an enqueued or running workflow of the
+        queue (the message names it: "... held by workflow '<id>'").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -334,6 +387,26 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.ResumeSchedule,
                     request_deserializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleRequest.FromString,
                     response_serializer=keel_dot_v1_dot_client__service__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'SetQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQueue,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.SetQueueRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.SetQueueResponse.SerializeToString,
+            ),
+            'GetQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueue,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.GetQueueRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.GetQueueResponse.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.ListQueuesRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.ListQueuesResponse.SerializeToString,
+            ),
+            'Enqueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enqueue,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.EnqueueRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.EnqueueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -769,6 +842,114 @@ class ClientService:
             '/keel.v1.ClientService/ResumeSchedule',
             keel_dot_v1_dot_client__service__pb2.ResumeScheduleRequest.SerializeToString,
             keel_dot_v1_dot_client__service__pb2.ResumeScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/SetQueue',
+            keel_dot_v1_dot_client__service__pb2.SetQueueRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.SetQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/GetQueue',
+            keel_dot_v1_dot_client__service__pb2.GetQueueRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.GetQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/ListQueues',
+            keel_dot_v1_dot_client__service__pb2.ListQueuesRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.ListQueuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enqueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.ClientService/Enqueue',
+            keel_dot_v1_dot_client__service__pb2.EnqueueRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.EnqueueResponse.FromString,
             options,
             channel_credentials,
             insecure,

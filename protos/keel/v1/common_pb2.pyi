@@ -16,6 +16,7 @@ class WorkflowStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WORKFLOW_STATUS_SUCCESS: _ClassVar[WorkflowStatus]
     WORKFLOW_STATUS_ERROR: _ClassVar[WorkflowStatus]
     WORKFLOW_STATUS_CANCELLED: _ClassVar[WorkflowStatus]
+    WORKFLOW_STATUS_ENQUEUED: _ClassVar[WorkflowStatus]
 
 class StepKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,6 +33,7 @@ WORKFLOW_STATUS_PENDING: WorkflowStatus
 WORKFLOW_STATUS_SUCCESS: WorkflowStatus
 WORKFLOW_STATUS_ERROR: WorkflowStatus
 WORKFLOW_STATUS_CANCELLED: WorkflowStatus
+WORKFLOW_STATUS_ENQUEUED: WorkflowStatus
 STEP_KIND_UNSPECIFIED: StepKind
 STEP_KIND_STEP: StepKind
 STEP_KIND_SELECT: StepKind

@@ -380,3 +380,35 @@ class FinishWorkflowResponse(_message.Message):
     status: _common_pb2.WorkflowStatus
     completed_at: _timestamp_pb2.Timestamp
     def __init__(self, status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EnqueueWorkflowRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "queue", "name", "input", "child_workflow_id", "timeout", "priority", "deduplication_id", "partition_key")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    CHILD_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DEDUPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    queue: str
+    name: str
+    input: _common_pb2.Payload
+    child_workflow_id: str
+    timeout: _duration_pb2.Duration
+    priority: int
+    deduplication_id: str
+    partition_key: str
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., queue: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., child_workflow_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., priority: _Optional[int] = ..., deduplication_id: _Optional[str] = ..., partition_key: _Optional[str] = ...) -> None: ...
+
+class EnqueueWorkflowResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...

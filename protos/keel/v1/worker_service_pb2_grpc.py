@@ -99,6 +99,11 @@ class WorkerServiceStub:
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.FinishWorkflowRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_worker__service__pb2.FinishWorkflowResponse.FromString,
                 _registered_method=True)
+        self.EnqueueWorkflow = channel.unary_unary(
+                '/keel.v1.WorkerService/EnqueueWorkflow',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.EnqueueWorkflowRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.EnqueueWorkflowResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServiceServicer:
@@ -220,6 +225,16 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnqueueWorkflow(self, request, context):
+        """Enqueues a workflow on a queue from a workflow, as a durable step: the
+        step's output is the enqueued workflow's ID (a JSON string), recorded
+        under the name "enqueue:<queue>"; a replay or retry returns it. Errors as
+        ClientService.Enqueue (nothing is recorded then).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -282,6 +297,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.FinishWorkflow,
                     request_deserializer=keel_dot_v1_dot_worker__service__pb2.FinishWorkflowRequest.FromString,
                     response_serializer=keel_dot_v1_dot_worker__service__pb2.FinishWorkflowResponse.SerializeToString,
+            ),
+            'EnqueueWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnqueueWorkflow,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.EnqueueWorkflowRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.EnqueueWorkflowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -613,6 +633,33 @@ class WorkerService:
             '/keel.v1.WorkerService/FinishWorkflow',
             keel_dot_v1_dot_worker__service__pb2.FinishWorkflowRequest.SerializeToString,
             keel_dot_v1_dot_worker__service__pb2.FinishWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/EnqueueWorkflow',
+            keel_dot_v1_dot_worker__service__pb2.EnqueueWorkflowRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.EnqueueWorkflowResponse.FromString,
             options,
             channel_credentials,
             insecure,
