@@ -30,6 +30,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         lease_ttl=settings.lease_ttl,
         node_timeout=settings.node_timeout,
         poll_interval=settings.poll_interval,
+        step_timeout=settings.step_timeout,
     ))
     tokens = Tokens(store, engine.clock) if settings.require_auth else None
     try:

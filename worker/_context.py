@@ -105,8 +105,9 @@ class WorkflowContext:
         # step sees the same values wherever it runs.
         input = _codec.encode_args(args, kwargs)
         definition = ex.registry.steps.get(name)
-        if definition is None:
-            return outcome_value(ex.schedule(n, name, input))
+        if definition is None or definition.timeout is not None:
+            # Not served here, or bounded by a timeout the coordinator enforces.
+            return outcome_value(ex.schedule(n, name, input, definition))
         started = now()
         t0 = time.monotonic()
         call_args, call_kwargs = _codec.decode_args(input)
@@ -129,7 +130,7 @@ class WorkflowContext:
         if recorded is not None:
             future._resolve(recorded)
         else:
-            ex.schedule_async(future, _codec.encode_args(args, kwargs))
+            ex.schedule_async(future, _codec.encode_args(args, kwargs), ex.registry.steps.get(name))
         return future
 
     def select(self, futures: Sequence[StepFuture]) -> tuple[int, Any]:

@@ -19,6 +19,9 @@ class StepDef:
     max_retries: int
     backoff: float
     backoff_max: float
+    # Seconds one attempt may run before the coordinator fences it off and
+    # dispatches it again (up to max_retries + 1 attempts), or None.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,24 @@ def step(
     max_retries: int = 0,
     backoff: float = 1.0,
     backoff_max: float = 60.0,
+    timeout: float | None = None,
 ) -> Callable[[F], F]:
     """Register a step. A failure is retried up to `max_retries` times, waiting
     `backoff` seconds, doubling each time up to `backoff_max`; only the final
-    outcome is checkpointed. Called directly, the function runs as usual."""
+    outcome is checkpointed. Called directly, the function runs as usual.
+
+    With `timeout` (seconds) the step always goes through the coordinator (this
+    worker first, when it has a free step slot), which bounds each attempt:
+    an attempt still running after `timeout` is fenced off (its outcome
+    refused) and dispatched again, up to `max_retries + 1` attempts, then the
+    step fails with an error of type StepTimeout."""
     if max_retries < 0 or backoff < 0 or backoff_max < 0:
         raise ValueError("max_retries, backoff and backoff_max must not be negative")
+    if timeout is not None and not timeout > 0:
+        raise ValueError("timeout must be positive seconds, or None")
 
     def decorate(fn: F) -> F:
-        definition = StepDef(name or fn.__name__, fn, max_retries, backoff, backoff_max)
+        definition = StepDef(name or fn.__name__, fn, max_retries, backoff, backoff_max, timeout)
         REGISTRY.add(REGISTRY.steps, definition)
         fn.__keel_step__ = definition  # type: ignore[attr-defined]
         return fn

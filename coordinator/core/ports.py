@@ -265,3 +265,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def touch_token(self, name: str, now: int) -> None:
         """Note that the token was used at `now` (only ever moves forward)."""
+
+    # -- step timeouts (issue 15) --------------------------------------------
+
+    @abc.abstractmethod
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        """Deal with claimed attempts past their `attempt_deadline` (of PENDING
+        workflows, at most 100 a call): one that may be retried (attempt <
+        max_attempts) is released for any node to claim, its attempt still
+        fenced off; the last one's step is recorded as `failure(task)` and its
+        task removed. Returns each task as it was, with the record if failed."""

@@ -328,3 +328,10 @@ class PostgresStore(Store):
 
     async def touch_token(self, name: str, now: int) -> None:
         await self._pool.execute(Q.touch_token, (now, name, now))
+
+    # -- step timeouts (issue 15) -------------------------------------------------
+
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        return await self._tasks.expire_attempts(now, failure)

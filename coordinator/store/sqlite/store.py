@@ -239,7 +239,7 @@ class SqliteStore(Store):
     ) -> list[TaskRecord]:
         if not names or limit <= 0:
             return []
-        params = (SQLITE.list_param(names), now, limit, owner, lease_until)
+        params = (SQLITE.list_param(names), now, limit, owner, lease_until, now)
         rows = await self._run(lambda db: db.execute(Q.claim_tasks, params).fetchall())
         return sorted((task_from_row(r) for r in rows), key=lambda t: (t.created_at, t.key))
 
@@ -301,6 +301,13 @@ class SqliteStore(Store):
 
     async def touch_token(self, name: str, now: int) -> None:
         await self._run(lambda db: db.execute(Q.touch_token, (now, name, now)))
+
+    # -- step timeouts (issue 15) ---------------------------------------------------
+
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        return await self._run(lambda db: tasks.expire_attempts(db, now, failure))
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:
