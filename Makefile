@@ -83,8 +83,17 @@ proto-tools:
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(PROTO_PACKAGES); \
 	fi
 
+# The conformance kit (docs/conformance.md) against any worker command;
+# "{coordinator}" in it is replaced by the coordinator's address. For a worker
+# that serves only steps, add SERVES=steps; STORE=postgresql://... for PostgreSQL.
+WORKER ?= $(PY) -m worker run conformance.python_worker --coordinator {coordinator}
+SERVES ?= workflows
+STORE ?= sqlite
+conformance: install
+	$(PY) -m conformance --worker "$(WORKER)" --serves $(SERVES) --store "$(STORE)"
+
 lint: install
-	$(PY) -m ruff check coordinator worker tests examples bench
+	$(PY) -m ruff check coordinator worker tests examples bench conformance
 	$(PY) -m mypy coordinator worker
 	$(VENV)/bin/lint-imports
 

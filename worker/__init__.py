@@ -15,7 +15,7 @@ from ._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
-from ._registry import step, workflow
+from ._registry import remote_step, step, workflow
 from ._results import ErrorInfo, Event, StepInfo, WorkflowInfo, WorkflowStatus
 from ._runtime import Worker
 
@@ -38,6 +38,7 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowNotFound",
     "WorkflowStatus",
+    "remote_step",
     "step",
     "workflow",
 ]

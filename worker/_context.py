@@ -18,7 +18,7 @@ from keel.v1 import common_pb2 as pb
 
 from . import _codec
 from ._errors import LeaseLost
-from ._registry import step_name_of
+from ._registry import step_name_of, step_options_of
 from ._steps import now, outcome_value, run_step_function
 
 if TYPE_CHECKING:
@@ -104,10 +104,11 @@ class WorkflowContext:
         # Inputs cross the wire for remote steps; round-trip them here too, so a
         # step sees the same values wherever it runs.
         input = _codec.encode_args(args, kwargs)
-        definition = ex.registry.steps.get(name)
+        remote = step_options_of(step)
+        definition = None if remote is not None else ex.registry.steps.get(name)
         if definition is None or definition.timeout is not None:
             # Not served here, or bounded by a timeout the coordinator enforces.
-            return outcome_value(ex.schedule(n, name, input, definition))
+            return outcome_value(ex.schedule(n, name, input, remote or definition))
         started = now()
         t0 = time.monotonic()
         call_args, call_kwargs = _codec.decode_args(input)
@@ -130,7 +131,8 @@ class WorkflowContext:
         if recorded is not None:
             future._resolve(recorded)
         else:
-            ex.schedule_async(future, _codec.encode_args(args, kwargs), ex.registry.steps.get(name))
+            ex.schedule_async(future, _codec.encode_args(args, kwargs),
+                              step_options_of(step) or ex.registry.steps.get(name))
         return future
 
     def select(self, futures: Sequence[StepFuture]) -> tuple[int, Any]:

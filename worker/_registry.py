@@ -97,6 +97,31 @@ def step(
     return decorate
 
 
+def remote_step(name: str, *, timeout: float | None = None, max_retries: int = 0) -> Callable[..., Any]:
+    """A step served by other workers (in any language), with the options this
+    workflow calls it with: `ctx.run_step(remote_step("charge", timeout=30,
+    max_retries=2), order_id)`. Nothing is registered here: the coordinator
+    dispatches it, bounding each attempt by `timeout` (see `step`)."""
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid step name {name!r}")
+    if max_retries < 0 or (timeout is not None and not timeout > 0):
+        raise ValueError("max_retries must not be negative and timeout must be positive")
+
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"step {name!r} is served by other workers: call it with ctx.run_step")
+
+    not_here.__keel_step__ = StepDef(name, not_here, max_retries, 0.0, 0.0, timeout)  # type: ignore[attr-defined]
+    not_here.__keel_remote__ = True  # type: ignore[attr-defined]
+    return not_here
+
+
+def step_options_of(fn_or_name: Callable[..., Any] | str) -> StepDef | None:
+    """The options a step is called with: those of a remote_step, else None."""
+    if getattr(fn_or_name, "__keel_remote__", False):
+        return getattr(fn_or_name, "__keel_step__", None)
+    return None
+
+
 def step_name_of(fn_or_name: Callable[..., Any] | str) -> str:
     if isinstance(fn_or_name, str):
         return fn_or_name
