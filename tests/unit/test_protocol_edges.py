@@ -85,3 +85,11 @@ def test_no_proto3_optional_fields_and_every_language_option_set() -> None:
                     f"{message.name}.{field.name} is a proto3 optional")
     record = pb.StepRecord(select_index=0)
     assert record.HasField("select_index")  # presence kept: 0 is a valid index
+
+
+def test_out_of_range_durations_are_refused_even_where_long_ones_are_cut() -> None:
+    for bad in (Duration(seconds=10**12), Duration(seconds=1, nanos=-5), Duration(seconds=-1)):
+        with pytest.raises(InvalidArgument):
+            requests.await_workflow(cpb.AwaitWorkflowRequest(workflow_id="w", timeout=bad))
+        with pytest.raises(InvalidArgument):
+            requests.get_event(cpb.GetEventRequest(workflow_id="w", key="k", timeout=bad))
