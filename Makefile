@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
 NODE_DIR := examples/node
 
-.PHONY: install demo test unit fuzz proto proto-check lint bench bench-compare clean node-deps
+.PHONY: install demo test unit fuzz proto proto-check proto-tools lint bench bench-compare clean node-deps conformance
 
 install: $(STAMP)
 
@@ -45,17 +45,55 @@ proto: install
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --pyi_out=protos \
 		--grpc_python_out=protos $(PROTOS)
 
-# The committed stubs must be exactly what `make proto` produces.
-proto-check: install
+# The committed stubs must be exactly what `make proto` produces; `buf lint`
+# passes (protos/buf.yaml); and the protos generate for other languages with
+# Debian's stock protoc and plugins (installed when missing), so a break for
+# Go, Java, C#, Ruby, C++ or PHP shows here first.
+proto-check: install proto-tools
 	@tmp=$$(mktemp -d) && \
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp \
 		--grpc_python_out=$$tmp $(PROTOS) && \
 	for f in $$(cd $$tmp && find . -name '*.py' -o -name '*.pyi'); do \
 		cmp -s $$tmp/$$f protos/$$f || { echo "stale generated stub: protos/$$f (run make proto)"; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated stubs are up to date"
+	cd protos && $(abspath $(VENV))/bin/buf lint && echo "buf lint: clean"
+	@tmp=$$(mktemp -d) && mkdir -p $$tmp/go $$tmp/java $$tmp/csharp $$tmp/ruby $$tmp/cpp $$tmp/php && \
+	protoc -Iprotos $(PROTOS) \
+		--go_out=paths=source_relative:$$tmp/go --go-grpc_out=paths=source_relative:$$tmp/go \
+		--java_out=$$tmp/java --plugin=protoc-gen-grpc-java=$$(command -v grpc_java_plugin) \
+		--grpc-java_out=$$tmp/java \
+		--csharp_out=$$tmp/csharp \
+		--ruby_out=$$tmp/ruby --plugin=protoc-gen-grpc-ruby=$$(command -v grpc_ruby_plugin) \
+		--grpc-ruby_out=$$tmp/ruby \
+		--cpp_out=$$tmp/cpp --plugin=protoc-gen-grpc-cpp=$$(command -v grpc_cpp_plugin) \
+		--grpc-cpp_out=$$tmp/cpp \
+		--php_out=$$tmp/php \
+		|| { rm -rf $$tmp; echo "the protos do not generate for every language (above)"; exit 1; }; \
+	echo "generated for Go, Java, C#, Ruby, C++ and PHP: $$(find $$tmp -type f | wc -l) files"; rm -rf $$tmp
+
+# Debian's stock protoc and gRPC plugins, for proto-check (as root, or sudo).
+PROTO_TOOLS := protoc protoc-gen-go protoc-gen-go-grpc grpc_java_plugin grpc_ruby_plugin grpc_cpp_plugin
+PROTO_PACKAGES := protobuf-compiler protobuf-compiler-grpc golang-goprotobuf-dev protoc-gen-go-grpc \
+	protobuf-compiler-grpc-java-plugin
+proto-tools:
+	@missing=""; for t in $(PROTO_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (Debian: $(PROTO_PACKAGES))"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(PROTO_PACKAGES); \
+	fi
+
+# The conformance kit (docs/conformance.md) against any worker command;
+# "{coordinator}" in it is replaced by the coordinator's address. For a worker
+# that serves only steps, add SERVES=steps; STORE=postgresql://... for PostgreSQL.
+WORKER ?= $(PY) -m worker run conformance.python_worker --coordinator {coordinator}
+SERVES ?= workflows
+STORE ?= sqlite
+conformance: install
+	$(PY) -m conformance --worker "$(WORKER)" --serves $(SERVES) --store "$(STORE)"
 
 lint: install
-	$(PY) -m ruff check coordinator worker tests examples bench
+	$(PY) -m ruff check coordinator worker tests examples bench conformance
 	$(PY) -m mypy coordinator worker
 	$(VENV)/bin/lint-imports
 

@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
           "seconds a claimed workflow stays this coordinator's without renewal", float)
     _flag(s, "--node-timeout", "KEEL_NODE_TIMEOUT", DEFAULTS.node_timeout,
           "seconds of silence before other coordinators take this one's work over", float)
+    _flag(s, "--step-timeout", "KEEL_STEP_TIMEOUT", DEFAULTS.step_timeout,
+          "seconds a dispatched step attempt may run when its workflow set no timeout", float)
     _flag(s, "--grace", "KEEL_GRACE", DEFAULTS.grace, "seconds to let calls finish on SIGTERM", float)
     _flag(s, "--max-message-bytes", "KEEL_MAX_MESSAGE_BYTES", DEFAULTS.max_message_bytes,
           "largest gRPC message accepted", int)
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_timeout=args.worker_timeout,
         lease_ttl=args.lease_ttl,
         node_timeout=args.node_timeout,
+        step_timeout=args.step_timeout,
         grace=args.grace,
         max_message_bytes=args.max_message_bytes,
         max_payload_bytes=args.max_payload_bytes,

@@ -31,6 +31,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         node_timeout=settings.node_timeout,
         poll_interval=settings.poll_interval,
         retention=settings.retention,
+        step_timeout=settings.step_timeout,
     ))
     tokens = Tokens(store, engine.clock) if settings.require_auth else None
     try:

@@ -19,6 +19,8 @@ class Settings:
     worker_timeout: float = 5.0
     lease_ttl: float = 30.0
     node_timeout: float = 3.0
+    # Default timeout of a dispatched step attempt (ScheduleStep without one).
+    step_timeout: float = 300.0
     poll_interval: float = 1.0
     grace: float = 10.0
     # Every answer must fit one message whatever was stored: a workflow's input

@@ -18,7 +18,7 @@ from ._errors import (
 )
 from ._futures import WorkflowFuture
 from ._queues import QueueInfo
-from ._registry import step, workflow
+from ._registry import remote_step, step, workflow
 from ._results import ErrorInfo, Event, ScheduleInfo, StepInfo, WorkflowInfo, WorkflowPage, WorkflowStatus
 from ._runtime import Worker
 
@@ -46,6 +46,7 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowPage",
     "WorkflowStatus",
+    "remote_step",
     "step",
     "workflow",
 ]

@@ -21,7 +21,7 @@ from . import _codec
 from ._errors import CoordinatorError, LeaseLost
 from ._futures import WorkflowFuture
 from ._queues import duplicate_from, enqueue_request
-from ._registry import step_name_of, workflow_name_of
+from ._registry import step_name_of, step_options_of, workflow_name_of
 from ._steps import now, outcome_value, run_step_function
 
 if TYPE_CHECKING:
@@ -107,9 +107,11 @@ class WorkflowContext:
         # Inputs cross the wire for remote steps; round-trip them here too, so a
         # step sees the same values wherever it runs.
         input = _codec.encode_args(args, kwargs)
-        definition = ex.registry.steps.get(name)
-        if definition is None:
-            return outcome_value(ex.schedule(n, name, input))
+        remote = step_options_of(step)
+        definition = None if remote is not None else ex.registry.steps.get(name)
+        if definition is None or definition.timeout is not None:
+            # Not served here, or bounded by a timeout the coordinator enforces.
+            return outcome_value(ex.schedule(n, name, input, remote or definition))
         started = now()
         t0 = time.monotonic()
         call_args, call_kwargs = _codec.decode_args(input)
@@ -132,7 +134,8 @@ class WorkflowContext:
         if recorded is not None:
             future._resolve(recorded)
         else:
-            ex.schedule_async(future, _codec.encode_args(args, kwargs))
+            ex.schedule_async(future, _codec.encode_args(args, kwargs),
+                              step_options_of(step) or ex.registry.steps.get(name))
         return future
 
     def select(self, futures: Sequence[StepFuture]) -> tuple[int, Any]:

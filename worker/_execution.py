@@ -23,7 +23,7 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 from . import _codec, _transport
 from ._errors import CoordinatorError, LeaseLost, Parked
 from ._journal import Journal
-from ._registry import Registry
+from ._registry import Registry, StepDef
 from ._steps import outcome_value
 
 if TYPE_CHECKING:
@@ -173,14 +173,17 @@ class Execution:
             lambda r: self.write("record_step", self.stub.RecordStep, r, doing), request, outcome
         ).step
 
-    def schedule(self, step_number: int, name: str, input: pb.Payload) -> pb.StepRecord:
+    def schedule(self, step_number: int, name: str, input: pb.Payload,
+                 definition: StepDef | None = None) -> pb.StepRecord:
         request = wpb.ScheduleStepRequest(
             workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number, name=name,
             input=input,
         )
+        _step_options(request, definition)
         return self.call(self.stub.ScheduleStep, request, f"scheduling step {step_number} ({name})").step
 
-    def schedule_async(self, future: StepFuture, input: pb.Payload) -> None:
+    def schedule_async(self, future: StepFuture, input: pb.Payload,
+                       definition: StepDef | None = None) -> None:
         """Schedule without blocking: the call's callback resolves `future`, so
         many concurrent steps need no thread each."""
         doing = f"{self}: scheduling step {future.step_number} ({future.name})"
@@ -194,6 +197,7 @@ class Execution:
             workflow_id=self.workflow_id, epoch=self.epoch, step_number=future.step_number,
             name=future.name, input=input,
         )
+        _step_options(request, definition)
         _transport.call_async(
             self.stub.ScheduleStep, request, doing,
             on_result=lambda response: future._resolve(response.step),
@@ -313,3 +317,10 @@ def set_outcome(request: Any, outcome: pb.Payload | pb.ErrorInfo) -> None:
         request.error.CopyFrom(outcome)
     else:
         request.output.CopyFrom(outcome)
+
+
+def _step_options(request: wpb.ScheduleStepRequest, definition: StepDef | None) -> None:
+    """A step's timeout, which the coordinator enforces on each attempt."""
+    if definition is not None and definition.timeout is not None:
+        request.timeout.CopyFrom(duration(definition.timeout))
+        request.max_attempts = definition.max_retries + 1

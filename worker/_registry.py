@@ -19,6 +19,9 @@ class StepDef:
     max_retries: int
     backoff: float
     backoff_max: float
+    # Seconds one attempt may run before the coordinator fences it off and
+    # dispatches it again (up to max_retries + 1 attempts), or None.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,20 +72,54 @@ def step(
     max_retries: int = 0,
     backoff: float = 1.0,
     backoff_max: float = 60.0,
+    timeout: float | None = None,
 ) -> Callable[[F], F]:
     """Register a step. A failure is retried up to `max_retries` times, waiting
     `backoff` seconds, doubling each time up to `backoff_max`; only the final
-    outcome is checkpointed. Called directly, the function runs as usual."""
+    outcome is checkpointed. Called directly, the function runs as usual.
+
+    With `timeout` (seconds) the step always goes through the coordinator (this
+    worker first, when it has a free step slot), which bounds each attempt:
+    an attempt still running after `timeout` is fenced off (its outcome
+    refused) and dispatched again, up to `max_retries + 1` attempts, then the
+    step fails with an error of type StepTimeout."""
     if max_retries < 0 or backoff < 0 or backoff_max < 0:
         raise ValueError("max_retries, backoff and backoff_max must not be negative")
+    if timeout is not None and not timeout > 0:
+        raise ValueError("timeout must be positive seconds, or None")
 
     def decorate(fn: F) -> F:
-        definition = StepDef(name or fn.__name__, fn, max_retries, backoff, backoff_max)
+        definition = StepDef(name or fn.__name__, fn, max_retries, backoff, backoff_max, timeout)
         REGISTRY.add(REGISTRY.steps, definition)
         fn.__keel_step__ = definition  # type: ignore[attr-defined]
         return fn
 
     return decorate
+
+
+def remote_step(name: str, *, timeout: float | None = None, max_retries: int = 0) -> Callable[..., Any]:
+    """A step served by other workers (in any language), with the options this
+    workflow calls it with: `ctx.run_step(remote_step("charge", timeout=30,
+    max_retries=2), order_id)`. Nothing is registered here: the coordinator
+    dispatches it, bounding each attempt by `timeout` (see `step`)."""
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid step name {name!r}")
+    if max_retries < 0 or (timeout is not None and not timeout > 0):
+        raise ValueError("max_retries must not be negative and timeout must be positive")
+
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"step {name!r} is served by other workers: call it with ctx.run_step")
+
+    not_here.__keel_step__ = StepDef(name, not_here, max_retries, 0.0, 0.0, timeout)  # type: ignore[attr-defined]
+    not_here.__keel_remote__ = True  # type: ignore[attr-defined]
+    return not_here
+
+
+def step_options_of(fn_or_name: Callable[..., Any] | str) -> StepDef | None:
+    """The options a step is called with: those of a remote_step, else None."""
+    if getattr(fn_or_name, "__keel_remote__", False):
+        return getattr(fn_or_name, "__keel_step__", None)
+    return None
 
 
 def step_name_of(fn_or_name: Callable[..., Any] | str) -> str:

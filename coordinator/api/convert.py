@@ -230,6 +230,7 @@ def run_step(task: StepTask) -> wpb.CoordinatorMessage:
         name=task.name,
         input=payload(task.input),
         attempt=task.attempt,
+        timeout=duration(task.timeout_ms / 1000) if task.timeout_ms else None,
     ))
 
 

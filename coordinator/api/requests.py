@@ -10,6 +10,7 @@ Functions named after an engine call return exactly that call's arguments.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -137,14 +138,39 @@ def _json_depth_over(doc: Any, limit: int) -> bool:
     return False
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"number {text[:40]} is out of the range of a 64-bit float")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:40]!r} in an object")
+            seen.add(key)
+    return doc
+
+
 def check_json(data: bytes, what: str) -> Any:
-    """Parse JSON text: any failure to decode is InvalidArgument, and so is nesting
-    deeper than MAX_JSON_DEPTH (checked before parsing when it might be)."""
+    """Parse JSON text that every language reads the same: any failure to decode
+    is InvalidArgument, and so are NaN, Infinity, numbers beyond a 64-bit float
+    (1e400), duplicate keys in an object, and nesting deeper than MAX_JSON_DEPTH
+    (checked before parsing when it might be)."""
     try:
         text = data.decode("utf-8")
         # Fewer brackets than the limit cannot nest deeper: skip the walk.
         deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float,
+                         object_pairs_hook=_unique_keys)
     except RecursionError:
         raise InvalidArgument(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as e:
@@ -229,9 +255,10 @@ def start_workflow(r: cpb.StartWorkflowRequest, max_bytes: int) -> tuple[str, Va
 
 
 def await_workflow(r: cpb.AwaitWorkflowRequest) -> tuple[str, float]:
-    """(workflow_id, timeout in seconds, at most MAX_AWAIT_MS)."""
+    """(workflow_id, timeout in seconds, at most MAX_AWAIT_MS). Like GetEvent, an
+    unset or zero timeout answers at once."""
     check_id(r.workflow_id)
-    return r.workflow_id, duration_ms(r, "timeout", MAX_AWAIT_MS, MAX_AWAIT_MS) / 1000
+    return r.workflow_id, duration_ms(r, "timeout", 0, MAX_AWAIT_MS) / 1000
 
 
 def list_workflows(r: cpb.ListWorkflowsRequest) -> tuple[WorkflowStatus | None, str | None, int]:
@@ -264,7 +291,10 @@ def get_event(r: cpb.GetEventRequest) -> tuple[str, str, float]:
 
 
 def watch_events(r: cpb.WatchEventsRequest) -> tuple[str, int]:
-    return check_id(r.workflow_id), r.after_seq
+    check_id(r.workflow_id)
+    if r.after_seq < 0:
+        raise InvalidArgument(f"after_seq must not be negative, got {r.after_seq}")
+    return r.workflow_id, r.after_seq
 
 
 def send(r: cpb.SendRequest, max_bytes: int) -> tuple[str, str, Value, str | None]:
@@ -310,6 +340,8 @@ def worker_session(reg: wpb.Register, link: WorkerLink) -> WorkerSession:
 def get_history(r: wpb.GetHistoryRequest) -> tuple[str, int, int]:
     """(workflow_id, after_step_number, page size); out-of-range sizes mean the largest."""
     check_id(r.workflow_id)
+    if r.after_step_number < -1:
+        raise InvalidArgument(f"after_step_number must be -1 or more, got {r.after_step_number}")
     return r.workflow_id, r.after_step_number, r.page_size if 0 < r.page_size <= MAX_PAGE else MAX_PAGE
 
 
@@ -333,13 +365,22 @@ def record_step(r: wpb.RecordStepRequest, max_bytes: int, now: int) -> NewStep:
     )
 
 
-def schedule_step(r: wpb.ScheduleStepRequest, max_bytes: int) -> tuple[str, int, int, str, Value]:
+def schedule_step(r: wpb.ScheduleStepRequest, max_bytes: int
+                  ) -> tuple[str, int, int, str, Value, int | None, int]:
+    """(..., name, input, attempt timeout in ms or None for the default, max_attempts)."""
     check_id(r.workflow_id)
     check_name(r.name, "step name")
     if r.step_number < 0:
         raise InvalidArgument("step_number must not be negative")
     value = check_arguments(r.input, "input", max_bytes)
-    return r.workflow_id, r.epoch, r.step_number, r.name, value
+    timeout_ms = None
+    if r.HasField("timeout"):
+        timeout_ms = duration_ms(r, "timeout", 0)
+        if timeout_ms <= 0:
+            raise InvalidArgument(f"timeout must be positive, got {timeout_ms} ms")
+    if not 0 <= r.max_attempts <= MAX_SLOTS:
+        raise InvalidArgument(f"max_attempts must be between 0 and {MAX_SLOTS}, got {r.max_attempts}")
+    return r.workflow_id, r.epoch, r.step_number, r.name, value, timeout_ms, max(1, r.max_attempts)
 
 
 def select(r: wpb.SelectRequest) -> tuple[str, int, int, list[int]]:

@@ -168,6 +168,9 @@ class WorkerStream:
                     task.add_done_callback(self._tasks.discard)
                 elif body == "drain":
                     self.engine.drain(session)
+                elif body == "register":
+                    raise InvalidArgument("register may only be the first message of a stream; "
+                                          "open a new stream to register again")
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         except InvalidArgument as exc:  # a message that does not decode

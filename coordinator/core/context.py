@@ -10,7 +10,7 @@ from .clock import Clock
 from .dispatch import Dispatcher, Execution
 from .errors import FailedPrecondition, NotFound
 from .ports import Store
-from .records import WorkflowRecord
+from .records import WorkflowRecord, WorkflowStatus
 from .waiters import Wakeups
 
 
@@ -29,6 +29,9 @@ class EngineConfig:
     node_timeout: float = 3.0
     # Finished workflows older than this (seconds) are deleted; None keeps them.
     retention: float | None = None
+    # How long a dispatched step attempt may run when its ScheduleStep sets no
+    # timeout: past it the attempt is fenced off and retried or failed.
+    step_timeout: float = 300.0
 
 
 @dataclass
@@ -103,8 +106,21 @@ class Context:
             self.work.slot_freed()
         if wf.queue is not None:
             self.work.more_queued()  # its slot of the queue is free
+        self.revoke_steps(wf)
         self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
         self.wakeups.events.wake(wf.workflow_id)
+
+    def revoke_steps(self, wf: WorkflowRecord) -> None:
+        """A final workflow's steps running on our workers: revoked (their
+        outcomes will be refused), their slots free."""
+        error = wf.outcome.error if wf.outcome is not None else None
+        reason = ("finished" if wf.status is not WorkflowStatus.CANCELLED
+                  else "timed out" if error is not None and error.type == "WorkflowTimeout"
+                  else "cancelled")
+        for task in self.dispatch.tasks_of(wf.workflow_id):
+            self.dispatch.forget_task(task)
+            task.worker.link.send_revoke(wf.workflow_id, task.epoch, reason)
+            self.work.slot_freed()
 
     def check_not_stale(self, workflow_id: str, epoch: int) -> None:
         """Refuse an execution we know is stale (one we do not run may still be

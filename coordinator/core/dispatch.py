@@ -81,6 +81,7 @@ class StepTask:
     input: Value
     attempt: int
     worker: WorkerSession
+    timeout_ms: int | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -187,7 +188,7 @@ class Dispatcher:
         if old is not None:
             self.forget_task(old)
         running = StepTask(task.workflow_id, task.epoch, task.step_number, task.name, task.input,
-                           task.attempt, session)
+                           task.attempt, session, task.timeout_ms)
         self.tasks[task.key] = running
         session.steps_running += 1
         session.link.send_step(running)
@@ -219,3 +220,8 @@ class Dispatcher:
                 counts[e.queue] = counts.get(e.queue, 0) + 1
         return counts
 
+    # -- tasks of one workflow (issue 15) ------------------------------------
+
+    def tasks_of(self, workflow_id: str) -> list[StepTask]:
+        """The step tasks of this workflow that our workers run."""
+        return [t for t in self.tasks.values() if t.workflow_id == workflow_id]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from . import loops
 from .clock import Clock, StoreClock, SystemClock
@@ -42,6 +43,7 @@ from .records import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from .timeouts import DeadlineTimers, expire_step_attempts
 from .waits import Waits
 
 __all__ = ["Engine", "EngineConfig"]
@@ -68,6 +70,7 @@ class Engine:
         self._queues = Queues(self.ctx, self._executions)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
+        self.deadline_timers = DeadlineTimers(self.expire_deadlines)
 
     # -- life cycle ------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class Engine:
         await self.store.listen(self._on_note)
         if run_loops:
             self._tasks = loops.start_loops(self)
+            self.deadline_timers.enabled = True
 
     def stop_accepting(self) -> None:
         """Send no new assignments (SIGTERM drain)."""
@@ -90,6 +94,7 @@ class Engine:
     async def stop(self) -> None:
         self.dispatch.accepting = False
         self._queues.stop()
+        self.deadline_timers.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -113,6 +118,8 @@ class Engine:
         elif note.kind is NoteKind.DONE:
             wakeups.finished.wake(workflow_id)
             wakeups.events.wake(workflow_id)
+            if self.dispatch.tasks_of(workflow_id):  # its steps our workers run: revoke them
+                self._in_background(self._revoke_steps(workflow_id))
         elif note.kind is NoteKind.WORK:
             self.ctx.work.more()
         elif note.kind is NoteKind.TASK:
@@ -279,6 +286,19 @@ class Engine:
         self._background.add(release)
         release.add_done_callback(self._background.discard)
 
+    def _in_background(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _revoke_steps(self, workflow_id: str) -> None:
+        try:
+            wf = await self.store.get_workflow(workflow_id)
+        except StoreUnavailable:
+            return  # their outcomes are refused anyway
+        if wf is not None and wf.status.final:
+            self.ctx.revoke_steps(wf)
+
     async def _release(self, worker_id: str, workflow_ids: list[str],
                        tasks: list[tuple[str, int]]) -> None:
         try:
@@ -316,6 +336,8 @@ class Engine:
                 self.dispatch.release(reservation)
         if not created:
             return wf, False
+        if timeout_ms:
+            self.deadline_timers.arm(timeout_ms / 1000)
         if reservation is None:
             self.ctx.work.more()
         elif self.dispatch.is_live(reservation.session):
@@ -383,9 +405,11 @@ class Engine:
         return await self._executions.record_step(step, effect)
 
     async def schedule_step(
-        self, workflow_id: str, epoch: int, step_number: int, name: str, input: Value
+        self, workflow_id: str, epoch: int, step_number: int, name: str, input: Value,
+        timeout_ms: int | None = None, max_attempts: int = 1,
     ) -> StepRecord:
-        return await self._executions.schedule_step(workflow_id, epoch, step_number, name, input)
+        return await self._executions.schedule_step(workflow_id, epoch, step_number, name, input,
+                                                    timeout_ms, max_attempts)
 
     async def select(
         self, workflow_id: str, epoch: int, step_number: int, candidates: list[int]
@@ -487,3 +511,8 @@ class Engine:
         return await self._queues.enqueue_from_workflow(
             workflow_id, epoch, step_number, queue, name, input, child_id, timeout_ms, priority,
             deduplication_id, partition_key)
+    # -- step timeouts (timeouts.py) -------------------------------------------
+
+    async def expire_step_attempts(self) -> None:
+        """Fence off dispatched attempts past their timeout; retry or fail them."""
+        await expire_step_attempts(self.ctx)

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from .context import Context
-from .errors import FailedPrecondition, NotFound
+from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .records import (
     Effect,
     NewStep,
@@ -56,12 +56,23 @@ class Executions:
             ctx.dispatch.forget_task(task)
             ctx.work.slot_freed()  # its step slot is free
         if record is None:
-            current = await ctx.store.get_task(step.workflow_id, step.step_number)
-            raise self._fenced(step, f"attempt {current.attempt} is current" if current
-                               else "no attempt is in flight")
+            raise self._fenced(step, await self._why_fenced(step))
         if result is RecordResult.RECORDED:
             ctx.wakeups.step_recorded(step.workflow_id, step.step_number, record)
         return record
+
+    async def _why_fenced(self, step: NewStep) -> str:
+        """Why the store refused an attempt's outcome, for the worker's log."""
+        store = self.ctx.store
+        wf = await store.get_workflow(step.workflow_id)
+        if wf is not None and wf.status.final:
+            return f"the workflow is already {wf.status.value}"
+        current = await store.get_task(step.workflow_id, step.step_number)
+        if current is None:
+            return "no attempt is in flight"
+        if current.attempt != step.attempt:
+            return f"attempt {current.attempt} is current"
+        return "it ran past its timeout"
 
     @staticmethod
     def _fenced(step: NewStep, current: str) -> FailedPrecondition:
@@ -71,29 +82,39 @@ class Executions:
         )
 
     async def schedule_step(
-        self, workflow_id: str, epoch: int, step_number: int, name: str, input: Value
+        self, workflow_id: str, epoch: int, step_number: int, name: str, input: Value,
+        timeout_ms: int | None = None, max_attempts: int = 1,
     ) -> StepRecord:
         """Run a step on whichever worker serves it, through this coordinator or
         another: the step becomes a task in the store, created already claimed
-        when one of our workers has a free slot. Returns its recorded outcome."""
+        when one of our workers has a free slot. Returns its recorded outcome.
+        Each attempt may run `timeout_ms` (default: the coordinator's) before it
+        is fenced off and retried, up to `max_attempts`, then failed (timeouts.py)."""
         ctx = self.ctx
+        timeout_ms = timeout_ms or int(ctx.config.step_timeout * 1000)
         ctx.check_not_stale(workflow_id, epoch)
         reservation = ctx.dispatch.reserve_step(name, workflow_id)
         # Registered before the task exists: no outcome committed later is missed.
         woken = ctx.wakeups.add_step_waiters(workflow_id, step_number)
         try:
             try:
+                now = ctx.clock.now_ms()
                 task, recorded = await ctx.store.create_task(NewTask(
-                    workflow_id, step_number, name, input, epoch, ctx.clock.now_ms(),
+                    workflow_id, step_number, name, input, epoch, now,
                     owner=ctx.config.node_id if reservation else None,
                     lease_until=ctx.lease_until() if reservation else None,
+                    timeout_ms=timeout_ms, max_attempts=max(1, max_attempts),
+                    attempt_deadline=now + timeout_ms if reservation else None,
                 ))
             finally:
                 if reservation is not None:
                     ctx.dispatch.release(reservation)
             if recorded is not None:
-                return recorded
+                return _same_step(recorded, step_number, name)
             assert task is not None
+            if task.name != name:
+                raise InvalidArgument(f"ScheduleStep of step {step_number} as {name!r}: it is already "
+                                      f"scheduled as {task.name!r}; the workflow is not deterministic")
             if reservation is not None and task.owner == ctx.config.node_id and task.attempt == 1:
                 if ctx.dispatch.is_live(reservation.session):
                     ctx.dispatch.assign_task(reservation.session, task)
@@ -107,7 +128,7 @@ class Executions:
                 if look:
                     recorded = await ctx.store.get_step(workflow_id, step_number)
                     if recorded is not None:
-                        return recorded
+                        return _same_step(recorded, step_number, name)
                 execution = ctx.dispatch.execution(workflow_id)
                 if execution is None or execution.epoch != epoch:
                     raise FailedPrecondition(f"workflow {workflow_id} execution {epoch} was stopped")
@@ -174,4 +195,15 @@ class Executions:
 
     async def get_history(self, workflow_id: str, after: int, limit: int) -> tuple[list[StepRecord], bool]:
         steps = await self.ctx.store.list_steps(workflow_id, after, limit + 1)
+        if not steps:
+            await self.ctx.workflow(workflow_id)  # NOT_FOUND for a workflow that does not exist
         return steps[:limit], len(steps) > limit
+
+
+def _same_step(recorded: StepRecord, step_number: int, name: str) -> StepRecord:
+    """A recorded outcome answers a ScheduleStep only if it is a step of that name."""
+    if recorded.kind is not StepKind.STEP or recorded.name != name:
+        raise InvalidArgument(
+            f"ScheduleStep of step {step_number} as {name!r}: step {step_number} is recorded as "
+            f"{recorded.name!r} ({recorded.kind.value}); the workflow is not deterministic")
+    return recorded

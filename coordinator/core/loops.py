@@ -23,6 +23,7 @@ def start_loops(engine: Engine) -> list[asyncio.Task[None]]:
         "leases": _every(config.lease_ttl / 3, engine.renew_leases, "lease renewal"),
         "liveness": _every(config.heartbeat_interval, engine.check_liveness, "liveness check"),
         "deadlines": _every(config.poll_interval, engine.expire_deadlines, "deadline check"),
+        "step timeouts": _every(config.poll_interval, engine.expire_step_attempts, "step timeout check"),
         # Often enough that a node whose process is gone (its presence lock
         # free, on PostgreSQL) is taken over within half a second.
         "nodes": _every(min(config.node_timeout / 3, 0.5), engine.heartbeat_node, "coordinator heartbeat"),

@@ -371,3 +371,14 @@ class Store(abc.ABC):
         worker they are for (worker_concurrency). Also returns when a rate
         limit that held work back allows the next start (None if none did)."""
 
+    # -- step timeouts (issue 15) --------------------------------------------
+
+    @abc.abstractmethod
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        """Deal with claimed attempts past their `attempt_deadline` (of PENDING
+        workflows, at most 100 a call): one that may be retried (attempt <
+        max_attempts) is released for any node to claim, its attempt still
+        fenced off; the last one's step is recorded as `failure(task)` and its
+        task removed. Returns each task as it was, with the record if failed."""

@@ -217,6 +217,12 @@ class NewTask:
     # free worker at hand: no claim round trip.
     owner: str | None = None
     lease_until: int | None = None
+    # Step timeouts (timeouts.py): how long each attempt may run, how many
+    # attempts may time out, and when the current attempt is fenced off (set
+    # when it is claimed).
+    timeout_ms: int | None = None
+    max_attempts: int = 1
+    attempt_deadline: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +237,9 @@ class TaskRecord:
     owner: str | None
     lease_until: int | None
     created_at: int
+    timeout_ms: int | None = None
+    max_attempts: int = 1
+    attempt_deadline: int | None = None
 
     @property
     def key(self) -> tuple[str, int]:

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .context import Context
-from .errors import NotFound
+from .errors import FailedPrecondition, NotFound
 from .executions import Executions
 from .records import (
     NULL,
@@ -156,6 +156,12 @@ class Waits:
         # Client keys get their own namespace: they can never collide with the
         # keys of sends from workflow steps ("step:...").
         key = f"client:{idempotency_key}" if idempotency_key else None
+        # A final workflow never reads its messages: say so rather than deliver.
+        # (A send that races the end is stored, and never read.)
+        wf = await self.ctx.workflow(destination)
+        if wf.status.final:
+            raise FailedPrecondition(
+                f"cannot send to {destination!r}: the workflow is already {wf.status.value}")
         result = await self.ctx.store.send_message(
             NewMessage(destination, topic, message, key, self.ctx.clock.now_ms()))
         if result is RecordResult.NOT_FOUND:

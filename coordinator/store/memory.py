@@ -330,7 +330,9 @@ class MemoryStore(MemoryQueues, MemoryOperations):
         if existing is not None:
             return existing, None
         record = TaskRecord(task.workflow_id, task.step_number, task.name, task.input, task.epoch,
-                            1 if task.owner else 0, task.owner, task.lease_until, task.created_at)
+                            1 if task.owner else 0, task.owner, task.lease_until, task.created_at,
+                            task.timeout_ms, task.max_attempts,
+                            task.attempt_deadline if task.owner else None)
         self._db.tasks[key] = record
         return record, None
 
@@ -350,8 +352,9 @@ class MemoryStore(MemoryQueues, MemoryOperations):
         )[:limit]
         claimed = []
         for t in free:
+            deadline = None if t.timeout_ms is None else now + t.timeout_ms
             db.tasks[t.key] = dataclasses.replace(t, owner=owner, lease_until=lease_until,
-                                                  attempt=t.attempt + 1)
+                                                  attempt=t.attempt + 1, attempt_deadline=deadline)
             claimed.append(db.tasks[t.key])
         return claimed
 
@@ -381,7 +384,8 @@ class MemoryStore(MemoryQueues, MemoryOperations):
             return RecordResult.STALE, None
         row, task = db.workflows.get(step.workflow_id), db.tasks.get(key)
         if (row is None or row.record.status is not WorkflowStatus.PENDING or task is None
-                or task.attempt != step.attempt):
+                or task.attempt != step.attempt
+                or (task.attempt_deadline is not None and task.attempt_deadline <= step.completed_at)):
             return RecordResult.STALE, None
         del db.tasks[key]
         seq = row.record.step_seq + 1
@@ -450,6 +454,34 @@ class MemoryStore(MemoryQueues, MemoryOperations):
         if token is not None and (token.last_used_at is None or token.last_used_at < now):
             self._db.tokens[name] = dataclasses.replace(token, last_used_at=now)
 
+
+    # -- step timeouts (issue 15) ----------------------------------------------
+
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        db = self._db
+        done: list[tuple[TaskRecord, StepRecord | None]] = []
+        expired = sorted(
+            (t for t in db.tasks.values()
+             if t.owner is not None and t.attempt_deadline is not None and t.attempt_deadline <= now
+             and (row := db.workflows.get(t.workflow_id)) is not None
+             and row.record.status is WorkflowStatus.PENDING),
+            key=lambda t: t.attempt_deadline or 0)[:100]
+        for task in expired:
+            if task.attempt < task.max_attempts:
+                db.tasks[task.key] = dataclasses.replace(task, owner=None, lease_until=None)
+                done.append((task, None))
+                continue
+            step = failure(task)
+            row = db.workflows[task.workflow_id]
+            del db.tasks[task.key]
+            seq = row.record.step_seq + 1
+            row.record = dataclasses.replace(row.record, step_seq=seq, updated_at=step.completed_at)
+            record = step.recorded(seq)
+            db.steps.setdefault(task.workflow_id, {})[task.step_number] = record
+            done.append((task, record))
+        return done
 
 def _summary(w: WorkflowRecord) -> WorkflowRecord:
     """A workflow as listed: no payloads, no error details, the message cut short."""

@@ -100,6 +100,7 @@ function unary(client, method, request, timeoutMs = 30000) {
 // Payloads carry their encoding: "json" (UTF-8 JSON; "" means json too) or
 // "binary" (opaque bytes).
 function encode(value) {
+  if (Buffer.isBuffer(value)) return { encoding: 'binary', data: value };
   const text = JSON.stringify(value === undefined ? null : value);
   return { encoding: 'json', data: Buffer.from(text, 'utf8') };
 }

@@ -3,7 +3,10 @@
 // any language call them by name and the coordinator dispatches them here.
 //
 //   node worker.js --coordinator HOST:PORT [--worker-id ID] [--step-slots N] [--grace SECONDS]
-//       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET]
+//       [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--token SECRET] [--steps MODULE]
+//
+// --steps MODULE adds the steps a module exports (e.g. conformance_steps.js,
+// the steps of docs/conformance.md).
 //
 // Protocol (protos/keel/v1/worker_service.proto): open the Connect stream,
 // send Register first, Heartbeat at the interval from Registered, run each
@@ -51,6 +54,7 @@ const STEPS = {
     throw new TypeError(message);
   },
 };
+if (opts.steps) Object.assign(STEPS, require(path.resolve(opts.steps)));
 
 // -- the stream ----------------------------------------------------------
 
@@ -102,7 +106,8 @@ function session() {
         case 'run_workflow': // never sent: we register no workflows
           log(`ignoring workflow assignment ${msg.run_workflow.workflow_id}: no workflows served here`);
           break;
-        case 'revoke': // stops a workflow execution; assigned steps are fenced by attempt instead
+        case 'revoke': // a workflow ended: its steps running here will be refused
+          log(`workflow ${msg.revoke.workflow_id} revoked (${msg.revoke.reason}): outcomes of its steps will be refused`);
           break;
         default:
           log(`ignoring unknown message ${JSON.stringify(msg.body)}`);
@@ -177,9 +182,17 @@ async function runAndRecord(a) {
     const stub = coordinators.stub;
     try {
       await lib.unary(stub, 'RecordStep', request, 10000);
-      log(`${where}: ${outcome.output ? 'recorded' : `recorded error ${outcome.error.type}`}`);
+      log(`${where}: ${request.output ? 'recorded' : `recorded error ${request.error.type}`}`);
       return;
     } catch (err) {
+      const { RESOURCE_EXHAUSTED, INVALID_ARGUMENT } = lib.grpc.status;
+      if (request.output && (err.code === RESOURCE_EXHAUSTED || err.code === INVALID_ARGUMENT)) {
+        // The output cannot be stored (too large, say): record why instead, so
+        // the workflow sees an error rather than waiting for the attempt's timeout.
+        delete request.output;
+        request.error = { type: 'OutputRejected', message: err.details, details: '' };
+        continue;
+      }
       if (err.code === lib.grpc.status.FAILED_PRECONDITION) {
         // This attempt was fenced off (handed to another worker, or the
         // workflow moved on): the outcome is dropped.

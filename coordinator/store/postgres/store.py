@@ -374,3 +374,9 @@ class PostgresStore(PostgresOperations):
         async with self._pool.connection() as conn:
             async with conn.transaction():
                 return await migrations.run_async(plan, _rows(conn))
+    # -- step timeouts (issue 15) -------------------------------------------------
+
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        return await self._tasks.expire_attempts(now, failure)

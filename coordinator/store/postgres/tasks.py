@@ -5,6 +5,7 @@ the others when a task becomes claimable ("task") or is recorded ("step:<n>:<id>
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...core.records import NewStep, NewTask, RecordResult, StepRecord, TaskRecord
@@ -20,7 +21,8 @@ Q = Queries(POSTGRES)
 # Queued unless its step is recorded; one that nobody claimed yet is announced.
 _CREATE = POSTGRES.render(
     "INSERT INTO step_tasks (workflow_id, step_number, name, input_encoding, input, epoch, attempt, "
-    "owner, lease_until, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+    "owner, lease_until, created_at, timeout_ms, max_attempts, attempt_deadline) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
     "(SELECT 1 FROM steps WHERE workflow_id = ? AND step_number = ?) "
     f"ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING {TASK.sql}")
 _CREATE_NOTIFYING = (f"WITH u AS ({_CREATE}) SELECT {TASK.of('u')}, pg_notify('{CHANNEL}', 'task') FROM u")
@@ -34,6 +36,7 @@ WITH wf AS (
     SELECT step_seq FROM workflows WHERE workflow_id = ? AND status = 'PENDING' FOR UPDATE
 ), task AS (
     DELETE FROM step_tasks WHERE workflow_id = ? AND step_number = ? AND attempt = ?
+    AND (attempt_deadline IS NULL OR attempt_deadline > ?)
     AND EXISTS (SELECT 1 FROM wf) RETURNING 1
 ), ins AS (
     INSERT INTO steps ({STEP_INSERT.sql})
@@ -101,7 +104,7 @@ class Tasks:
                     lease_until: int) -> list[TaskRecord]:
         if not names or limit <= 0:
             return []
-        rows = await self._pool.fetchall(Q.claim_tasks, (list(names), now, limit, owner, lease_until))
+        rows = await self._pool.fetchall(Q.claim_tasks, (list(names), now, limit, owner, lease_until, now))
         return sorted((task_from_row(r) for r in rows), key=lambda t: (t.created_at, t.key))
 
     async def release(self, owner: str, keys: list[tuple[str, int]] | None) -> None:
@@ -115,7 +118,8 @@ class Tasks:
 
     async def complete(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
         params: tuple[Any, ...] = (
-            step.workflow_id, step.workflow_id, step.step_number, step.attempt, *step_params(step),
+            step.workflow_id, step.workflow_id, step.step_number, step.attempt, step.completed_at,
+            *step_params(step),
             step.completed_at, step.workflow_id, step.step_number, step.workflow_id)
         row = await self._batcher.run(_COMPLETE, params, (step.workflow_id, step.step_number))
         assert row is not None, "the statement always returns one row"
@@ -145,3 +149,34 @@ class Tasks:
     async def clock_ms(self) -> int:
         row = await self._pool.fetchone(_CLOCK, ())
         return int(row[0])
+
+    # -- step timeouts (issue 15) ------------------------------------------------
+
+    async def expire_attempts(self, now: int, failure: Callable[[TaskRecord], NewStep]
+                              ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        """Release or fail the claimed attempts past their deadline, in one
+        transaction (the tasks locked, SKIP LOCKED: coordinators share the work)."""
+        done: list[tuple[TaskRecord, StepRecord | None]] = []
+        async with self._pool.connection() as conn:
+            async with conn.transaction():
+                cur = await conn.execute(Q.expired_tasks, (now,))
+                for task in [task_from_row(r) for r in await cur.fetchall()]:
+                    key = (task.workflow_id, task.step_number)
+                    if task.attempt < task.max_attempts:
+                        await conn.execute(Q.release_expired, (*key, task.attempt))
+                        await conn.execute(f"SELECT pg_notify('{CHANNEL}', 'task')")
+                        done.append((task, None))
+                        continue
+                    step = failure(task)
+                    cur = await conn.execute(Q.next_step_seq_any_epoch,
+                                             (step.completed_at, task.workflow_id))
+                    seq = await cur.fetchone()
+                    if seq is None:
+                        continue
+                    await conn.execute(Q.drop_task, (*key, task.attempt))
+                    cur = await conn.execute(Q.insert_step, (*step_params(step), seq[0]))
+                    if await cur.fetchone() is not None:
+                        await conn.execute(f"SELECT pg_notify('{CHANNEL}', %s)",
+                                           (f"step:{task.step_number}:{task.workflow_id}",))
+                        done.append((task, step.recorded(seq[0])))
+        return done

@@ -225,4 +225,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 WHERE deduplication_id IS NOT NULL AND status IN ('ENQUEUED', 'PENDING')""",
         ],
     ),
+    (
+        # Version 9. Step timeouts (issue 15): how long each attempt of a step
+        # task may run, how many may time out, and when the current attempt is
+        # fenced off (set when it is claimed; an attempt past it cannot record).
+        9,
+        [
+            "ALTER TABLE step_tasks ADD COLUMN timeout_ms BIGINT",
+            "ALTER TABLE step_tasks ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE step_tasks ADD COLUMN attempt_deadline BIGINT",
+            "CREATE INDEX step_tasks_deadline ON step_tasks (attempt_deadline) "
+            "WHERE owner IS NOT NULL AND attempt_deadline IS NOT NULL",
+        ],
+    ),
 ]

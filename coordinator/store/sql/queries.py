@@ -190,10 +190,11 @@ class Queries:
         task, task_key = TASK.sql, "workflow_id = ? AND step_number = ?"
         self.create_task = r(
             "INSERT INTO step_tasks (workflow_id, step_number, name, input_encoding, input, epoch, "
-            "attempt, owner, lease_until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "attempt, owner, lease_until, created_at, timeout_ms, max_attempts, attempt_deadline) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT (workflow_id, step_number) DO NOTHING RETURNING {task}")
         self.get_task = r(f"SELECT {task} FROM step_tasks WHERE {task_key}")
-        # Parameters: names, now, limit, owner, lease_until. Tasks of final
+        # Parameters: names, now, limit, owner, lease_until, now. Tasks of final
         # workflows or of recorded steps are left (and collected by delete_dead_tasks).
         picked_tasks = (
             "SELECT t.workflow_id, t.step_number FROM step_tasks t "
@@ -206,7 +207,7 @@ class Queries:
             + (" FOR UPDATE OF t SKIP LOCKED" if d.postgres else ""))
         claim_tasks = (
             f"WITH picked AS ({picked_tasks}) UPDATE step_tasks SET owner = ?, lease_until = ?, "
-            "attempt = attempt + 1 ")
+            "attempt_deadline = CAST(? AS BIGINT) + timeout_ms, attempt = attempt + 1 ")
         self.claim_tasks = r(
             claim_tasks + "FROM picked WHERE step_tasks.workflow_id = picked.workflow_id "
             f"AND step_tasks.step_number = picked.step_number RETURNING {TASK.of('step_tasks')}"
@@ -218,8 +219,11 @@ class Queries:
         self.release_task = r(
             f"UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE owner = ? AND {task_key}")
         self.renew_task = r(f"UPDATE step_tasks SET lease_until = ? WHERE owner = ? AND {task_key}")
-        # An outcome may be recorded only for the task's current attempt.
-        self.take_task = r(f"DELETE FROM step_tasks WHERE {task_key} AND attempt = ? RETURNING 1")
+        # An outcome may be recorded only for the task's current attempt, before
+        # its deadline. Parameters: workflow_id, step_number, attempt, now.
+        self.take_task = r(
+            f"DELETE FROM step_tasks WHERE {task_key} AND attempt = ? "
+            "AND (attempt_deadline IS NULL OR attempt_deadline > ?) RETURNING 1")
         # Parameters: now (the step's completed_at), workflow_id. Any epoch.
         self.next_step_seq_any_epoch = r(
             "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
@@ -252,6 +256,19 @@ class Queries:
         self.touch_token = r(
             "UPDATE tokens SET last_used_at = ? WHERE name = ? "
             "AND (last_used_at IS NULL OR last_used_at < ?)")
+
+        # -- step timeouts (issue 15) ------------------------------------------
+        # Claimed attempts past their deadline, of PENDING workflows. Parameter: now.
+        self.expired_tasks = r(
+            f"SELECT {TASK.of('t')} FROM step_tasks t JOIN workflows w ON w.workflow_id = t.workflow_id "
+            "WHERE t.owner IS NOT NULL AND t.attempt_deadline IS NOT NULL AND t.attempt_deadline <= ? "
+            "AND w.status = 'PENDING' ORDER BY t.attempt_deadline LIMIT 100"
+            + (" FOR UPDATE OF t SKIP LOCKED" if d.postgres else ""))
+        # Another attempt may claim it; the timed-out one stays fenced off (its
+        # deadline has passed). Parameters: workflow_id, step_number, attempt.
+        self.release_expired = r(
+            f"UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE {task_key} AND attempt = ?")
+        self.drop_task = r(f"DELETE FROM step_tasks WHERE {task_key} AND attempt = ? RETURNING 1")
 
         # -- operating: resume, fork, retention, schedules --------------------
         lock = " FOR UPDATE" if d.postgres else ""
@@ -354,7 +371,8 @@ class Queries:
 def task_params(t: NewTask) -> tuple[Any, ...]:
     """The parameters of Queries.create_task."""
     return (t.workflow_id, t.step_number, t.name, t.input.encoding, t.input.data, t.epoch,
-            1 if t.owner else 0, t.owner, t.lease_until, t.created_at)
+            1 if t.owner else 0, t.owner, t.lease_until, t.created_at, t.timeout_ms, t.max_attempts,
+            t.attempt_deadline if t.owner else None)
 
 
 def park_params(workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> tuple[Any, ...]:

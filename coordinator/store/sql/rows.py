@@ -60,7 +60,7 @@ TOKEN = Columns(
 EVENT = Columns("workflow_id", "seq", "key", "value_encoding", "value", "step_number", "created_at")
 TASK = Columns(
     "workflow_id", "step_number", "name", "input_encoding", "input", "epoch", "attempt", "owner",
-    "lease_until", "created_at",
+    "lease_until", "created_at", "timeout_ms", "max_attempts", "attempt_deadline",
 )
 NODE = Columns("node_id", "incarnation", "started_at", "heartbeat_at")
 # What a Recv consumes.
@@ -216,13 +216,13 @@ def step_params(s: NewStep) -> tuple[Any, ...]:
 
 
 def _task_mapper() -> Callable[[Sequence[Any]], TaskRecord]:
-    wid, n, name, enc, inp, epoch, attempt, owner, lease, created = TASK.at(
+    wid, n, name, enc, inp, epoch, attempt, owner, lease, created, timeout, most, deadline = TASK.at(
         "workflow_id", "step_number", "name", "input_encoding", "input", "epoch", "attempt", "owner",
-        "lease_until", "created_at")
+        "lease_until", "created_at", "timeout_ms", "max_attempts", "attempt_deadline")
 
     def task_from_row(r: Sequence[Any]) -> TaskRecord:
         return TaskRecord(r[wid], r[n], r[name], Value(r[enc], bytes(r[inp])), r[epoch], r[attempt],
-                          r[owner], r[lease], r[created])
+                          r[owner], r[lease], r[created], r[timeout], r[most], r[deadline])
 
     return task_from_row
 

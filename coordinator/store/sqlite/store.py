@@ -248,7 +248,7 @@ class SqliteStore(SqliteOperations):
     ) -> list[TaskRecord]:
         if not names or limit <= 0:
             return []
-        params = (SQLITE.list_param(names), now, limit, owner, lease_until)
+        params = (SQLITE.list_param(names), now, limit, owner, lease_until, now)
         rows = await self._run(lambda db: db.execute(Q.claim_tasks, params).fetchall())
         return sorted((task_from_row(r) for r in rows), key=lambda t: (t.created_at, t.key))
 
@@ -334,6 +334,12 @@ class SqliteStore(SqliteOperations):
     ) -> tuple[list[WorkflowRecord], int | None]:
         plan = queues.dequeue(QQ, names, limit, now, owner, lease_until, on_worker)
         return await self._run(lambda db: migrations.run_sync(plan, _rows(db)))
+    # -- step timeouts (issue 15) ---------------------------------------------------
+
+    async def expire_task_attempts(
+        self, now: int, failure: Callable[[TaskRecord], NewStep]
+    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+        return await self._run(lambda db: tasks.expire_attempts(db, now, failure))
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

@@ -5,6 +5,7 @@ as PostgreSQL's several)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from ...core.records import NewStep, NewTask, RecordResult, StepRecord, TaskRecord
 from ..sql.queries import SQLITE, Queries, task_params
@@ -28,7 +29,8 @@ def complete_task(db: sqlite3.Connection, step: NewStep) -> tuple[RecordResult, 
     """Rolled back unless RECORDED; then the step as recorded, if it is."""
     key = (step.workflow_id, step.step_number)
     seq = db.execute(Q.next_step_seq_any_epoch, (step.completed_at, step.workflow_id)).fetchone()
-    taken = seq is not None and db.execute(Q.take_task, (*key, step.attempt)).fetchone() is not None
+    taken = seq is not None and db.execute(
+        Q.take_task, (*key, step.attempt, step.completed_at)).fetchone() is not None
     if taken and db.execute(Q.insert_step, (*step_params(step), seq[0])).fetchone() is not None:
         return RecordResult.RECORDED, step.recorded(seq[0])
 
@@ -51,3 +53,22 @@ def reap_nodes(db: sqlite3.Connection, silent_since: int) -> list[str]:
     if dead:
         db.execute(Q.delete_dead_tasks)
     return dead
+
+
+def expire_attempts(db: sqlite3.Connection, now: int, failure: Callable[[TaskRecord], NewStep]
+                    ) -> list[tuple[TaskRecord, StepRecord | None]]:
+    """Release or fail the claimed attempts past their deadline (Store.expire_task_attempts)."""
+    done: list[tuple[TaskRecord, StepRecord | None]] = []
+    for task in [task_from_row(r) for r in db.execute(Q.expired_tasks, (now,)).fetchall()]:
+        key = (task.workflow_id, task.step_number)
+        if task.attempt < task.max_attempts:
+            db.execute(Q.release_expired, (*key, task.attempt))
+            done.append((task, None))
+            continue
+        step = failure(task)
+        seq = db.execute(Q.next_step_seq_any_epoch, (step.completed_at, task.workflow_id)).fetchone()
+        if seq is None or db.execute(Q.drop_task, (*key, task.attempt)).fetchone() is None:
+            continue
+        if db.execute(Q.insert_step, (*step_params(step), seq[0])).fetchone() is not None:
+            done.append((task, step.recorded(seq[0])))
+    return done

@@ -25,21 +25,22 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14keel/v1/common.proto\x12\x07keel.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x07Payload\x12\x10\n\x08\x65ncoding\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\";\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x03 \x01(\t\"\xa9\x03\n\nStepRecord\x12\x13\n\x0bstep_number\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1f\n\x04kind\x18\x03 \x01(\x0e\x32\x11.keel.v1.StepKind\x12\"\n\x06output\x18\x04 \x01(\x0b\x32\x10.keel.v1.PayloadH\x00\x12#\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.keel.v1.ErrorInfoH\x00\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63ompletion_seq\x18\t \x01(\x03\x12\x19\n\x0cselect_index\x18\n \x01(\x05H\x01\x88\x01\x01\x12\x1f\n\x12select_step_number\x18\x0b \x01(\x05H\x02\x88\x01\x01\x12\x14\n\x0cworker_token\x18\x0c \x01(\tB\t\n\x07outcomeB\x0f\n\r_select_indexB\x15\n\x13_select_step_number*\xc3\x01\n\x0eWorkflowStatus\x12\x1f\n\x1bWORKFLOW_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17WORKFLOW_STATUS_PENDING\x10\x01\x12\x1b\n\x17WORKFLOW_STATUS_SUCCESS\x10\x02\x12\x19\n\x15WORKFLOW_STATUS_ERROR\x10\x03\x12\x1d\n\x19WORKFLOW_STATUS_CANCELLED\x10\x04\x12\x1c\n\x18WORKFLOW_STATUS_ENQUEUED\x10\x05*\xbe\x01\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTEP_KIND_STEP\x10\x01\x12\x14\n\x10STEP_KIND_SELECT\x10\x02\x12\x13\n\x0fSTEP_KIND_SLEEP\x10\x03\x12\x17\n\x13STEP_KIND_SET_EVENT\x10\x04\x12\x17\n\x13STEP_KIND_GET_EVENT\x10\x05\x12\x12\n\x0eSTEP_KIND_SEND\x10\x06\x12\x12\n\x0eSTEP_KIND_RECV\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14keel/v1/common.proto\x12\x07keel.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x07Payload\x12\x10\n\x08\x65ncoding\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\";\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x03 \x01(\t\"\xb3\x03\n\nStepRecord\x12\x13\n\x0bstep_number\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1f\n\x04kind\x18\x03 \x01(\x0e\x32\x11.keel.v1.StepKind\x12\"\n\x06output\x18\x04 \x01(\x0b\x32\x10.keel.v1.PayloadH\x00\x12#\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.keel.v1.ErrorInfoH\x00\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63ompletion_seq\x18\t \x01(\x03\x12\x16\n\x0cselect_index\x18\n \x01(\x05H\x01\x12\x1c\n\x12select_step_number\x18\x0b \x01(\x05H\x02\x12\x14\n\x0cworker_token\x18\x0c \x01(\tB\t\n\x07outcomeB\x17\n\x15select_index_presenceB\x1d\n\x1bselect_step_number_presence*\xc3\x01\n\x0eWorkflowStatus\x12\x1f\n\x1bWORKFLOW_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17WORKFLOW_STATUS_PENDING\x10\x01\x12\x1b\n\x17WORKFLOW_STATUS_SUCCESS\x10\x02\x12\x19\n\x15WORKFLOW_STATUS_ERROR\x10\x03\x12\x1d\n\x19WORKFLOW_STATUS_CANCELLED\x10\x04\x12\x1c\n\x18WORKFLOW_STATUS_ENQUEUED\x10\x05*\xbe\x01\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTEP_KIND_STEP\x10\x01\x12\x14\n\x10STEP_KIND_SELECT\x10\x02\x12\x13\n\x0fSTEP_KIND_SLEEP\x10\x03\x12\x17\n\x13STEP_KIND_SET_EVENT\x10\x04\x12\x17\n\x13STEP_KIND_GET_EVENT\x10\x05\x12\x12\n\x0eSTEP_KIND_SEND\x10\x06\x12\x12\n\x0eSTEP_KIND_RECV\x10\x07\x42q\n\x0b\x64\x65v.keel.v1B\x0b\x43ommonProtoP\x01Z4github.com/keel-workflows/keel/gen/go/keel/v1;keelv1\xaa\x02\x07Keel.V1\xca\x02\x07Keel\\V1\xea\x02\x08Keel::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'keel.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_WORKFLOWSTATUS']._serialized_start=599
-  _globals['_WORKFLOWSTATUS']._serialized_end=794
-  _globals['_STEPKIND']._serialized_start=797
-  _globals['_STEPKIND']._serialized_end=987
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\013dev.keel.v1B\013CommonProtoP\001Z4github.com/keel-workflows/keel/gen/go/keel/v1;keelv1\252\002\007Keel.V1\312\002\007Keel\\V1\352\002\010Keel::V1'
+  _globals['_WORKFLOWSTATUS']._serialized_start=609
+  _globals['_WORKFLOWSTATUS']._serialized_end=804
+  _globals['_STEPKIND']._serialized_start=807
+  _globals['_STEPKIND']._serialized_end=997
   _globals['_PAYLOAD']._serialized_start=66
   _globals['_PAYLOAD']._serialized_end=107
   _globals['_ERRORINFO']._serialized_start=109
   _globals['_ERRORINFO']._serialized_end=168
   _globals['_STEPRECORD']._serialized_start=171
-  _globals['_STEPRECORD']._serialized_end=596
+  _globals['_STEPRECORD']._serialized_end=606
 # @@protoc_insertion_point(module_scope)

@@ -118,20 +118,22 @@ class WorkflowAssignment(_message.Message):
     def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., epoch: _Optional[int] = ..., has_history: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StepAssignment(_message.Message):
-    __slots__ = ("workflow_id", "epoch", "step_number", "name", "input", "attempt")
+    __slots__ = ("workflow_id", "epoch", "step_number", "name", "input", "attempt", "timeout")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     epoch: int
     step_number: int
     name: str
     input: _common_pb2.Payload
     attempt: int
-    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    timeout: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., attempt: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Revoke(_message.Message):
     __slots__ = ("workflow_id", "epoch", "reason")
@@ -188,18 +190,22 @@ class RecordStepResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
 class ScheduleStepRequest(_message.Message):
-    __slots__ = ("workflow_id", "epoch", "step_number", "name", "input")
+    __slots__ = ("workflow_id", "epoch", "step_number", "name", "input", "timeout", "max_attempts")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     epoch: int
     step_number: int
     name: str
     input: _common_pb2.Payload
-    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+    timeout: _duration_pb2.Duration
+    max_attempts: int
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ...) -> None: ...
 
 class ScheduleStepResponse(_message.Message):
     __slots__ = ("step",)
