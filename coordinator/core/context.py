@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .clock import Clock
 from .dispatch import Dispatcher, Execution
 from .errors import FailedPrecondition, NotFound
+from .observe import Observer
 from .ports import Store
 from .records import WorkflowRecord
 from .waiters import Wakeups
@@ -69,6 +70,15 @@ class Context:
     dispatch: Dispatcher = field(default_factory=Dispatcher)
     wakeups: Wakeups = field(default_factory=Wakeups)
     work: WorkSignal = field(default_factory=WorkSignal)
+    observer: Observer = field(default_factory=Observer)
+
+    def __post_init__(self) -> None:
+        self.dispatch.clock = self.clock
+        self.dispatch.observer = self.observer
+
+    def observe(self, observer: Observer) -> None:
+        """Report to `observer` from now on."""
+        self.observer = self.dispatch.observer = observer
 
     def lease_until(self) -> int:
         return self.clock.now_ms() + int(self.config.lease_ttl * 1000)
@@ -89,6 +99,7 @@ class Context:
             if reason:
                 execution.session.link.send_revoke(wf.workflow_id, execution.epoch, reason)
             self.work.slot_freed()
+        self.observer.workflow_finished(wf.name, wf.status)
         self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
         self.wakeups.events.wake(wf.workflow_id)
 
