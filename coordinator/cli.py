@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
           "largest input, output or error accepted", int)
     _flag(s, "--log-level", "KEEL_LOG_LEVEL", "INFO", "logging level")
     add_serve_flags(s)
+    _flag(s, "--http", "KEEL_HTTP", DEFAULTS.http,
+          "serve the web console, /metrics, /healthz and /readyz on HOST:PORT (off when empty)")
+    s.add_argument("--metrics-open", action="store_true",
+                   default=os.environ.get("KEEL_METRICS_OPEN", "").lower() in ("1", "true", "yes", "on"),
+                   help="with --require-auth, serve /metrics without a token (env KEEL_METRICS_OPEN=1)")
 
     def admin(name: str, help: str, with_id: bool = True) -> argparse.ArgumentParser:
         a = verbs.add_parser(name, help=help)
@@ -180,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         require_auth=args.require_auth,
         max_workers=args.max_workers,
         max_watch_streams=args.max_watch_streams,
+        http=args.http,
+        metrics_open=args.metrics_open,
     )
     try:
         asyncio.run(serve(settings))

@@ -36,6 +36,11 @@ class Settings:
     # Open worker streams and WatchEvents streams beyond these: RESOURCE_EXHAUSTED.
     max_workers: int = 1000
     max_watch_streams: int = 1000
+    # The console, /metrics, /healthz and /readyz on HOST:PORT (coordinator/http);
+    # off when empty. With require_auth the console needs an admin token, and
+    # /metrics too unless metrics_open.
+    http: str = ""
+    metrics_open: bool = False
 
     @property
     def tls(self) -> bool:
