@@ -8,7 +8,6 @@ served as they are.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from aiohttp import web
 from ..core.engine import Engine
 from ..core.tokens import Tokens
 from ..settings import Settings
-from . import auth, handlers
+from . import auth, handlers, keys
 from .metrics import Metrics
 
 STATIC = Path(__file__).parent / "static"
@@ -33,7 +32,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    if request.app["tokens"] is None:
+    if request.app[keys.TOKENS] is None:
         raise web.HTTPFound("/")
     return _page("login.html")
 
@@ -55,10 +54,10 @@ def build_app(engine: Engine, tokens: Tokens | None, metrics_open: bool = False)
     """The application; it starts reporting the engine's metrics at once."""
     app = web.Application(middlewares=[security_headers, auth.middleware(tokens, metrics_open),
                                        handlers.errors])
-    app["engine"] = engine
-    app["tokens"] = tokens
-    app["metrics"] = metrics = Metrics(engine)
-    app["live"] = set()
+    app[keys.ENGINE] = engine
+    app[keys.TOKENS] = tokens
+    app[keys.METRICS] = metrics = Metrics(engine)
+    app[keys.LIVE] = set()
     engine.observe(metrics)
     r = app.router
     r.add_get("/", index)
@@ -84,7 +83,7 @@ def build_app(engine: Engine, tokens: Tokens | None, metrics_open: bool = False)
 
 
 async def _end_live_streams(app: web.Application) -> None:
-    streams: set[asyncio.Task[object]] = app["live"]
+    streams = app[keys.LIVE]
     for task in list(streams):
         task.cancel()
 

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Middleware
 from ..core.errors import Unauthenticated
 from ..core.records import Role
 from ..core.tokens import Tokens
+from . import keys
 
 COOKIE = "keel_console"
 CSRF_HEADER = "X-Keel-Console"
@@ -62,7 +63,7 @@ def middleware(tokens: Tokens | None, metrics_open: bool) -> Middleware:
 
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /login (form field `token`): check it is an admin token, keep it in the cookie."""
-    tokens: Tokens | None = request.app["tokens"]
+    tokens: Tokens | None = request.app[keys.TOKENS]
     if tokens is None:
         raise web.HTTPFound("/")
     form = await request.post()

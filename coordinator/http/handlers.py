@@ -24,7 +24,7 @@ from ..core.errors import (
     Unavailable,
 )
 from ..core.records import WorkflowStatus
-from . import views
+from . import keys, views
 from .auth import Handler
 from .metrics import CONTENT_TYPE, Metrics
 
@@ -39,7 +39,7 @@ FEATURES = ("queues", "resume", "fork")
 
 
 def _engine(request: web.Request) -> Engine:
-    engine: Engine = request.app["engine"]
+    engine: Engine = request.app[keys.ENGINE]
     return engine
 
 
@@ -77,7 +77,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    m: Metrics = request.app["metrics"]
+    m: Metrics = request.app[keys.METRICS]
     return web.Response(body=await m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -94,7 +94,7 @@ async def overview(request: web.Request) -> web.Response:
     engine = _engine(request)
     pending, parked = await engine.count_pending()
     return web.json_response({
-        "node_id": engine.config.node_id, "auth": request.app["tokens"] is not None,
+        "node_id": engine.config.node_id, "auth": request.app[keys.TOKENS] is not None,
         "features": features(engine), "pending": pending, "parked": parked,
         "workers": len(engine.workers()), "now": engine.clock.now_ms(),
     })
@@ -157,7 +157,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    streams: set[asyncio.Task[object]] = request.app["live"]
+    streams: set[asyncio.Task[object]] = request.app[keys.LIVE]
     me = asyncio.current_task()
     assert me is not None
     streams.add(me)
