@@ -180,7 +180,7 @@ async function showWorkflow(id) {
     root.append(h("div", { class: "panel empty" }, e.message));
     return;
   }
-  const view = { wf, selected: null, seenMarks: new Set(), first: true };
+  const view = { wf, selected: null, seenMarks: new Map(), first: true };
   renderWorkflow(root, view);
   if (wf.status === "PENDING") {
     const source = new EventSource("/api/workflows/" + encodeURIComponent(id) + "/live");
@@ -188,7 +188,7 @@ async function showWorkflow(id) {
     source.addEventListener("workflow", (e) => { view.wf = JSON.parse(e.data); renderWorkflow(root, view); });
     source.addEventListener("end", () => { source.close(); renderWorkflow(root, view); });
     // Running bars grow with the clock between updates.
-    state.timers.push(setInterval(() => { if (view.wf.status === "PENDING") { view.wf.now += 500; renderWorkflow(root, view); } }, 500));
+    state.timers.push(setInterval(() => { if (view.wf.status === "PENDING") { view.wf.now += 1000; renderWorkflow(root, view); } }, 1000));
   }
 }
 
@@ -265,13 +265,15 @@ function timeline(wf, view, root) {
   rows.push(h("div", { class: "tl-row tl-marks" }, h("div", { class: "tl-label" }, "events & messages"),
     h("div", { class: "tl-track" }, grid.map((g) => g.cloneNode()), marks.map((s) => {
       const key = `${s.step_number}`;
-      const fresh = !view.first && !view.seenMarks.has(key);
-      view.seenMarks.add(key);
+      if (!view.seenMarks.has(key)) view.seenMarks.set(key, view.first ? 0 : Date.now());
+      const fresh = Date.now() - view.seenMarks.get(key) < 2000;
       return h("div", { class: `mark ${MARK_KINDS[s.kind]}${fresh ? " fresh" : ""}`, style: { left: x(s.completed_at) },
         title: `#${s.step_number} ${s.kind} ${s.name} at +${fmtDuration(s.completed_at - t0)} ${short(s.output)}`,
         "data-testid": "mark", dataset: { kind: s.kind, key: s.name },
         onclick: () => { view.selected = s.step_number; renderWorkflow(root, view); } });
-    }))));
+    }), marks.length <= 12 ? marks.map((s) => h("span", { class: "mark-text", style: (s.completed_at - t0) / span > 0.85
+      ? { right: `calc(${100 - parseFloat(x(s.completed_at))}% + 9px)` } : { left: `calc(${x(s.completed_at)} + 9px)` } },
+      s.kind === "SET_EVENT" ? `${s.name}=${short(s.output)}` : s.name)) : null)));
   rows.push(h("div", { class: "tl-section" }, "steps"));
   const recorded = new Set(wf.steps.map((s) => s.step_number));
   const items = [
@@ -303,7 +305,10 @@ function timeline(wf, view, root) {
         losers.has(s.step_number) ? "loser" : "", s.attempt > 1 ? "retried" : ""].filter(Boolean).join(" ");
       track.append(h("div", { class: cls, style: { left: x(s.started_at), width: w(s.started_at, stop) },
         "data-testid": "bar", dataset: { step: s.step_number, name: s.name } }));
-      track.append(h("span", { class: "bar-text", style: { left: `calc(${x(stop)} + 6px)` } }, fmtDuration(stop - s.started_at)));
+      // The duration beside the bar, or before it when the bar ends near the right edge.
+      const nearEnd = (stop - t0) / span > 0.85;
+      track.append(h("span", { class: "bar-text", style: nearEnd ? { right: `calc(${100 - parseFloat(x(s.started_at))}% + 6px)` }
+        : { left: `calc(${x(stop)} + 6px)` } }, fmtDuration(stop - s.started_at)));
       if (winners.has(s.step_number)) tags.push(h("span", { class: "tag win", "data-testid": "winner" }, "won"));
       else if (losers.has(s.step_number)) tags.push(h("span", { class: "tag lost" }, "lost"));
       if (s.attempt > 1) tags.push(h("span", { class: "tag" }, `attempt ${s.attempt}`));
