@@ -109,6 +109,8 @@ def workflow_view(v: WorkflowView, now: int) -> dict[str, Any]:
         "steps": [step(s) for s in v.steps], "steps_cut": v.steps_cut,
         "events": [event(e) for e in v.events],
         "running": [running(r) for r in v.running],
+        # In a live stream after its first message: steps and events are the new ones.
+        "partial": v.partial,
         "now": now,
     }
 

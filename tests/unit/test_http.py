@@ -182,12 +182,20 @@ def test_live_stream_sends_each_change_then_the_end() -> None:
 
         kind, first = await next_event()
         assert kind == "workflow" and first["status"] == "PENDING" and first["steps"] == []
+        assert first["partial"] is False
         await engine.set_event("s1", 1, 0, "stage", Value("json", b'"one"'))
         kind, second = await next_event()
-        assert [s["kind"] for s in second["steps"]] == ["SET_EVENT"]
+        # After the first message, only what is new: steps and events to add.
+        assert second["partial"] is True and [s["kind"] for s in second["steps"]] == ["SET_EVENT"]
+        assert [e["key"] for e in second["events"]] == ["stage"]
+        await engine.record_step(step("s1", 1, 2))  # out of order (as `go` steps finish)
+        assert [s["step_number"] for s in (await next_event())[1]["steps"]] == [2]
+        await engine.record_step(step("s1", 1, 1))
+        third = (await next_event())[1]
+        assert [s["step_number"] for s in third["steps"]] == [1] and third["events"] == []
         await engine.finish_workflow("s1", 1, ok())
         kind, last = await next_event()
-        assert last["status"] == "SUCCESS"
+        assert last["status"] == "SUCCESS" and last["steps"] == []
         assert (await next_event())[0] == "end"
 
     serve(body)

@@ -185,11 +185,30 @@ async function showWorkflow(id) {
   if (wf.status === "PENDING") {
     const source = new EventSource("/api/workflows/" + encodeURIComponent(id) + "/live");
     state.live = source;
-    source.addEventListener("workflow", (e) => { view.wf = JSON.parse(e.data); renderWorkflow(root, view); });
+    source.addEventListener("workflow", (e) => { view.wf = merge(view.wf, JSON.parse(e.data)); renderSoon(root, view); });
     source.addEventListener("end", () => { source.close(); renderWorkflow(root, view); });
     // Running bars grow with the clock between updates.
     state.timers.push(setInterval(() => { if (view.wf.status === "PENDING") { view.wf.now += 1000; renderWorkflow(root, view); } }, 1000));
   }
+}
+
+// A live message after the first carries only the new steps and events.
+function merge(old, next) {
+  if (!next.partial) return next;
+  const steps = new Map(old.steps.map((s) => [s.step_number, s]));
+  for (const s of next.steps) steps.set(s.step_number, s);
+  return Object.assign({}, next, {
+    steps: [...steps.values()].sort((a, b) => a.step_number - b.step_number),
+    events: old.events.concat(next.events),
+    steps_cut: old.steps_cut || next.steps_cut,
+  });
+}
+
+// Re-draw at once for a small timeline; a large one at most once a second.
+function renderSoon(root, view) {
+  if (view.wf.steps.length < 300) return renderWorkflow(root, view);
+  if (view.pending) return;
+  view.pending = setTimeout(() => { view.pending = null; renderWorkflow(root, view); }, 1000);
 }
 
 function renderWorkflow(root, view) {
