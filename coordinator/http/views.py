@@ -104,7 +104,7 @@ def workflow_view(v: WorkflowView, now: int) -> dict[str, Any]:
         **workflow_summary(wf),
         "input": value(wf.input, WORKFLOW_PAYLOAD_BYTES),
         **outcome(wf.outcome, WORKFLOW_PAYLOAD_BYTES),
-        "epoch": wf.epoch, "deadline_at": wf.deadline_at, "owner": wf.owner,
+        "epoch": wf.epoch, "deadline_at": wf.deadline_at, "owner": wf.owner, "step_seq": wf.step_seq,
         "worker_id": v.worker_id,
         "steps": [step(s) for s in v.steps], "steps_cut": v.steps_cut,
         "events": [event(e) for e in v.events],

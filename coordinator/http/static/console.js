@@ -188,7 +188,9 @@ async function showWorkflow(id) {
     source.addEventListener("workflow", (e) => { view.wf = merge(view.wf, JSON.parse(e.data)); renderSoon(root, view); });
     source.addEventListener("end", () => { source.close(); renderWorkflow(root, view); });
     // Running bars grow with the clock between updates.
-    state.timers.push(setInterval(() => { if (view.wf.status === "PENDING") { view.wf.now += 1000; renderWorkflow(root, view); } }, 1000));
+    state.timers.push(setInterval(() => {
+      if (view.wf.status === "PENDING" && view.wf.steps.length < BIG) { view.wf.now += 1000; renderWorkflow(root, view); }
+    }, 1000));
   }
 }
 
@@ -204,11 +206,12 @@ function merge(old, next) {
   });
 }
 
-// Re-draw at once for a small timeline; a large one at most once a second.
+// Re-draw at once for a small timeline; a large one at most every 2 s.
+const BIG = 300;
 function renderSoon(root, view) {
-  if (view.wf.steps.length < 300) return renderWorkflow(root, view);
+  if (view.wf.steps.length < BIG) return renderWorkflow(root, view);
   if (view.pending) return;
-  view.pending = setTimeout(() => { view.pending = null; renderWorkflow(root, view); }, 1000);
+  view.pending = setTimeout(() => { view.pending = null; renderWorkflow(root, view); }, 2000);
 }
 
 function renderWorkflow(root, view) {
@@ -231,7 +234,7 @@ function renderWorkflow(root, view) {
       h("span", {}, "name ", h("b", {}, wf.name)),
       h("span", {}, "started ", h("b", {}, fmtTime(wf.created_at))),
       h("span", {}, wf.ended_at ? "took " : "running for ", h("b", {}, fmtDuration(end - wf.created_at))),
-      h("span", {}, "steps ", h("b", {}, String(wf.steps.length))),
+      h("span", {}, "steps ", h("b", {}, String(Math.max(wf.step_seq || 0, wf.steps.length)))),
       wf.worker_id ? h("span", {}, "on worker ", h("b", {}, wf.worker_id)) : null,
       wf.deadline_at ? h("span", {}, "deadline ", h("b", {}, fmtTime(wf.deadline_at))) : null),
     h("div", { class: "panel" }, h("h2", {}, "Timeline"), legend(), timeline(wf, view, root),
@@ -269,7 +272,7 @@ function timeline(wf, view, root) {
   const span = t1 - t0;
   const x = (t) => `${Math.min(100, Math.max(0, ((t - t0) / span) * 100))}%`;
   const w = (a, b) => `${Math.max(0, ((Math.min(b, t1) - Math.max(a, t0)) / span) * 100)}%`;
-  const grid = ticks(span).map((t) => h("div", { class: "tl-grid", style: { left: x(t0 + t) } }));
+  const gridLayer = h("div", { class: "tl-gridlayer" }, ticks(span).map((t) => h("div", { class: "tl-grid", style: { left: x(t0 + t) } })));
 
   // Who won which select: winners get a ring, the other candidates are dimmed.
   const winners = new Map(), losers = new Map();
@@ -282,7 +285,7 @@ function timeline(wf, view, root) {
   // The marks lane: events set and read, messages sent and received.
   const marks = wf.steps.filter((s) => MARK_KINDS[s.kind]);
   rows.push(h("div", { class: "tl-row tl-marks" }, h("div", { class: "tl-label" }, "events & messages"),
-    h("div", { class: "tl-track" }, grid.map((g) => g.cloneNode()), marks.map((s) => {
+    h("div", { class: "tl-track" }, marks.map((s) => {
       const key = `${s.step_number}`;
       if (!view.seenMarks.has(key)) view.seenMarks.set(key, view.first ? 0 : Date.now());
       const fresh = Date.now() - view.seenMarks.get(key) < 2000;
@@ -300,7 +303,7 @@ function timeline(wf, view, root) {
     ...wf.running.filter((r) => !recorded.has(r.step_number)).map((r) => ({ ...r, kind: "RUNNING", completed_at: null })),
   ].sort((a, b) => a.step_number - b.step_number);
   for (const s of items) {
-    const track = h("div", { class: "tl-track" }, grid.map((g) => g.cloneNode()));
+    const track = h("div", { class: "tl-track" });
     const label = h("div", { class: "tl-label", title: `${s.name} (step ${s.step_number})` },
       h("span", { class: "n" }, `#${s.step_number}`), h("span", { class: "name" }, s.kind === "SELECT" ? "select" : s.name));
     const tags = [];
@@ -342,8 +345,9 @@ function timeline(wf, view, root) {
   }
   if (!items.length) rows.push(h("div", { class: "empty" }, "No steps yet."));
   const axis = h("div", { class: "tl-axis" }, h("div", {}), h("div", { class: "tl-track" },
-    ticks(span).map((t) => h("span", { class: "tick", style: { left: x(t0 + t) } }, t === 0 ? "0" : "+" + fmtDuration(t)))));
-  return h("div", { class: "timeline", "data-testid": "timeline" }, axis, rows);
+    ticks(span).map((t) => h("span", { class: "tick", style: { left: x(t0 + t), transform: t / span > 0.95 ? "translateX(-100%)" : "" } },
+      t === 0 ? "0" : "+" + fmtDuration(t)))));
+  return h("div", { class: "timeline", "data-testid": "timeline" }, gridLayer, axis, rows);
 }
 
 function detail(wf, view) {
