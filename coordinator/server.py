@@ -45,6 +45,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if settings.http:
         http = await start_http(engine, settings, tokens)
         log.info("console on %s (metrics on %smetrics)", http.url, http.url)
+        if not tokens and not _loopback(settings.http):
+            log.warning("the console on %s needs no token: anyone who reaches it can cancel workflows; "
+                        "use --require-auth (docs/console.md)", settings.http)
     log.info("coordinator %s listening on %s (%s%s), store %s", settings.node_id, settings.listen,
              ("mutual TLS" if settings.tls_client_ca else "TLS") if settings.tls else "plaintext",
              ", tokens required" if tokens else "", redact_url(settings.db_url))
