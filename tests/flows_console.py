@@ -60,3 +60,23 @@ def console_idle(ctx: WorkflowContext, topic: str) -> object:
     """Waits a long while for a message: a workflow to cancel."""
     ctx.set_event("stage", "waiting")
     return ctx.recv(topic, timeout=600)
+
+
+@step()
+def work_item(i: int) -> int:
+    time.sleep(0.002 * (i % 7))
+    return i
+
+
+@workflow()
+def console_many(ctx: WorkflowContext, n: int) -> int:
+    """n steps, ten at a time side by side, a select over each batch's first two."""
+    done = 0
+    for start in range(0, n, 10):
+        futures = [ctx.go(work_item, i) for i in range(start, min(n, start + 10))]
+        if len(futures) >= 2:
+            ctx.select(futures[:2])
+        done += sum(f.result() >= 0 for f in futures)
+        if start % 100 == 0:
+            ctx.set_event("progress", done)
+    return done

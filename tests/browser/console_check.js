@@ -4,7 +4,8 @@
 //   "WAITING <gate>"  the timeline shows the select; open the gate now
 //   "OK"              every check passed (anything else on exit 1 is why not)
 // Environment: KEEL_CONSOLE (URL), RACE_ID (a console_race workflow held by the
-// gate), IDLE_ID (a console_idle workflow to cancel), GATE, SHOT (PNG path),
+// gate), IDLE_ID (a console_idle workflow to cancel), MANY_ID and MANY_ROWS (a
+// finished console_many and its timeline's rows), GATE, SHOT (PNG path),
 // CHROMIUM (default /usr/bin/chromium).
 "use strict";
 
@@ -81,6 +82,12 @@ async function main() {
     await page.locator("[data-testid=status]", { hasText: "CANCELLED" }).first().waitFor(WAIT);
     await page.goto(`${url}#/workflows?status=CANCELLED`);
     await page.locator(`[data-testid=wf-row][data-id="${idle}"] [data-testid=status]`, { hasText: "CANCELLED" }).waitFor(WAIT);
+
+    // A timeline of 300 steps (and 30 selects) draws every row.
+    await page.goto(`${url}#/workflow/${encodeURIComponent(env("MANY_ID"))}`);
+    await page.locator("[data-testid=status]", { hasText: "SUCCESS" }).first().waitFor(WAIT);
+    const rows = await page.locator("[data-testid=step-row]").count();
+    if (rows !== Number(env("MANY_ROWS"))) throw new Error(`the large timeline has ${rows} rows, want ${env("MANY_ROWS")}`);
 
     // The workers page shows the worker and what it serves.
     await page.goto(`${url}#/workers`);

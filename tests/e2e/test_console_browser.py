@@ -54,12 +54,16 @@ def test_the_console_in_a_real_browser(browser: None, cluster_factory: Any, sqli
     cluster.start_worker("tests.flows_console", step_concurrency=8)
     client = cluster.client()
     suffix = uuid.uuid4().hex[:6]
+    many = client.start_workflow("console_many", 300, workflow_id=f"many-{suffix}")
+    assert many.result(timeout=60) == 300
     idle = client.start_workflow("console_idle", "never", workflow_id=f"idle-{suffix}")
     gate = f"approve-{suffix}"
     race = client.start_workflow("console_race", f"order-{suffix}", gate, workflow_id=f"order-{suffix}")
     shot = tmp_path / "console.png"
     env = {**os.environ, "KEEL_CONSOLE": f"http://{http}/", "RACE_ID": race.workflow_id,
-           "IDLE_ID": idle.workflow_id, "GATE": gate, "SHOT": str(shot), "CHROMIUM": CHROMIUM}
+           "IDLE_ID": idle.workflow_id, "GATE": gate, "MANY_ID": many.workflow_id,
+           "MANY_ROWS": "330",  # 300 steps and 30 selects (events are marks)
+           "SHOT": str(shot), "CHROMIUM": CHROMIUM}
     node = subprocess.Popen(["node", str(BROWSER_DIR / "console_check.js")], cwd=BROWSER_DIR, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out: list[str] = []

@@ -398,7 +398,7 @@ async function act(wf, what, label, root, view) {
 
 function meter(used, total) {
   const pct = total ? Math.min(100, (used / total) * 100) : 0;
-  return h("div", { style: { display: "flex", gap: "8px", alignItems: "center" } },
+  return h("div", { class: "meter-cell" },
     h("div", { class: "meter" }, h("div", { style: { width: pct + "%" } })), h("span", { class: "num" }, `${used} / ${total}`));
 }
 
