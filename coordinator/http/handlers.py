@@ -166,8 +166,8 @@ async def live(request: web.Request) -> web.StreamResponse:
             data = json.dumps(views.workflow_view(view, engine.clock.now_ms()), separators=(",", ":"))
             await response.write(f"event: workflow\ndata: {data}\n\n".encode())
         await response.write(b"event: end\ndata: {}\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass  # the browser left, or the coordinator stops
+    except ConnectionResetError:
+        pass  # the browser left (a stop of the coordinator cancels us: that goes on up)
     except CoordinatorError as e:
         log.info("live view of %s ended: %s", workflow_id, e)
     finally:

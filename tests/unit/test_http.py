@@ -277,3 +277,14 @@ def test_metrics_may_be_left_open() -> None:
         assert (await client.get("/api/workflows")).status == 401
 
     serve(body, auth=True, metrics_open=True)
+
+
+def test_any_workflow_id_works_in_paths() -> None:
+    async def body(client: TestClient[Any, Any], engine: Engine, clock: FakeClock) -> None:
+        await engine.start_workflow("wf", ARGS, "a/b c?d#é", None)
+        quoted = "a%2Fb%20c%3Fd%23%C3%A9"
+        assert (await get_json(client, f"/api/workflows/{quoted}"))["workflow_id"] == "a/b c?d#é"
+        resp = await client.post(f"/api/workflows/{quoted}/cancel")
+        assert resp.status == 200 and (await resp.json())["status"] == "CANCELLED"
+
+    serve(body)
