@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
 NODE_DIR := examples/node
 
-.PHONY: install demo test unit fuzz proto proto-check proto-tools lint bench bench-compare clean node-deps conformance
+.PHONY: install demo test unit fuzz proto proto-check proto-tools lint bench bench-compare clean node-deps \
+	conformance browser-deps screenshot
 
 install: $(STAMP)
 
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) examples/demo.py
 
-test: install proto-check lint node-deps
+test: install proto-check lint node-deps browser-deps
 	$(PY) -m pytest -q tests
 
 # The core in-process: engine, SDK journal, codec, API error table, and the
@@ -34,6 +35,25 @@ node-deps: $(NODE_DIR)/node_modules/.package-lock.json
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 	touch $@
+
+# The console's browser test (tests/e2e/test_console_browser.py): Debian's
+# chromium (apt-get, once) and playwright-core from tests/browser's lockfile.
+CHROMIUM := /usr/bin/chromium
+BROWSER_DIR := tests/browser
+
+browser-deps: $(CHROMIUM) $(BROWSER_DIR)/node_modules/.package-lock.json
+
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+$(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package-lock.json
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+# docs/console.png, the README's picture of a timeline, from a real run.
+screenshot: install browser-deps
+	KEEL_UPDATE_SCREENSHOT=1 $(PY) -m pytest -q tests/e2e/test_console_browser.py
 
 # The fuzzer of tests/fuzz, longer than in `make test` (which runs its `ci`
 # profile): KEEL_FUZZ_EXAMPLES sets the examples per test (default 5000).

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -80,10 +81,12 @@ def secure(c: Cluster) -> None:
 
 
 @contextmanager
-def cluster(backend: str, workload: str, tls_and_tokens: bool = False) -> Iterator[Cluster]:
+def cluster(backend: str, workload: str, tls_and_tokens: bool = False,
+            **flags: Any) -> Iterator[Cluster]:
     """A running coordinator on a fresh store; its processes are killed on exit.
     On failure the tail of every process log goes to stderr. With
-    `tls_and_tokens`, everything talks TLS and carries role tokens."""
+    `tls_and_tokens`, everything talks TLS and carries role tokens; `flags`
+    are more of the coordinator's (http="HOST:PORT")."""
     tmp = Path(tempfile.mkdtemp(prefix=f"keel-bench-{workload}-{backend}-"))
     try:
         with store(backend, tmp) as url:
@@ -91,7 +94,7 @@ def cluster(backend: str, workload: str, tls_and_tokens: bool = False) -> Iterat
             # timeouts: we measure what ships.
             defaults = Settings()
             c = Cluster(url, tmp, log_level=LOG_LEVEL,
-                        **{"worker-timeout": defaults.worker_timeout, "grace": defaults.grace})
+                        **{"worker-timeout": defaults.worker_timeout, "grace": defaults.grace, **flags})
             c.env["KEEL_BENCH_DIR"] = str(tmp)
             if tls_and_tokens:
                 secure(c)

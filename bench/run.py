@@ -50,6 +50,8 @@ SUMMARY: dict[str, list[tuple[str, str]]] = {
     "failover": [("kill->rerun ms median", "takeover.failover_median_ms"),
                  ("last", "takeover.failover_last_ms"), ("wf/s 1 coord", "wf_per_sec_1_coordinator"),
                  ("wf/s 2 coord", "wf_per_sec_2_coordinators"), ("", "skipped")],
+    "console": [("wf/s plain", "plain.wf_per_sec"), ("wf/s console watched", "console.wf_per_sec"),
+                ("+%", "throughput_overhead_pct"), ("by", "console.watcher")],
 }
 
 

@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     _flag(s, "--retention", "KEEL_RETENTION", None,
           "delete finished workflows older than this (90s, 15m, 12h, 30d); none: keep them", duration_s)
     add_serve_flags(s)
+    _flag(s, "--http", "KEEL_HTTP", DEFAULTS.http,
+          "serve the web console, /metrics, /healthz and /readyz on HOST:PORT (off when empty)")
+    s.add_argument("--metrics-open", action="store_true",
+                   default=os.environ.get("KEEL_METRICS_OPEN", "").lower() in ("1", "true", "yes", "on"),
+                   help="with --require-auth, serve /metrics without a token (env KEEL_METRICS_OPEN=1)")
 
     def admin(name: str, help: str, with_id: bool = True) -> argparse.ArgumentParser:
         a = verbs.add_parser(name, help=help)
@@ -216,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         max_workers=args.max_workers,
         max_watch_streams=args.max_watch_streams,
         retention=args.retention,
+        http=args.http,
+        metrics_open=args.metrics_open,
     )
     try:
         asyncio.run(serve(settings))

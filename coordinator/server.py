@@ -11,6 +11,7 @@ import signal
 from .api.server import build_server
 from .core.engine import Engine, EngineConfig
 from .core.tokens import Tokens
+from .http.app import HttpServer, start_http
 from .settings import Settings, redact_url
 from .store import store_from_url
 
@@ -42,6 +43,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await engine.start()
     await api.server.start()
     await api.serving()
+    http: HttpServer | None = None
+    if settings.http:
+        http = await start_http(engine, settings, tokens)
+        log.info("console on %s (metrics on %smetrics)", http.url, http.url)
+        if not tokens and not _loopback(settings.http):
+            log.warning("the console on %s needs no token: anyone who reaches it can cancel workflows; "
+                        "use --require-auth (docs/console.md)", settings.http)
     log.info("coordinator %s listening on %s (%s%s), store %s", settings.node_id, settings.listen,
              ("mutual TLS" if settings.tls_client_ca else "TLS") if settings.tls else "plaintext",
              ", tokens required" if tokens else "", redact_url(settings.db_url))
@@ -63,8 +71,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     engine.stop_accepting()
     await api.health.enter_graceful_shutdown()
     # Bounded steps: a shutdown never hangs on a wedged connection.
-    for what, step in (("engine", engine.stop()), ("server", api.server.stop(settings.grace)),
-                       ("store", store.close())):
+    steps = [("engine", engine.stop()), ("server", api.server.stop(settings.grace)),
+             ("store", store.close())]
+    if http is not None:
+        steps.insert(0, ("console", http.stop()))
+    for what, step in steps:
         try:
             await asyncio.wait_for(step, settings.grace + 5)
         except asyncio.TimeoutError:

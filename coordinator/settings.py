@@ -40,6 +40,11 @@ class Settings:
     max_watch_streams: int = 1000
     # Finished workflows older than this many seconds are deleted (--retention); None keeps them.
     retention: float | None = None
+    # The console, /metrics, /healthz and /readyz on HOST:PORT (coordinator/http);
+    # off when empty. With require_auth the console needs an admin token, and
+    # /metrics too unless metrics_open.
+    http: str = ""
+    metrics_open: bool = False
 
     @property
     def tls(self) -> bool:

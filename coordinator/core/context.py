@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .clock import Clock
 from .dispatch import Dispatcher, Execution
 from .errors import FailedPrecondition, NotFound
+from .observe import Observer
 from .ports import Store
 from .records import WorkflowRecord, WorkflowStatus
 from .waiters import Wakeups
@@ -84,6 +85,15 @@ class Context:
     dispatch: Dispatcher = field(default_factory=Dispatcher)
     wakeups: Wakeups = field(default_factory=Wakeups)
     work: WorkSignal = field(default_factory=WorkSignal)
+    observer: Observer = field(default_factory=Observer)
+
+    def __post_init__(self) -> None:
+        self.dispatch.clock = self.clock
+        self.dispatch.observer = self.observer
+
+    def observe(self, observer: Observer) -> None:
+        """Report to `observer` from now on."""
+        self.observer = self.dispatch.observer = observer
 
     def lease_until(self) -> int:
         return self.clock.now_ms() + int(self.config.lease_ttl * 1000)
@@ -107,6 +117,7 @@ class Context:
         if wf.queue is not None:
             self.work.more_queued()  # its slot of the queue is free
         self.revoke_steps(wf)
+        self.observer.workflow_finished(wf.name, wf.status)
         self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
         self.wakeups.events.wake(wf.workflow_id)
 

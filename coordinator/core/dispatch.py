@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .clock import Clock
+from .observe import Observer
 from .ports import WorkerLink
 from .records import TaskRecord, Value, WorkflowRecord
 
@@ -82,6 +84,7 @@ class StepTask:
     attempt: int
     worker: WorkerSession
     timeout_ms: int | None = None
+    assigned_at: int = 0  # ms since the epoch, when handed to `worker`
 
     @property
     def key(self) -> tuple[str, int]:
@@ -94,6 +97,9 @@ class Dispatcher:
         self.executions: dict[str, Execution] = {}
         self.tasks: dict[tuple[str, int], StepTask] = {}
         self.accepting = True
+        # Set by the Context: when work is handed out, and who measures it.
+        self.clock: Clock | None = None
+        self.observer = Observer()
 
     # -- workers -------------------------------------------------------------
 
@@ -164,6 +170,8 @@ class Dispatcher:
             old.session.running -= 1
         self.executions[wf.workflow_id] = Execution(wf.workflow_id, wf.epoch, session, wf.queue)
         session.running += 1
+        if wf.epoch == 1 and self.clock is not None:  # its first run: ready since created
+            self.observer.dispatched("workflow", max(0, self.clock.now_ms() - wf.created_at) / 1000)
         log.debug("workflow %s epoch %d -> worker %s", wf.workflow_id, wf.epoch, session.worker_id)
         session.link.send_workflow(wf)
 
@@ -187,8 +195,11 @@ class Dispatcher:
         old = self.tasks.get(task.key)
         if old is not None:
             self.forget_task(old)
+        now = self.clock.now_ms() if self.clock is not None else 0
         running = StepTask(task.workflow_id, task.epoch, task.step_number, task.name, task.input,
-                           task.attempt, session, task.timeout_ms)
+                           task.attempt, session, task.timeout_ms, now)
+        if task.attempt == 1 and self.clock is not None:  # ready since created
+            self.observer.dispatched("step", max(0, now - task.created_at) / 1000)
         self.tasks[task.key] = running
         session.steps_running += 1
         session.link.send_step(running)

@@ -22,6 +22,8 @@ from .context import Context, EngineConfig
 from .dispatch import WorkerSession
 from .errors import StoreUnavailable
 from .executions import Executions
+from .inspect import Inspector, WorkerView, WorkflowView
+from .observe import Observer
 from .operate import Operations
 from .ports import Store
 from .queues import Queues
@@ -68,6 +70,7 @@ class Engine:
         self._waits = Waits(self.ctx, self._executions)
         self._operations = Operations(self.ctx)
         self._queues = Queues(self.ctx, self._executions)
+        self._inspector = Inspector(self.ctx)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
         self.deadline_timers = DeadlineTimers(self.expire_deadlines)
@@ -322,15 +325,16 @@ class Engine:
         # and hand it over at once, skipping the claim round trip.
         reservation = self.dispatch.reserve(name)
         try:
-            wf, created = await self.store.create_workflow(NewWorkflow(
-                workflow_id=workflow_id,
-                name=name,
-                input=input,
-                created_at=now,
-                deadline_at=now + timeout_ms if timeout_ms else None,
-                owner=self.config.node_id if reservation else None,
-                lease_until=self.ctx.lease_until() if reservation else None,
-            ))
+            with self.ctx.observer.commit("create_workflow"):
+                wf, created = await self.store.create_workflow(NewWorkflow(
+                    workflow_id=workflow_id,
+                    name=name,
+                    input=input,
+                    created_at=now,
+                    deadline_at=now + timeout_ms if timeout_ms else None,
+                    owner=self.config.node_id if reservation else None,
+                    lease_until=self.ctx.lease_until() if reservation else None,
+                ))
         finally:
             if reservation is not None:
                 self.dispatch.release(reservation)
@@ -338,6 +342,7 @@ class Engine:
             return wf, False
         if timeout_ms:
             self.deadline_timers.arm(timeout_ms / 1000)
+        self.ctx.observer.workflow_started(name)
         if reservation is None:
             self.ctx.work.more()
         elif self.dispatch.is_live(reservation.session):
@@ -516,3 +521,33 @@ class Engine:
     async def expire_step_attempts(self) -> None:
         """Fence off dispatched attempts past their timeout; retry or fail them."""
         await expire_step_attempts(self.ctx)
+    # -- operators' reads (the console, coordinator/http) ------------------------
+
+    def observe(self, observer: Observer) -> None:
+        """Report workflows, steps, dispatch and commits to `observer` (metrics)."""
+        self.ctx.observe(observer)
+
+    def workers(self) -> list[WorkerView]:
+        """The workers connected to this coordinator: what they serve, slots in use."""
+        return self._inspector.workers()
+
+    async def list_workflows_page(self, status: WorkflowStatus | None, name: str | None,
+                                  before: tuple[int, str] | None, limit: int) -> list[WorkflowRecord]:
+        """A page of workflows, newest first, after the (created_at, workflow_id) cursor."""
+        return await self.store.list_workflows_page(status, name, before, limit)
+
+    async def inspect_workflow(self, workflow_id: str) -> WorkflowView:
+        """One workflow with its steps, events and the work in flight for it here."""
+        return await self._inspector.workflow(workflow_id)
+
+    def watch_workflow(self, workflow_id: str, coalesce: float = 0.2) -> AsyncIterator[WorkflowView]:
+        """inspect_workflow now and after each change, until the workflow is final."""
+        return self._inspector.watch(workflow_id, self.config.poll_interval, coalesce)
+
+    async def count_pending(self) -> tuple[int, int]:
+        """(PENDING workflows, parked ones) in the whole store."""
+        return await self.store.count_pending()
+
+    async def check_store(self) -> None:
+        """Return if the store answers (StoreUnavailable or another error if not)."""
+        await self.store.clock_ms()

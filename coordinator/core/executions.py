@@ -4,6 +4,7 @@ step on some worker, decide a select, finish. Each is fenced by the epoch."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 from .context import Context
@@ -34,15 +35,24 @@ class Executions:
             return await self._complete_task(stamp(step))  # audit: which worker token ran it
         ctx.check_not_stale(step.workflow_id, step.epoch)
         step = stamp(step)  # audit: which worker token recorded it
-        result, record = await ctx.store.record_step(step, effect)
+        execution = ctx.dispatch.execution(step.workflow_id)
+        if execution is not None and not step.worker_id:  # run by (or for) the workflow's worker
+            step = dataclasses.replace(step, worker_id=execution.session.worker_id)
+        with ctx.observer.commit("record_step"):
+            result, record = await ctx.store.record_step(step, effect)
         if result is RecordResult.STALE:
             raise await ctx.stale(step.workflow_id, step.epoch)
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"no workflow with ID {getattr(effect, 'message', step).workflow_id!r}")
         assert record is not None
         if result is RecordResult.RECORDED:
-            ctx.wakeups.step_recorded(step.workflow_id, step.step_number, record)
+            self._recorded(record)
         return record
+
+    def _recorded(self, record: StepRecord) -> None:
+        self.ctx.observer.step_recorded(record.name, record.kind,
+                                        max(0, record.completed_at - record.started_at) / 1000)
+        self.ctx.wakeups.step_recorded(record.workflow_id, record.step_number, record)
 
     async def _complete_task(self, step: NewStep) -> StepRecord:
         """The outcome of a step task's attempt: only the current attempt may
@@ -51,14 +61,17 @@ class Executions:
         task = ctx.dispatch.task(step.workflow_id, step.step_number)
         if task is not None and task.attempt != step.attempt:
             raise self._fenced(step, f"attempt {task.attempt} is current")
-        result, record = await ctx.store.complete_task(step)
+        if task is not None and not step.worker_id:
+            step = dataclasses.replace(step, worker_id=task.worker.worker_id)
+        with ctx.observer.commit("complete_task"):
+            result, record = await ctx.store.complete_task(step)
         if task is not None:
             ctx.dispatch.forget_task(task)
             ctx.work.slot_freed()  # its step slot is free
         if record is None:
             raise self._fenced(step, await self._why_fenced(step))
         if result is RecordResult.RECORDED:
-            ctx.wakeups.step_recorded(step.workflow_id, step.step_number, record)
+            self._recorded(record)
         return record
 
     async def _why_fenced(self, step: NewStep) -> str:
@@ -171,8 +184,10 @@ class Executions:
             step_number=step_number,
             name="select",
             kind=StepKind.SELECT,
+            # The candidates too, so whoever reads the history (the console)
+            # can show what the select chose between.
             outcome=Outcome(output=Value("json", json.dumps(
-                {"index": index, "step_number": winner.step_number}).encode())),
+                {"index": index, "step_number": winner.step_number, "candidates": candidates}).encode())),
             attempt=0,
             started_at=started,
             completed_at=ctx.clock.now_ms(),
@@ -184,7 +199,8 @@ class Executions:
         ctx = self.ctx
         ctx.check_not_stale(workflow_id, epoch)
         status = WorkflowStatus.ERROR if outcome.error is not None else WorkflowStatus.SUCCESS
-        wf = await ctx.store.finish_workflow(workflow_id, epoch, status, outcome, ctx.clock.now_ms())
+        with ctx.observer.commit("finish_workflow"):
+            wf = await ctx.store.finish_workflow(workflow_id, epoch, status, outcome, ctx.clock.now_ms())
         if wf is None:
             current = await ctx.store.get_workflow(workflow_id)
             if current is not None and current.epoch == epoch and current.status == status:

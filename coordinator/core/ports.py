@@ -382,3 +382,18 @@ class Store(abc.ABC):
         max_attempts) is released for any node to claim, its attempt still
         fenced off; the last one's step is recorded as `failure(task)` and its
         task removed. Returns each task as it was, with the record if failed."""
+    # -- the console's reads (issue 16) ------------------------------------------
+
+    @abc.abstractmethod
+    async def list_workflows_page(
+        self, status: WorkflowStatus | None, name: str | None, before: tuple[int, str] | None,
+        limit: int,
+    ) -> list[WorkflowRecord]:
+        """Like list_workflows, from just after `before` = (created_at,
+        workflow_id) of the last one of the previous page (newest first,
+        ties by ID): a page costs the same however deep it is."""
+
+    @abc.abstractmethod
+    async def count_pending(self) -> tuple[int, int]:
+        """(PENDING workflows, those of them parked: waiting for a time, an
+        event or a message, on no worker)."""

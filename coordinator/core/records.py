@@ -114,6 +114,9 @@ class StepRecord:
     select_step_number: int | None = None
     # Audit: the name of the worker token whose call recorded it ("" without auth).
     worker_token: str = ""
+    # The worker that ran it, as it registered ("" if not known: recorded
+    # before schema version 10, or by a call from outside a worker stream).
+    worker_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,7 @@ class NewStep:
     select_index: int | None = None
     select_step_number: int | None = None
     worker_token: str = ""
+    worker_id: str = ""
 
     def recorded(self, completion_seq: int) -> StepRecord:
         """The record this step becomes when committed as `completion_seq`."""
@@ -141,6 +145,7 @@ class NewStep:
             started_at=self.started_at, completed_at=self.completed_at,
             completion_seq=completion_seq, select_index=self.select_index,
             select_step_number=self.select_step_number, worker_token=self.worker_token,
+            worker_id=self.worker_id,
         )
 
 

@@ -90,8 +90,9 @@ class Waits:
                       timeout_ms: int, hold_ms: int) -> StepRecord | int:
         async def attempt(timed_out: bool) -> StepRecord | None:
             now = self.ctx.clock.now_ms()
+            execution = self.ctx.dispatch.execution(workflow_id)
             step = NewStep(workflow_id, epoch, step_number, topic, StepKind.RECV, Outcome(output=NULL),
-                           0, now, now)
+                           0, now, now, worker_id=execution.session.worker_id if execution else "")
             result, record = await self.ctx.store.record_step(stamp(step), Recv(topic))
             if result is RecordResult.EMPTY:
                 return await self.executions.record_step(step) if timed_out else None

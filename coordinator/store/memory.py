@@ -454,6 +454,27 @@ class MemoryStore(MemoryQueues, MemoryOperations):
         if token is not None and (token.last_used_at is None or token.last_used_at < now):
             self._db.tokens[name] = dataclasses.replace(token, last_used_at=now)
 
+    # -- the console's reads (issue 16) --------------------------------------------
+
+    async def list_workflows_page(
+        self, status: WorkflowStatus | None, name: str | None, before: tuple[int, str] | None,
+        limit: int,
+    ) -> list[WorkflowRecord]:
+        found = [
+            row.record for row in self._db.workflows.values()
+            if (status is None or row.record.status is status) and (not name or row.record.name == name)
+            and (before is None or row.record.created_at < before[0]
+                 or (row.record.created_at == before[0] and row.record.workflow_id > before[1]))
+        ]
+        found.sort(key=lambda w: w.workflow_id)
+        found.sort(key=lambda w: w.created_at, reverse=True)  # stable: ties keep ID order
+        return [_summary(w) for w in found[:max(limit, 0)]]
+
+    async def count_pending(self) -> tuple[int, int]:
+        pending = [row for row in self._db.workflows.values()
+                   if row.record.status is WorkflowStatus.PENDING]
+        return len(pending), sum(1 for row in pending if row.resume_at is not None)
+
 
     # -- step timeouts (issue 15) ----------------------------------------------
 

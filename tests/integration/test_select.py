@@ -22,7 +22,7 @@ def test_select_returns_first_completed_and_loser_is_still_available(cluster: An
     steps = {s.step_number: s for s in handle.steps()}
     decision = steps[2]
     assert (decision.kind, decision.select_index, decision.select_step_number) == ("SELECT", 1, 1)
-    assert decision.output == {"index": 1, "step_number": 1}
+    assert decision.output == {"index": 1, "step_number": 1, "candidates": [0, 1]}
     assert steps[1].completion_seq < steps[2].completion_seq < steps[0].completion_seq
     assert len(cluster.runs("r-slow")) == 1 and len(cluster.runs("r-fast")) == 1
 

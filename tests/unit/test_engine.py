@@ -192,7 +192,8 @@ def test_select_records_the_first_committed_and_replays_it() -> None:
         await engine.record_step(step("a", 1, 0, ok(b'"first"')))
         decided = await waiting
         assert (decided.select_index, decided.select_step_number) == (1, 1)
-        assert json.loads(decided.outcome.output.data) == {"index": 1, "step_number": 1}  # type: ignore[union-attr]
+        assert json.loads(decided.outcome.output.data) == {  # type: ignore[union-attr]
+            "index": 1, "step_number": 1, "candidates": [0, 1]}
         assert await engine.select("a", 1, 2, [0, 1]) == decided  # replayed: the same winner
 
     run(body)

@@ -43,7 +43,7 @@ from ...core.records import (
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import POSTGRES, Queries, park_params
+from ..sql.queries import POSTGRES, Queries, page_params, park_params
 from ..sql.rows import (
     WORKFLOW,
     event_from_row,
@@ -380,3 +380,17 @@ class PostgresStore(PostgresOperations):
         self, now: int, failure: Callable[[TaskRecord], NewStep]
     ) -> list[tuple[TaskRecord, StepRecord | None]]:
         return await self._tasks.expire_attempts(now, failure)
+    # -- the console's reads (issue 16) --------------------------------------
+
+    async def list_workflows_page(
+        self, status: WorkflowStatus | None, name: str | None, before: tuple[int, str] | None,
+        limit: int,
+    ) -> list[WorkflowRecord]:
+        sql = Q.list_workflows_page[status is not None, bool(name), before is not None]
+        rows = await self._pool.fetchall(sql, page_params(status, name, before, limit))
+        return [workflow_from_row(r) for r in rows]
+
+    async def count_pending(self) -> tuple[int, int]:
+        row = await self._pool.fetchone(Q.count_pending, ())
+        assert row is not None
+        return int(row[0]), int(row[1])

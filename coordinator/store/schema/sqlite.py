@@ -227,4 +227,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "WHERE owner IS NOT NULL AND attempt_deadline IS NOT NULL",
         ],
     ),
+    (
+        # Version 10 (the console, issue 16): which worker ran each step, and
+        # indexes that keep the console's filtered, paged listing fast on a
+        # large store (newest first within a status, or within a name).
+        10,
+        [
+            "ALTER TABLE steps ADD COLUMN worker_id TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX workflows_status_created ON workflows (status, created_at, workflow_id)",
+            "CREATE INDEX workflows_name_created ON workflows (name, created_at, workflow_id)",
+        ],
+    ),
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...core.records import NewTask, Wait, WaitKind
+from ...core.records import NewTask, Wait, WaitKind, WorkflowStatus
 from .rows import EVENT, MESSAGE, NODE, SCHEDULE, STEP, STEP_INSERT, TASK, TOKEN, WORKFLOW
 
 
@@ -270,6 +270,22 @@ class Queries:
             f"UPDATE step_tasks SET owner = NULL, lease_until = NULL WHERE {task_key} AND attempt = ?")
         self.drop_task = r(f"DELETE FROM step_tasks WHERE {task_key} AND attempt = ? RETURNING 1")
 
+        # -- the console's reads (issue 16) ----------------------------------
+        # Keyed like list_workflows and by "after a cursor"; parameters: status,
+        # name (each if filtered), then created_at, created_at, workflow_id of
+        # the cursor, then the limit. Newest first, ties by ID, as listed.
+        self.list_workflows_page = {
+            (status, name, after): r(
+                f"SELECT {self._summary} FROM workflows WHERE 1 = 1"
+                + (" AND status = ?" if status else "") + (" AND name = ?" if name else "")
+                + (" AND (created_at < ? OR (created_at = ? AND workflow_id > ?))" if after else "")
+                + " ORDER BY created_at DESC, workflow_id LIMIT ?")
+            for status in (False, True) for name in (False, True) for after in (False, True)
+        }
+        self.count_pending = r(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN resume_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
+            "FROM workflows WHERE status = 'PENDING'")
+
         # -- operating: resume, fork, retention, schedules --------------------
         lock = " FOR UPDATE" if d.postgres else ""
         skip = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
@@ -384,3 +400,10 @@ def park_params(workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: i
     else:
         ready = ()
     return (wait.wait_key, *ready, now, resume_at, workflow_id, epoch)
+
+
+def page_params(status: WorkflowStatus | None, name: str | None, before: tuple[int, str] | None,
+                limit: int) -> tuple[Any, ...]:
+    """The parameters of Queries.list_workflows_page[status given, name given, before given]."""
+    return (*([status.value] if status is not None else []), *([name] if name else []),
+            *([before[0], before[0], before[1]] if before is not None else []), limit)

@@ -53,7 +53,7 @@ WORKFLOW = Columns(
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
     "error_message", "error_details", "attempt", "epoch", "started_at", "completed_at",
-    "completion_seq", "select_index", "select_step_number", "worker_token",
+    "completion_seq", "select_index", "select_step_number", "worker_token", "worker_id",
 )
 TOKEN = Columns(
     "name", "role", "secret_hash", "created_at", "expires_at", "revoked_at", "last_used_at")
@@ -120,9 +120,10 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
 
 def _step_mapper() -> Callable[[Sequence[Any]], StepRecord]:
     (wid, number, name, kind, attempt, epoch, started, completed, seq, sel_index,
-     sel_number, token) = STEP.at(
+     sel_number, token, worker) = STEP.at(
         "workflow_id", "step_number", "name", "kind", "attempt", "epoch", "started_at",
-        "completed_at", "completion_seq", "select_index", "select_step_number", "worker_token")
+        "completed_at", "completion_seq", "select_index", "select_step_number", "worker_token",
+        "worker_id")
     o_enc, o_data, e_type, e_msg, e_det = STEP.at(*_OUTCOME)
 
     def step_from_row(r: Sequence[Any]) -> StepRecord:
@@ -142,6 +143,7 @@ def _step_mapper() -> Callable[[Sequence[Any]], StepRecord]:
             select_index=r[sel_index],
             select_step_number=r[sel_number],
             worker_token=r[token],
+            worker_id=r[worker],
         )
 
     return step_from_row
@@ -202,7 +204,7 @@ def outcome_params(
 # completion_seq (a parameter, or computed in the statement).
 STEP_INSERT = Columns(
     "workflow_id", "step_number", "name", "kind", *_OUTCOME, "attempt", "epoch", "started_at",
-    "completed_at", "select_index", "select_step_number", "worker_token", "completion_seq",
+    "completed_at", "select_index", "select_step_number", "worker_token", "worker_id", "completion_seq",
 )
 assert sorted(STEP_INSERT.names) == sorted(STEP.names), "a step insert writes every step column"
 
@@ -212,6 +214,7 @@ def step_params(s: NewStep) -> tuple[Any, ...]:
     return (
         s.workflow_id, s.step_number, s.name, s.kind.value, *outcome_params(s.outcome), s.attempt,
         s.epoch, s.started_at, s.completed_at, s.select_index, s.select_step_number, s.worker_token,
+        s.worker_id,
     )
 
 

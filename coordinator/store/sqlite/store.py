@@ -42,7 +42,7 @@ from ...core.records import (
 from ..schema import sqlite as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import SQLITE, Queries, park_params
+from ..sql.queries import SQLITE, Queries, page_params, park_params
 from ..sql.rows import (
     event_from_row,
     message_from_row,
@@ -340,6 +340,19 @@ class SqliteStore(SqliteOperations):
         self, now: int, failure: Callable[[TaskRecord], NewStep]
     ) -> list[tuple[TaskRecord, StepRecord | None]]:
         return await self._run(lambda db: tasks.expire_attempts(db, now, failure))
+    # -- the console's reads (issue 16) --------------------------------------
+
+    async def list_workflows_page(
+        self, status: WorkflowStatus | None, name: str | None, before: tuple[int, str] | None,
+        limit: int,
+    ) -> list[WorkflowRecord]:
+        sql = Q.list_workflows_page[status is not None, bool(name), before is not None]
+        params = page_params(status, name, before, limit)
+        return await self._run(lambda db: [workflow_from_row(r) for r in db.execute(sql, params)])
+
+    async def count_pending(self) -> tuple[int, int]:
+        row = await self._run(lambda db: db.execute(Q.count_pending).fetchone())
+        return int(row[0]), int(row[1])
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

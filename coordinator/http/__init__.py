@@ -1,0 +1,1 @@
+"""The HTTP side: the web console, /metrics, /healthz and /readyz (aiohttp)."""
