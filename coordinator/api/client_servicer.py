@@ -45,7 +45,8 @@ class ClientServicer(cgrpc.ClientServiceServicer):
     async def ListWorkflows(
         self, request: cpb.ListWorkflowsRequest, context: grpc.aio.ServicerContext
     ) -> cpb.ListWorkflowsResponse:
-        wfs = await self.engine.list_workflows(*requests.list_workflows(request))
+        wfs = await self.engine.list_workflows(*requests.list_workflows(request),
+                                               parent=requests.list_parent(request))
         return convert.workflow_list(wfs, self.page_budget)
 
     async def ListSteps(

@@ -107,6 +107,8 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
     )
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
+    if w.parent_workflow_id:
+        msg.parent_workflow_id = w.parent_workflow_id
     return msg
 
 
@@ -130,6 +132,8 @@ def workflow_summary(w: WorkflowRecord) -> cpb.WorkflowInfo:
         msg.output.CopyFrom(pb.Payload(encoding=o.output.encoding))
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
+    if w.parent_workflow_id:
+        msg.parent_workflow_id = w.parent_workflow_id
     return msg
 
 

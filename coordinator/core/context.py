@@ -91,6 +91,8 @@ class Context:
             self.work.slot_freed()
         self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
         self.wakeups.events.wake(wf.workflow_id)
+        if wf.parent_workflow_id:
+            self.work.more()  # its parent may be parked in a select on it
 
     def check_not_stale(self, workflow_id: str, epoch: int) -> None:
         """Refuse an execution we know is stale (one we do not run may still be

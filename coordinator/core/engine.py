@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from . import loops
+from .children import Children
 from .clock import Clock, StoreClock, SystemClock
 from .context import Context, EngineConfig
 from .dispatch import WorkerSession
@@ -37,6 +38,7 @@ from .records import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from .selects import Selects, start_wait
 from .waits import Waits
 
 __all__ = ["Engine", "EngineConfig"]
@@ -59,6 +61,8 @@ class Engine:
         self.dispatch = self.ctx.dispatch
         self._executions = Executions(self.ctx)
         self._waits = Waits(self.ctx, self._executions)
+        self._selects = Selects(self.ctx, self._executions)
+        self._children = Children(self.ctx, self._executions, self._start_child_workflow)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
 
@@ -215,6 +219,7 @@ class Engine:
         for wf in await self.store.expire_deadlines(self.clock.now_ms()):
             log.info("workflow %s timed out", wf.workflow_id)
             self.ctx.ended(wf, "timed out")
+            await self._children.cancel_children(wf.workflow_id, self.cancel_workflow)
 
     # -- workers -------------------------------------------------------------
 
@@ -276,7 +281,8 @@ class Engine:
     # -- client operations ---------------------------------------------------
 
     async def start_workflow(
-        self, name: str, input: Value, workflow_id: str | None, timeout_ms: int | None
+        self, name: str, input: Value, workflow_id: str | None, timeout_ms: int | None,
+        parent_workflow_id: str | None = None,
     ) -> tuple[WorkflowRecord, bool]:
         now = self.clock.now_ms()
         workflow_id = workflow_id or str(uuid.uuid4())
@@ -292,6 +298,7 @@ class Engine:
                 deadline_at=now + timeout_ms if timeout_ms else None,
                 owner=self.config.node_id if reservation else None,
                 lease_until=self.ctx.lease_until() if reservation else None,
+                parent_workflow_id=parent_workflow_id,
             ))
         finally:
             if reservation is not None:
@@ -332,11 +339,14 @@ class Engine:
         if wf is None:
             return await self.get_workflow(workflow_id)
         self.ctx.ended(wf, "cancelled")
+        await self._children.cancel_children(workflow_id, self.cancel_workflow)
         return wf
 
     async def list_workflows(
-        self, status: WorkflowStatus | None, name: str | None, limit: int
+        self, status: WorkflowStatus | None, name: str | None, limit: int, *, parent: str | None = None
     ) -> list[WorkflowRecord]:
+        if parent is not None:
+            return await self._children.list_children(parent, status, name, limit)
         return await self.store.list_workflows(status, name, limit)
 
     async def list_steps(self, workflow_id: str, after: int = -1,
@@ -368,7 +378,10 @@ class Engine:
     async def select(
         self, workflow_id: str, epoch: int, step_number: int, candidates: list[int]
     ) -> StepRecord:
-        return await self._executions.select(workflow_id, epoch, step_number, candidates)
+        """Wait until one of the candidates completes; record and return the decision."""
+        record = await self._selects.select(workflow_id, epoch, step_number, candidates, [], None)
+        assert isinstance(record, StepRecord)
+        return record
 
     async def finish_workflow(self, workflow_id: str, epoch: int, outcome: Outcome) -> WorkflowRecord:
         return await self._executions.finish_workflow(workflow_id, epoch, outcome)
@@ -400,3 +413,28 @@ class Engine:
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait) -> None:
         await self._waits.park(workflow_id, epoch, resume_at, wait)
+
+    # -- select over anything, child workflows (selects.py, children.py) -------
+
+    async def select_any(self, workflow_id: str, epoch: int, step_number: int, candidates: list[int],
+                         taken: list[int], hold_ms: int | None) -> StepRecord | int:
+        """The recorded decision, or (if `hold_ms` passed first) when the wait ends at the latest."""
+        return await self._selects.select(workflow_id, epoch, step_number, candidates, taken, hold_ms)
+
+    async def park_select(self, workflow_id: str, epoch: int, step_number: int, candidates: list[int],
+                          taken: list[int]) -> None:
+        await self._selects.park(workflow_id, epoch, step_number, candidates, taken)
+
+    async def start_wait(self, workflow_id: str, epoch: int, step_number: int, topic: str | None,
+                         event: tuple[str, str] | None) -> StepRecord:
+        return await start_wait(self._executions, workflow_id, epoch, step_number, topic, event)
+
+    async def start_child(self, workflow_id: str, epoch: int, step_number: int, name: str,
+                          input: Value, child_workflow_id: str | None,
+                          timeout_ms: int | None) -> StepRecord:
+        return await self._children.start_child(workflow_id, epoch, step_number, name, input,
+                                                child_workflow_id, timeout_ms, self.cancel_workflow)
+
+    async def _start_child_workflow(self, name: str, input: Value, workflow_id: str,
+                                    timeout_ms: int | None, parent: str) -> tuple[WorkflowRecord, bool]:
+        return await self.start_workflow(name, input, workflow_id, timeout_ms, parent)

@@ -47,7 +47,7 @@ class Columns:
 WORKFLOW = Columns(
     "workflow_id", "name", "status", "input_encoding", "input", "output_encoding", "output",
     "error_type", "error_message", "error_details", "created_at", "updated_at", "epoch", "step_seq",
-    "deadline_at", "owner",
+    "deadline_at", "owner", "parent_workflow_id",
 )
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
@@ -92,6 +92,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
     (wid, name, status, in_enc, inp, created, updated, epoch, seq, deadline, owner) = WORKFLOW.at(
         "workflow_id", "name", "status", "input_encoding", "input", "created_at", "updated_at",
         "epoch", "step_seq", "deadline_at", "owner")
+    (parent,) = WORKFLOW.at("parent_workflow_id")
     o_enc, o_data, e_type, e_msg, e_det = WORKFLOW.at(*_OUTCOME)
 
     def workflow_from_row(r: Sequence[Any]) -> WorkflowRecord:
@@ -107,6 +108,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
             step_seq=r[seq],
             deadline_at=r[deadline],
             owner=r[owner],
+            parent_workflow_id=r[parent],
         )
 
     return workflow_from_row

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from keel.v1 import common_pb2 as keel_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ckeel/v1/client_service.proto\x12\x07keel.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14keel/v1/common.proto\"\x9a\x03\n\x0cWorkflowInfo\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.keel.v1.WorkflowStatus\x12\x1f\n\x05input\x18\x04 \x01(\x0b\x32\x10.keel.v1.Payload\x12\"\n\x06output\x18\x05 \x01(\x0b\x32\x10.keel.v1.PayloadH\x00\x12#\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.keel.v1.ErrorInfoH\x00\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nexecutions\x18\t \x01(\x03\x12,\n\x08\x64\x65\x61\x64line\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65poch\x18\x0b \x01(\x03\x12\x18\n\x10payloads_omitted\x18\x0c \x01(\x08\x42\t\n\x07outcome\"\x86\x01\n\x14StartWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05input\x18\x02 \x01(\x0b\x32\x10.keel.v1.Payload\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"Q\n\x15StartWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\")\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\">\n\x13GetWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo\"W\n\x14\x41waitWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"@\n\x15\x41waitWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo\"\\\n\x14ListWorkflowsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.keel.v1.WorkflowStatus\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"A\n\x15ListWorkflowsResponse\x12(\n\tworkflows\x18\x01 \x03(\x0b\x32\x15.keel.v1.WorkflowInfo\"P\n\x10ListStepsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10\x66rom_step_number\x18\x02 \x01(\x05\x12\r\n\x05limit\x18\x03 \x01(\x05\"E\n\x11ListStepsResponse\x12\"\n\x05steps\x18\x01 \x03(\x0b\x32\x13.keel.v1.StepRecord\x12\x0c\n\x04more\x18\x02 \x01(\x08\"_\n\x0fGetEventRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"@\n\x10GetEventResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x1d\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x0e.keel.v1.Event\"\x9c\x01\n\x05\x45vent\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x1f\n\x05value\x18\x04 \x01(\x0b\x32\x10.keel.v1.Payload\x12\x13\n\x0bstep_number\x18\x05 \x01(\x05\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x12WatchEventsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"m\n\x0bSendRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.keel.v1.Payload\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"!\n\x0cSendResponse\x12\x11\n\tdelivered\x18\x01 \x01(\x08\",\n\x15\x43\x61ncelWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"A\n\x16\x43\x61ncelWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo2\x94\x05\n\rClientService\x12N\n\rStartWorkflow\x12\x1d.keel.v1.StartWorkflowRequest\x1a\x1e.keel.v1.StartWorkflowResponse\x12H\n\x0bGetWorkflow\x12\x1b.keel.v1.GetWorkflowRequest\x1a\x1c.keel.v1.GetWorkflowResponse\x12N\n\rAwaitWorkflow\x12\x1d.keel.v1.AwaitWorkflowRequest\x1a\x1e.keel.v1.AwaitWorkflowResponse\x12N\n\rListWorkflows\x12\x1d.keel.v1.ListWorkflowsRequest\x1a\x1e.keel.v1.ListWorkflowsResponse\x12\x42\n\tListSteps\x12\x19.keel.v1.ListStepsRequest\x1a\x1a.keel.v1.ListStepsResponse\x12?\n\x08GetEvent\x12\x18.keel.v1.GetEventRequest\x1a\x19.keel.v1.GetEventResponse\x12<\n\x0bWatchEvents\x12\x1b.keel.v1.WatchEventsRequest\x1a\x0e.keel.v1.Event0\x01\x12\x33\n\x04Send\x12\x14.keel.v1.SendRequest\x1a\x15.keel.v1.SendResponse\x12Q\n\x0e\x43\x61ncelWorkflow\x12\x1e.keel.v1.CancelWorkflowRequest\x1a\x1f.keel.v1.CancelWorkflowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ckeel/v1/client_service.proto\x12\x07keel.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14keel/v1/common.proto\"\xb6\x03\n\x0cWorkflowInfo\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.keel.v1.WorkflowStatus\x12\x1f\n\x05input\x18\x04 \x01(\x0b\x32\x10.keel.v1.Payload\x12\"\n\x06output\x18\x05 \x01(\x0b\x32\x10.keel.v1.PayloadH\x00\x12#\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.keel.v1.ErrorInfoH\x00\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nexecutions\x18\t \x01(\x03\x12,\n\x08\x64\x65\x61\x64line\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65poch\x18\x0b \x01(\x03\x12\x18\n\x10payloads_omitted\x18\x0c \x01(\x08\x12\x1a\n\x12parent_workflow_id\x18\x14 \x01(\tB\t\n\x07outcome\"\x86\x01\n\x14StartWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05input\x18\x02 \x01(\x0b\x32\x10.keel.v1.Payload\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"Q\n\x15StartWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\")\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\">\n\x13GetWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo\"W\n\x14\x41waitWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"@\n\x15\x41waitWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo\"x\n\x14ListWorkflowsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.keel.v1.WorkflowStatus\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x1a\n\x12parent_workflow_id\x18\x14 \x01(\t\"A\n\x15ListWorkflowsResponse\x12(\n\tworkflows\x18\x01 \x03(\x0b\x32\x15.keel.v1.WorkflowInfo\"P\n\x10ListStepsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10\x66rom_step_number\x18\x02 \x01(\x05\x12\r\n\x05limit\x18\x03 \x01(\x05\"E\n\x11ListStepsResponse\x12\"\n\x05steps\x18\x01 \x03(\x0b\x32\x13.keel.v1.StepRecord\x12\x0c\n\x04more\x18\x02 \x01(\x08\"_\n\x0fGetEventRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"@\n\x10GetEventResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x1d\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x0e.keel.v1.Event\"\x9c\x01\n\x05\x45vent\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x1f\n\x05value\x18\x04 \x01(\x0b\x32\x10.keel.v1.Payload\x12\x13\n\x0bstep_number\x18\x05 \x01(\x05\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x12WatchEventsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"m\n\x0bSendRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.keel.v1.Payload\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"!\n\x0cSendResponse\x12\x11\n\tdelivered\x18\x01 \x01(\x08\",\n\x15\x43\x61ncelWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"A\n\x16\x43\x61ncelWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.keel.v1.WorkflowInfo2\x94\x05\n\rClientService\x12N\n\rStartWorkflow\x12\x1d.keel.v1.StartWorkflowRequest\x1a\x1e.keel.v1.StartWorkflowResponse\x12H\n\x0bGetWorkflow\x12\x1b.keel.v1.GetWorkflowRequest\x1a\x1c.keel.v1.GetWorkflowResponse\x12N\n\rAwaitWorkflow\x12\x1d.keel.v1.AwaitWorkflowRequest\x1a\x1e.keel.v1.AwaitWorkflowResponse\x12N\n\rListWorkflows\x12\x1d.keel.v1.ListWorkflowsRequest\x1a\x1e.keel.v1.ListWorkflowsResponse\x12\x42\n\tListSteps\x12\x19.keel.v1.ListStepsRequest\x1a\x1a.keel.v1.ListStepsResponse\x12?\n\x08GetEvent\x12\x18.keel.v1.GetEventRequest\x1a\x19.keel.v1.GetEventResponse\x12<\n\x0bWatchEvents\x12\x1b.keel.v1.WatchEventsRequest\x1a\x0e.keel.v1.Event0\x01\x12\x33\n\x04Send\x12\x14.keel.v1.SendRequest\x1a\x15.keel.v1.SendResponse\x12Q\n\x0e\x43\x61ncelWorkflow\x12\x1e.keel.v1.CancelWorkflowRequest\x1a\x1f.keel.v1.CancelWorkflowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,43 +35,43 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'keel.v1.client_service_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WORKFLOWINFO']._serialized_start=129
-  _globals['_WORKFLOWINFO']._serialized_end=539
-  _globals['_STARTWORKFLOWREQUEST']._serialized_start=542
-  _globals['_STARTWORKFLOWREQUEST']._serialized_end=676
-  _globals['_STARTWORKFLOWRESPONSE']._serialized_start=678
-  _globals['_STARTWORKFLOWRESPONSE']._serialized_end=759
-  _globals['_GETWORKFLOWREQUEST']._serialized_start=761
-  _globals['_GETWORKFLOWREQUEST']._serialized_end=802
-  _globals['_GETWORKFLOWRESPONSE']._serialized_start=804
-  _globals['_GETWORKFLOWRESPONSE']._serialized_end=866
-  _globals['_AWAITWORKFLOWREQUEST']._serialized_start=868
-  _globals['_AWAITWORKFLOWREQUEST']._serialized_end=955
-  _globals['_AWAITWORKFLOWRESPONSE']._serialized_start=957
-  _globals['_AWAITWORKFLOWRESPONSE']._serialized_end=1021
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1023
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1115
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1117
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1182
-  _globals['_LISTSTEPSREQUEST']._serialized_start=1184
-  _globals['_LISTSTEPSREQUEST']._serialized_end=1264
-  _globals['_LISTSTEPSRESPONSE']._serialized_start=1266
-  _globals['_LISTSTEPSRESPONSE']._serialized_end=1335
-  _globals['_GETEVENTREQUEST']._serialized_start=1337
-  _globals['_GETEVENTREQUEST']._serialized_end=1432
-  _globals['_GETEVENTRESPONSE']._serialized_start=1434
-  _globals['_GETEVENTRESPONSE']._serialized_end=1498
-  _globals['_EVENT']._serialized_start=1501
-  _globals['_EVENT']._serialized_end=1657
-  _globals['_WATCHEVENTSREQUEST']._serialized_start=1659
-  _globals['_WATCHEVENTSREQUEST']._serialized_end=1719
-  _globals['_SENDREQUEST']._serialized_start=1721
-  _globals['_SENDREQUEST']._serialized_end=1830
-  _globals['_SENDRESPONSE']._serialized_start=1832
-  _globals['_SENDRESPONSE']._serialized_end=1865
-  _globals['_CANCELWORKFLOWREQUEST']._serialized_start=1867
-  _globals['_CANCELWORKFLOWREQUEST']._serialized_end=1911
-  _globals['_CANCELWORKFLOWRESPONSE']._serialized_start=1913
-  _globals['_CANCELWORKFLOWRESPONSE']._serialized_end=1978
-  _globals['_CLIENTSERVICE']._serialized_start=1981
-  _globals['_CLIENTSERVICE']._serialized_end=2641
+  _globals['_WORKFLOWINFO']._serialized_end=567
+  _globals['_STARTWORKFLOWREQUEST']._serialized_start=570
+  _globals['_STARTWORKFLOWREQUEST']._serialized_end=704
+  _globals['_STARTWORKFLOWRESPONSE']._serialized_start=706
+  _globals['_STARTWORKFLOWRESPONSE']._serialized_end=787
+  _globals['_GETWORKFLOWREQUEST']._serialized_start=789
+  _globals['_GETWORKFLOWREQUEST']._serialized_end=830
+  _globals['_GETWORKFLOWRESPONSE']._serialized_start=832
+  _globals['_GETWORKFLOWRESPONSE']._serialized_end=894
+  _globals['_AWAITWORKFLOWREQUEST']._serialized_start=896
+  _globals['_AWAITWORKFLOWREQUEST']._serialized_end=983
+  _globals['_AWAITWORKFLOWRESPONSE']._serialized_start=985
+  _globals['_AWAITWORKFLOWRESPONSE']._serialized_end=1049
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1051
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1171
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1173
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1238
+  _globals['_LISTSTEPSREQUEST']._serialized_start=1240
+  _globals['_LISTSTEPSREQUEST']._serialized_end=1320
+  _globals['_LISTSTEPSRESPONSE']._serialized_start=1322
+  _globals['_LISTSTEPSRESPONSE']._serialized_end=1391
+  _globals['_GETEVENTREQUEST']._serialized_start=1393
+  _globals['_GETEVENTREQUEST']._serialized_end=1488
+  _globals['_GETEVENTRESPONSE']._serialized_start=1490
+  _globals['_GETEVENTRESPONSE']._serialized_end=1554
+  _globals['_EVENT']._serialized_start=1557
+  _globals['_EVENT']._serialized_end=1713
+  _globals['_WATCHEVENTSREQUEST']._serialized_start=1715
+  _globals['_WATCHEVENTSREQUEST']._serialized_end=1775
+  _globals['_SENDREQUEST']._serialized_start=1777
+  _globals['_SENDREQUEST']._serialized_end=1886
+  _globals['_SENDRESPONSE']._serialized_start=1888
+  _globals['_SENDRESPONSE']._serialized_end=1921
+  _globals['_CANCELWORKFLOWREQUEST']._serialized_start=1923
+  _globals['_CANCELWORKFLOWREQUEST']._serialized_end=1967
+  _globals['_CANCELWORKFLOWRESPONSE']._serialized_start=1969
+  _globals['_CANCELWORKFLOWRESPONSE']._serialized_end=2034
+  _globals['_CLIENTSERVICE']._serialized_start=2037
+  _globals['_CLIENTSERVICE']._serialized_end=2697
 # @@protoc_insertion_point(module_scope)

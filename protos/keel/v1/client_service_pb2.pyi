@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkflowInfo(_message.Message):
-    __slots__ = ("workflow_id", "name", "status", "input", "output", "error", "created_at", "updated_at", "executions", "deadline", "epoch", "payloads_omitted")
+    __slots__ = ("workflow_id", "name", "status", "input", "output", "error", "created_at", "updated_at", "executions", "deadline", "epoch", "payloads_omitted", "parent_workflow_id")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class WorkflowInfo(_message.Message):
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     PAYLOADS_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    PARENT_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     name: str
     status: _common_pb2.WorkflowStatus
@@ -37,7 +38,8 @@ class WorkflowInfo(_message.Message):
     deadline: _timestamp_pb2.Timestamp
     epoch: int
     payloads_omitted: bool
-    def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ErrorInfo, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executions: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., epoch: _Optional[int] = ..., payloads_omitted: _Optional[bool] = ...) -> None: ...
+    parent_workflow_id: str
+    def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ErrorInfo, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executions: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., epoch: _Optional[int] = ..., payloads_omitted: _Optional[bool] = ..., parent_workflow_id: _Optional[str] = ...) -> None: ...
 
 class StartWorkflowRequest(_message.Message):
     __slots__ = ("name", "input", "workflow_id", "timeout")
@@ -86,14 +88,16 @@ class AwaitWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[WorkflowInfo, _Mapping]] = ...) -> None: ...
 
 class ListWorkflowsRequest(_message.Message):
-    __slots__ = ("status", "name", "limit")
+    __slots__ = ("status", "name", "limit", "parent_workflow_id")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.WorkflowStatus
     name: str
     limit: int
-    def __init__(self, status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ..., name: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    parent_workflow_id: str
+    def __init__(self, status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ..., name: _Optional[str] = ..., limit: _Optional[int] = ..., parent_workflow_id: _Optional[str] = ...) -> None: ...
 
 class ListWorkflowsResponse(_message.Message):
     __slots__ = ("workflows",)
