@@ -15,6 +15,7 @@ from ._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from ._futures import WorkflowFuture
 from ._registry import step, workflow
 from ._results import ErrorInfo, Event, StepInfo, WorkflowInfo, WorkflowStatus
 from ._runtime import Worker
@@ -34,6 +35,7 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowContext",
     "WorkflowFailed",
+    "WorkflowFuture",
     "WorkflowHandle",
     "WorkflowInfo",
     "WorkflowNotFound",

@@ -222,12 +222,13 @@ class Client:
         return workflow_info(self._get(workflow_id))
 
     def list_workflows(self, status: WorkflowStatus | str | None = None, name: str | None = None,
-                       limit: int = 100) -> list[WorkflowInfo]:
+                       limit: int = 100, *, parent: str | None = None) -> list[WorkflowInfo]:
         """Workflows, newest first, optionally only those with this status
-        (a WorkflowStatus or its name) or this registered name."""
+        (a WorkflowStatus or its name), this registered name, or this parent
+        (the children it started with start_workflow)."""
         request = cpb.ListWorkflowsRequest(
             status=WorkflowStatus.parse(status).to_proto() if status else 0,
-            name=name or "", limit=limit,
+            name=name or "", limit=limit, parent_workflow_id=parent or "",
         )
         resp = self._call(self._stub.ListWorkflows, request, "listing workflows")
         return [workflow_info(w) for w in resp.workflows]

@@ -83,6 +83,8 @@ class WorkflowInfo:
     epoch: int
     # When it is cancelled if still pending; None for no timeout.
     deadline: datetime | None
+    # The workflow that started it with start_workflow; None for a top-level one.
+    parent_workflow_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def workflow_info(w: cpb.WorkflowInfo) -> WorkflowInfo:
         updated_at=utc(w.updated_at),
         epoch=w.epoch,
         deadline=utc(w.deadline) if w.HasField("deadline") else None,
+        parent_workflow_id=w.parent_workflow_id or None,
     )
 
 
