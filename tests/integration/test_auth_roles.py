@@ -28,7 +28,8 @@ ALLOWED = {
     "client": {"StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps",
                "GetEvent", "WatchEvents", "Send", "CancelWorkflow"},
     "worker": {"Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent",
-               "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow"},
+               "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow",
+               "StartChildWorkflow", "StartWait"},
 }
 
 
