@@ -78,3 +78,12 @@ def message_or_hour(ctx: WorkflowContext) -> list[object]:
 @workflow()
 def quick_one(ctx: WorkflowContext, label: str) -> str:
     return str(ctx.run_step(quick, label))
+
+
+@workflow()
+def approval_announced(ctx: WorkflowContext, timeout: float) -> list[object]:
+    """The approval pattern, saying (event "waiting") once both futures exist:
+    a client in any language then sends the message that wins."""
+    message, timer = ctx.go_recv("approval"), ctx.go_sleep(timeout)
+    ctx.set_event("waiting", True)
+    return list(ctx.select([message, timer]))

@@ -234,3 +234,16 @@ def test_node_client_and_worker_over_tls_with_tokens(node: str, tmp_path: Path) 
             wait_for(lambda: " connected to " in js.log(), "the Node worker to connect over TLS", 30)
         finally:
             js.close()
+
+
+def test_a_node_client_sends_the_message_that_wins_a_python_select(cluster: Any, node: str) -> None:
+    """Select over anything is in the protocol (issue 11): the Node example
+    client's message wins a Python workflow's select against a one-hour timer."""
+    cluster.start_worker("tests.flows_select")
+    code, lines = run_node(node, cluster, "client.js", "approval_announced", "[3600]",
+                           "--workflow-id", "wf-node-approval", "--send-topic", "approval",
+                           "--send", '{"approved_by": "node"}', "--send-after", "waiting")
+    assert code == 0, lines
+    assert lines[-1] == {"result": [0, {"approved_by": "node"}]}
+    decision = cluster.client().retrieve_workflow("wf-node-approval").steps()[-1]
+    assert (decision.kind, decision.select_index) == ("SELECT", 0)
