@@ -47,6 +47,10 @@ SUMMARY: dict[str, list[tuple[str, str]]] = {
     "failover": [("kill->rerun ms median", "takeover.failover_median_ms"),
                  ("last", "takeover.failover_last_ms"), ("wf/s 1 coord", "wf_per_sec_1_coordinator"),
                  ("wf/s 2 coord", "wf_per_sec_2_coordinators"), ("", "skipped")],
+    "select_wake": [("held p50 ms", "held.p50_ms"), ("p99", "held.p99_ms"),
+                    ("parked p50 ms", "parked.p50_ms"), ("p99", "parked.p99_ms"),
+                    ("get_event p50 ms", "get_event.p50_ms"), ("held x", "held_vs_get_event"),
+                    ("parked x", "parked_vs_get_event")],
 }
 
 

@@ -42,7 +42,9 @@ class Children:
                           cancel: Cancel) -> StepRecord:
         """Start the child (unless it exists) and record the START_WORKFLOW step."""
         ctx = self.ctx
-        ctx.check_not_stale(workflow_id, epoch)
+        # Only for an execution running on our workers: a stale or made-up
+        # call must not create workflows.
+        ctx.check_running_here(workflow_id, epoch)
         recorded = await ctx.store.get_step(workflow_id, step_number)
         if recorded is not None:
             return recorded

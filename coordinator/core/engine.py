@@ -62,6 +62,7 @@ class Engine:
         self._executions = Executions(self.ctx)
         self._waits = Waits(self.ctx, self._executions)
         self._selects = Selects(self.ctx, self._executions)
+        self._waits.select_takes = self._selects.message_arrived
         self._children = Children(self.ctx, self._executions, self._start_child_workflow)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
@@ -106,6 +107,7 @@ class Engine:
                 wakeups.events.wake(workflow_id)
         elif note.kind is NoteKind.MESSAGE:
             wakeups.messages.wake(workflow_id)
+            self._selects.message_arrived(workflow_id)
         elif note.kind is NoteKind.DONE:
             wakeups.finished.wake(workflow_id)
             wakeups.events.wake(workflow_id)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from .context import Context
+from .errors import FailedPrecondition, StoreUnavailable
 from .executions import Executions
 from .records import (
     NULL,
@@ -36,6 +38,8 @@ from .records import (
     message_wait_key,
 )
 from .tokens import stamp
+
+log = logging.getLogger(__name__)
 
 # resume_at of a select with no timer among its futures: 9999-12-31, the
 # largest time a protobuf Timestamp holds.
@@ -75,21 +79,34 @@ class Candidate:
         return None
 
 
+@dataclass(frozen=True)
+class Parked:
+    """A select this coordinator parked: its workflow's epoch while parked, and the select."""
+
+    epoch: int
+    step_number: int
+    candidates: list[int]
+    taken: list[int]
+
+
 class Selects:
     def __init__(self, ctx: Context, executions: Executions) -> None:
         self.ctx = ctx
         self.executions = executions
+        # Selects parked here, so a message arriving through this coordinator
+        # decides them at once (decide_parked), without waiting for a worker
+        # to replay to them. Only a shortcut: the replay decides otherwise.
+        self.parked: dict[str, Parked] = {}
+        self._deciding: set[asyncio.Task[None]] = set()
 
     async def select(self, workflow_id: str, epoch: int, step_number: int, candidates: list[int],
                      taken: list[int], hold_ms: int | None) -> StepRecord | int:
         """The recorded decision; or, if `hold_ms` passed first, the time the
         wait ends at the latest (its earliest timer, FOREVER_MS if none)."""
         ctx = self.ctx
+        self.parked.pop(workflow_id, None)  # running again: no longer parked
         started = ctx.clock.now_ms()
         hold_end = None if hold_ms is None else ctx.clock.monotonic() + hold_ms / 1000
-        decided = await ctx.store.get_step(workflow_id, step_number)
-        if decided is not None:
-            return decided  # a replay or a retried call: the first decision
         futures = await self.look(workflow_id, candidates, taken)
         while True:
             execution = ctx.dispatch.execution(workflow_id)
@@ -99,6 +116,11 @@ class Selects:
                 # Registered before looking: nothing committed meanwhile is missed.
                 woken = [stack.enter_context(ctx.wakeups.steps.waiting(workflow_id)),
                          *self._watch(stack, workflow_id, futures)]
+                decided = await ctx.store.get_step(workflow_id, step_number)
+                if decided is not None:
+                    # A replay, a retried call, or decided meanwhile (the winner
+                    # may have been consumed by it): the first decision.
+                    return decided
                 futures = await self.look(workflow_id, candidates, taken)
                 complete = [c for c in futures if c.point is not None]
                 if complete:
@@ -216,14 +238,55 @@ class Selects:
         if not await ctx.store.park_select(workflow_id, epoch, resume_at, keys, now):
             raise await ctx.stale(workflow_id, epoch)
         ctx.drop(workflow_id)
+        if any(c.consume is not None for c in futures):
+            self.parked[workflow_id] = Parked(epoch + 1, step_number, candidates, taken)
         if resume_at < FOREVER_MS:
             delay = max(0.0, (resume_at - ctx.clock.now_ms()) / 1000)
             asyncio.get_running_loop().call_later(delay, ctx.work.more)
         ctx.work.slot_freed()
         # What completed before the park took its locks woke nothing: look now.
-        if any(c.point is not None for c in await self.look(workflow_id, candidates, taken)):
+        if (await ctx.store.get_step(workflow_id, step_number) is not None
+                or any(c.point is not None for c in await self.look(workflow_id, candidates, taken))):
             if await ctx.store.resume_parked(workflow_id, ctx.clock.now_ms()):
                 ctx.work.more()
+
+
+    def message_arrived(self, workflow_id: str) -> bool:
+        """A message for `workflow_id` was committed: decide its parked select
+        now, in the background (the sender does not wait for it), then make
+        it claimable. False if no select of it is parked here."""
+        parked = self.parked.pop(workflow_id, None)
+        if parked is None:
+            return False
+        task = asyncio.create_task(self._decide_parked(workflow_id, parked))
+        self._deciding.add(task)
+        task.add_done_callback(self._deciding.discard)
+        return True
+
+    async def _decide_parked(self, workflow_id: str, parked: Parked) -> None:
+        """Any execution would decide the same from the same records: so if
+        the workflow was claimed meanwhile (its epoch moved on), the decision
+        is recorded under the new epoch, and the new execution finds it."""
+        store, epoch = self.ctx.store, parked.epoch
+        try:
+            futures = await self.look(workflow_id, parked.candidates, parked.taken)
+            complete = [c for c in futures if c.point is not None]
+            for _ in range(3):
+                if not complete:
+                    return
+                try:
+                    await self._decide(workflow_id, epoch, parked.step_number, complete,
+                                       self.ctx.clock.now_ms())
+                    return
+                except FailedPrecondition:
+                    wf = await store.get_workflow(workflow_id)
+                    if wf is None or wf.status.final or wf.epoch == epoch:
+                        return
+                    epoch = wf.epoch  # claimed meanwhile: record it for that execution
+        except (FailedPrecondition, StoreUnavailable) as e:
+            log.info("the parked select of %s is left to its next execution: %s", workflow_id, e)
+        finally:
+            self.ctx.work.more()  # the message woke it: it may be claimed now
 
 
 def _output(r: StepRecord) -> Value:

@@ -10,7 +10,7 @@ from coordinator.core.engine import Engine
 from coordinator.core.records import StepKind, StepRecord, WorkflowStatus
 from coordinator.core.selects import FOREVER_MS
 from tests.unit.fakes import FakeClock, session
-from tests.unit.test_engine import ARGS, ok, run, step
+from tests.unit.test_engine import ARGS, ok, run, settle, step
 
 
 def value(record: StepRecord | int) -> object:
@@ -98,7 +98,12 @@ def test_a_parked_select_is_woken_by_a_message() -> None:
         assert parked is not None and parked.owner is None
         await engine.dispatch_workflows()
         assert len(link.workflows) == 1  # not handed out again before what it waits for
-        await engine.send("a", "t", ok().output, None)  # type: ignore[arg-type]
+        await engine.send("a", "t", ok(b'"yes"').output, None)  # type: ignore[arg-type]
+        await settle()
+        # This coordinator parked it: the message's arrival decided it at once,
+        # before any worker replays to the select.
+        decided = await engine.store.get_step("a", 2)
+        assert decided is not None and (decided.select_index, value(decided)) == (0, "yes")
         await engine.dispatch_workflows()
         assert [w.epoch for w in link.workflows] == [1, 3]
 
