@@ -221,6 +221,7 @@ class Engine:
         for wf in await self.store.expire_deadlines(self.clock.now_ms()):
             log.info("workflow %s timed out", wf.workflow_id)
             self.ctx.ended(wf, "timed out")
+            self._selects.parked.pop(wf.workflow_id, None)
             await self._children.cancel_children(wf.workflow_id, self.cancel_workflow)
 
     # -- workers -------------------------------------------------------------
@@ -341,6 +342,7 @@ class Engine:
         if wf is None:
             return await self.get_workflow(workflow_id)
         self.ctx.ended(wf, "cancelled")
+        self._selects.parked.pop(workflow_id, None)
         await self._children.cancel_children(workflow_id, self.cancel_workflow)
         return wf
 
