@@ -107,7 +107,7 @@ class Selects:
         self.parked.pop(workflow_id, None)  # running again: no longer parked
         started = ctx.clock.now_ms()
         hold_end = None if hold_ms is None else ctx.clock.monotonic() + hold_ms / 1000
-        futures = await self.look(workflow_id, candidates, taken)
+        futures: list[Candidate] = []  # as last seen: what to watch
         while True:
             execution = ctx.dispatch.execution(workflow_id)
             if execution is None or execution.epoch != epoch:
@@ -116,18 +116,20 @@ class Selects:
                 # Registered before looking: nothing committed meanwhile is missed.
                 woken = [stack.enter_context(ctx.wakeups.steps.waiting(workflow_id)),
                          *self._watch(stack, workflow_id, futures)]
-                decided = await ctx.store.get_step(workflow_id, step_number)
+                watched = len(woken)
+                decided, futures = await self.look(workflow_id, candidates, taken, step_number)
                 if decided is not None:
                     # A replay, a retried call, or decided meanwhile (the winner
                     # may have been consumed by it): the first decision.
                     return decided
-                futures = await self.look(workflow_id, candidates, taken)
                 complete = [c for c in futures if c.point is not None]
                 if complete:
                     record = await self._decide(workflow_id, epoch, step_number, complete, started)
                     if record is not None:
                         return record
                     continue  # its message went meanwhile: look again
+                if 1 + _watch_count(futures) > watched:
+                    continue  # first sight of what to watch: register it, then look again
                 now = ctx.clock.now_ms()
                 timer = min((c.wake_at for c in futures if c.wake_at is not None), default=FOREVER_MS)
                 left = (timer - now) / 1000
@@ -152,10 +154,15 @@ class Selects:
                 woken.append(stack.enter_context(wakeups.finished.waiting(c.child)))
         return woken
 
-    async def look(self, workflow_id: str, candidates: list[int], taken: list[int]) -> list[Candidate]:
-        """Each future as it is now: complete (with its point) or not."""
+    async def look(self, workflow_id: str, candidates: list[int], taken: list[int],
+                   step_number: int | None = None) -> tuple[StepRecord | None, list[Candidate]]:
+        """The select's recorded decision (read with the candidates, if
+        `step_number` is given), and each future as it is now: complete (with
+        its point) or not."""
         store, now = self.ctx.store, self.ctx.clock.now_ms()
-        records = {s.step_number: s for s in await store.get_steps(workflow_id, candidates)}
+        asked = candidates if step_number is None else [*candidates, step_number]
+        records = {s.step_number: s for s in await store.get_steps(workflow_id, asked)}
+        decided = records.get(step_number) if step_number is not None else None
         futures = []
         for index, n in enumerate(candidates):
             c = Candidate(index, n, records.get(n))
@@ -189,7 +196,7 @@ class Selects:
             else:
                 c.point = r.completed_at
             futures.append(c)
-        return futures
+        return decided, futures
 
     async def _decide(self, workflow_id: str, epoch: int, step_number: int,
                       complete: list[Candidate], started: int) -> StepRecord | None:
@@ -228,7 +235,7 @@ class Selects:
         """Park until the first of the futures completes (or its earliest timer)."""
         ctx = self.ctx
         ctx.check_running_here(workflow_id, epoch)
-        futures = await self.look(workflow_id, candidates, taken)
+        _, futures = await self.look(workflow_id, candidates, taken)
         now = ctx.clock.now_ms()
         resume_at = min((c.wake_at for c in futures if c.wake_at is not None), default=FOREVER_MS)
         if any(c.record is None for c in futures):
@@ -245,8 +252,8 @@ class Selects:
             asyncio.get_running_loop().call_later(delay, ctx.work.more)
         ctx.work.slot_freed()
         # What completed before the park took its locks woke nothing: look now.
-        if (await ctx.store.get_step(workflow_id, step_number) is not None
-                or any(c.point is not None for c in await self.look(workflow_id, candidates, taken))):
+        decided, futures = await self.look(workflow_id, candidates, taken, step_number)
+        if decided is not None or any(c.point is not None for c in futures):
             if await ctx.store.resume_parked(workflow_id, ctx.clock.now_ms()):
                 ctx.work.more()
 
@@ -269,7 +276,7 @@ class Selects:
         is recorded under the new epoch, and the new execution finds it."""
         store, epoch = self.ctx.store, parked.epoch
         try:
-            futures = await self.look(workflow_id, parked.candidates, parked.taken)
+            _, futures = await self.look(workflow_id, parked.candidates, parked.taken)
             complete = [c for c in futures if c.point is not None]
             for _ in range(3):
                 if not complete:
@@ -287,6 +294,12 @@ class Selects:
             log.info("the parked select of %s is left to its next execution: %s", workflow_id, e)
         finally:
             self.ctx.work.more()  # the message woke it: it may be claimed now
+
+
+def _watch_count(futures: list[Candidate]) -> int:
+    """How many wake-ups Selects._watch registers for these futures."""
+    return (any(c.consume is not None for c in futures)
+            + sum(c.event is not None for c in futures) + sum(c.child is not None for c in futures))
 
 
 def _output(r: StepRecord) -> Value:
