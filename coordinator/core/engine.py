@@ -112,7 +112,10 @@ class Engine:
             wakeups.finished.wake(workflow_id)
             wakeups.events.wake(workflow_id)
         elif note.kind is NoteKind.WORK:
-            self.ctx.work.more()
+            # While a parked select is being decided here, its wake-up's note
+            # must not make us claim it first: the decision calls more() itself.
+            if not self._selects.deciding:
+                self.ctx.work.more()
         elif note.kind is NoteKind.TASK:
             self.ctx.work.more_tasks()
         elif note.kind is NoteKind.STEP and note.step_number is not None:

@@ -87,6 +87,7 @@ class Parked:
     step_number: int
     candidates: list[int]
     taken: list[int]
+    records: dict[int, StepRecord]  # the candidates' records: they never change
 
 
 class Selects:
@@ -98,6 +99,11 @@ class Selects:
         # to replay to them. Only a shortcut: the replay decides otherwise.
         self.parked: dict[str, Parked] = {}
         self._deciding: set[asyncio.Task[None]] = set()
+
+    @property
+    def deciding(self) -> bool:
+        """Whether a parked select is being decided (see message_arrived)."""
+        return bool(self._deciding)
 
     async def select(self, workflow_id: str, epoch: int, step_number: int, candidates: list[int],
                      taken: list[int], hold_ms: int | None) -> StepRecord | int:
@@ -155,13 +161,15 @@ class Selects:
         return woken
 
     async def look(self, workflow_id: str, candidates: list[int], taken: list[int],
-                   step_number: int | None = None) -> tuple[StepRecord | None, list[Candidate]]:
+                   step_number: int | None = None, known: dict[int, StepRecord] | None = None,
+                   ) -> tuple[StepRecord | None, list[Candidate]]:
         """The select's recorded decision (read with the candidates, if
         `step_number` is given), and each future as it is now: complete (with
-        its point) or not."""
+        its point) or not. `known`: the candidates' records, if read before."""
         store, now = self.ctx.store, self.ctx.clock.now_ms()
         asked = candidates if step_number is None else [*candidates, step_number]
-        records = {s.step_number: s for s in await store.get_steps(workflow_id, asked)}
+        records = known if known is not None and step_number is None else {
+            s.step_number: s for s in await store.get_steps(workflow_id, asked)}
         decided = records.get(step_number) if step_number is not None else None
         futures = []
         for index, n in enumerate(candidates):
@@ -245,8 +253,9 @@ class Selects:
         if not await ctx.store.park_select(workflow_id, epoch, resume_at, keys, now):
             raise await ctx.stale(workflow_id, epoch)
         ctx.drop(workflow_id)
-        if any(c.consume is not None for c in futures):
-            self.parked[workflow_id] = Parked(epoch + 1, step_number, candidates, taken)
+        if any(c.consume is not None for c in futures) and all(c.record for c in futures):
+            records = {c.step_number: c.record for c in futures if c.record is not None}
+            self.parked[workflow_id] = Parked(epoch + 1, step_number, candidates, taken, records)
         if resume_at < FOREVER_MS:
             delay = max(0.0, (resume_at - ctx.clock.now_ms()) / 1000)
             asyncio.get_running_loop().call_later(delay, ctx.work.more)
@@ -276,7 +285,8 @@ class Selects:
         is recorded under the new epoch, and the new execution finds it."""
         store, epoch = self.ctx.store, parked.epoch
         try:
-            _, futures = await self.look(workflow_id, parked.candidates, parked.taken)
+            _, futures = await self.look(workflow_id, parked.candidates, parked.taken,
+                                         known=parked.records)
             complete = [c for c in futures if c.point is not None]
             for _ in range(3):
                 if not complete:
