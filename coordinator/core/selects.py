@@ -288,9 +288,10 @@ class Selects:
             _, futures = await self.look(workflow_id, parked.candidates, parked.taken,
                                          known=parked.records)
             complete = [c for c in futures if c.point is not None]
+            if not complete:  # a message on another topic: keep waiting for ours
+                self.parked.setdefault(workflow_id, parked)
+                return
             for _ in range(3):
-                if not complete:
-                    return
                 try:
                     await self._decide(workflow_id, epoch, parked.step_number, complete,
                                        self.ctx.clock.now_ms())

@@ -98,6 +98,9 @@ def test_a_parked_select_is_woken_by_a_message() -> None:
         assert parked is not None and parked.owner is None
         await engine.dispatch_workflows()
         assert len(link.workflows) == 1  # not handed out again before what it waits for
+        await engine.send("a", "other", ok(b'"no"').output, None)  # type: ignore[arg-type]
+        await settle()
+        assert await engine.store.get_step("a", 2) is None  # not its topic: still waiting
         await engine.send("a", "t", ok(b'"yes"').output, None)  # type: ignore[arg-type]
         await settle()
         # This coordinator parked it: the message's arrival decided it at once,
