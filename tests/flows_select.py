@@ -3,8 +3,8 @@ events, child workflows and steps raced in one select."""
 
 from __future__ import annotations
 
-from tests.flows import gated, quick, sleepy
-from worker import WorkflowContext, workflow
+from tests.flows import fail, gated, quick, sleepy
+from worker import StepError, WorkflowContext, workflow
 
 
 @workflow()
@@ -87,3 +87,23 @@ def approval_announced(ctx: WorkflowContext, timeout: float) -> list[object]:
     message, timer = ctx.go_recv("approval"), ctx.go_sleep(timeout)
     ctx.set_event("waiting", True)
     return list(ctx.select([message, timer]))
+
+
+@workflow()
+def failing_child(ctx: WorkflowContext, message: str) -> None:
+    ctx.run_step(fail, message)
+
+
+@workflow()
+def parent_of_failing(ctx: WorkflowContext) -> list[object]:
+    """The winner failed: select raises its error; so does .result() later."""
+    child = ctx.start_workflow(failing_child, "child broke")
+    try:
+        ctx.select([child, ctx.go_sleep(3600)])
+    except ValueError as e:
+        caught = [type(e).__name__, isinstance(e, StepError), str(e)]
+    try:
+        child.result()
+    except StepError as e:
+        return [*caught, e.type_name]
+    return caught

@@ -92,6 +92,14 @@ def test_a_fast_step_beats_a_slow_child_and_the_reverse(cluster: Any) -> None:
         replay(cluster.address, parent)
 
 
+def test_a_failed_child_winner_raises_its_error(cluster: Any) -> None:
+    cluster.start_worker(FLOWS)
+    handle = cluster.client().start_workflow("parent_of_failing", workflow_id="pof")
+    assert handle.result(timeout=30) == ["ValueError", True, "child broke", "ValueError"]
+    assert cluster.client().get_workflow("pof/0").status.value == "ERROR"
+    replay(cluster.address, "pof")
+
+
 def test_go_event_against_a_timer(cluster: Any) -> None:
     cluster.start_worker(FLOWS)
     client = cluster.client()
