@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from coordinator.core.records import done_wait_key, message_wait_key
-from coordinator.store import Outcome, Store, WorkflowStatus, event_wait_key
+from coordinator.store import Outcome, Store, Wait, WaitKind, WorkflowStatus, event_wait_key
 
 from .support import claimable, claimed, msg, ok, recv, run, set_event, wf
 
@@ -95,5 +95,19 @@ def test_resume_parked_only_moves_a_parked_workflow_earlier(any_store_url: str) 
         assert not await s.resume_parked("w1", 95_000)
         assert await s.resume_parked("w1", 3000)
         assert await claimable(s, now=3000) == ["w1"]
+
+    run(any_store_url, body)
+
+
+def test_keys_of_an_old_select_do_not_wake_another_wait(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w1")
+        assert await s.park_select("w1", epoch, 90_000, [message_wait_key("t")], 2000)
+        epoch = (await s.claim_workflows("node-a", ["wf"], 1, now=90_000, lease_until=99_000))[0].epoch
+        assert await s.park("w1", epoch, 90_500, Wait(WaitKind.RECV, topic="x"), 2000)
+        await s.send_message(msg("w1", topic="t", created_at=3000))  # the old select's topic
+        assert await claimable(s, now=5000) == []
+        await s.send_message(msg("w1", topic="x", created_at=4000))
+        assert await claimable(s, now=5000) == ["w1"]
 
     run(any_store_url, body)

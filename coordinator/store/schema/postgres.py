@@ -181,7 +181,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 RETURNS void LANGUAGE plpgsql AS $$
             BEGIN
                 UPDATE workflows SET resume_at = p_at
-                WHERE status = 'PENDING' AND resume_at > p_at
+                WHERE status = 'PENDING' AND wait_key = 'select' AND resume_at > p_at
                 AND workflow_id IN (SELECT s.workflow_id FROM select_waits s
                     WHERE s.wait_key = p_key AND (p_only IS NULL OR s.workflow_id = p_only));
                 IF FOUND THEN

@@ -167,20 +167,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             # "event:<len>:<workflow>:<key>", "done:<workflow>".
             """CREATE TRIGGER messages_wake_selects AFTER INSERT ON messages BEGIN
                 UPDATE workflows SET resume_at = NEW.created_at
-                WHERE workflow_id = NEW.workflow_id AND status = 'PENDING'
+                WHERE workflow_id = NEW.workflow_id AND status = 'PENDING' AND wait_key = 'select'
                 AND resume_at > NEW.created_at AND EXISTS (SELECT 1 FROM select_waits s
                 WHERE s.workflow_id = NEW.workflow_id AND s.wait_key = 'msg:' || NEW.topic);
             END""",
             """CREATE TRIGGER events_wake_selects AFTER INSERT ON events BEGIN
                 UPDATE workflows SET resume_at = NEW.created_at
-                WHERE status = 'PENDING' AND resume_at > NEW.created_at
+                WHERE status = 'PENDING' AND wait_key = 'select' AND resume_at > NEW.created_at
                 AND workflow_id IN (SELECT workflow_id FROM select_waits WHERE wait_key =
                 'event:' || length(NEW.workflow_id) || ':' || NEW.workflow_id || ':' || NEW.key);
             END""",
             """CREATE TRIGGER workflows_done_wake_selects AFTER UPDATE OF status ON workflows
                 WHEN OLD.status = 'PENDING' AND NEW.status <> 'PENDING' BEGIN
                 UPDATE workflows SET resume_at = NEW.updated_at
-                WHERE status = 'PENDING' AND resume_at > NEW.updated_at
+                WHERE status = 'PENDING' AND wait_key = 'select' AND resume_at > NEW.updated_at
                 AND workflow_id IN (SELECT workflow_id FROM select_waits
                 WHERE wait_key = 'done:' || NEW.workflow_id);
                 DELETE FROM select_waits WHERE workflow_id = NEW.workflow_id;
