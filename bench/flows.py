@@ -177,3 +177,19 @@ def bench_wait(ctx: WorkflowContext, mark: str) -> Any:
 @workflow()
 def bench_failover(ctx: WorkflowContext, tag: str) -> int:
     return int(ctx.run_step(bench_hold, tag))
+
+
+@workflow()
+def bench_select_parked(ctx: WorkflowContext) -> Any:
+    """The approval pattern: a message or an hour, whichever comes first."""
+    return ctx.select([ctx.go_recv("go"), ctx.go_sleep(3600)])[1]
+
+
+@workflow()
+def bench_select_held(ctx: WorkflowContext, n: int) -> int:
+    """n selects in a row, each announced by event "w<i>" once its futures exist."""
+    for i in range(n):
+        message, timer = ctx.go_recv("go"), ctx.go_sleep(3600)
+        ctx.set_event(f"w{i}", True)
+        ctx.select([message, timer])
+    return n

@@ -52,6 +52,10 @@ SUMMARY: dict[str, list[tuple[str, str]]] = {
                  ("wf/s 2 coord", "wf_per_sec_2_coordinators"), ("", "skipped")],
     "console": [("wf/s plain", "plain.wf_per_sec"), ("wf/s console watched", "console.wf_per_sec"),
                 ("+%", "throughput_overhead_pct"), ("by", "console.watcher")],
+    "select_wake": [("held p50 ms", "held.p50_ms"), ("p99", "held.p99_ms"),
+                    ("parked p50 ms", "parked.p50_ms"), ("p99", "parked.p99_ms"),
+                    ("get_event p50 ms", "get_event.p50_ms"), ("held x", "held_vs_get_event"),
+                    ("parked x", "parked_vs_get_event")],
 }
 
 

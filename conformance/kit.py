@@ -17,12 +17,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The coordinator the kit runs: quick to presume a silent worker dead, step
-# attempts bounded, and a small payload limit so a refused output is cheap.
+# The coordinator the kit runs: step attempts bounded, and a small payload
+# limit so a refused output is cheap. A killed worker's stream ends at once;
+# the worker timeout only covers silent ones, and is generous so that a loaded
+# machine does not presume a live worker dead (which re-dispatches its steps).
 STEP_TIMEOUT = 8.0
 MAX_PAYLOAD = 64 * 1024
 COORDINATOR_FLAGS = {
-    "heartbeat-interval": 0.5, "worker-timeout": 2.0, "step-timeout": STEP_TIMEOUT,
+    "heartbeat-interval": 0.5, "worker-timeout": 5.0, "step-timeout": STEP_TIMEOUT,
     "max-payload-bytes": MAX_PAYLOAD, "grace": 1.0,
 }
 

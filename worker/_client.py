@@ -241,16 +241,17 @@ class Client(Operations):
     def list_workflows(self, status: WorkflowStatus | str | None = None, name: str | None = None,
                        limit: int = 100, *, created_after: datetime | float | None = None,
                        created_before: datetime | float | None = None,
-                       page_token: str | None = None) -> WorkflowPage:
+                       page_token: str | None = None, parent: str | None = None) -> WorkflowPage:
         """A page of workflows, newest first: those with this status (a
         WorkflowStatus or its name), this registered name, created at or after
         `created_after` and before `created_before` (datetimes, or seconds since
         the epoch), at most `limit`. A list of WorkflowInfo whose
         `next_page_token`, passed as `page_token` with the same filters, reads
-        the next page (None on the last)."""
+        the next page (None on the last). With `parent`, the children that
+        workflow started with start_workflow (one page, newest first)."""
         request = cpb.ListWorkflowsRequest(
             status=WorkflowStatus.parse(status).to_proto() if status else 0,
-            name=name or "", limit=limit, page_token=page_token or "",
+            name=name or "", limit=limit, page_token=page_token or "", parent_workflow_id=parent or "",
         )
         if created_after is not None:
             request.created_after.CopyFrom(_timestamp(created_after))

@@ -19,7 +19,8 @@ from keel.v1 import worker_service_pb2 as wpb
 
 from . import _codec
 from ._errors import CoordinatorError, LeaseLost
-from ._futures import WorkflowFuture
+from ._futures import EventFuture, RecvFuture, SleepFuture, WaitFuture, WorkflowFuture
+from ._queued import EnqueuedFuture
 from ._queues import duplicate_from, enqueue_request
 from ._registry import step_name_of, step_options_of, workflow_name_of
 from ._steps import now, outcome_value, run_step_function
@@ -138,28 +139,54 @@ class WorkflowContext:
                               step_options_of(step) or ex.registry.steps.get(name))
         return future
 
-    def select(self, futures: Sequence[StepFuture]) -> tuple[int, Any]:
+    def select(self, futures: Sequence[StepFuture | WaitFuture]) -> tuple[int, Any]:
         """Wait for the first of `futures` to complete; return (its position, its value),
         or raise its error.
 
-        The coordinator decides, by the order in which it committed the outcomes,
-        and records the decision as a step of its own: a replay returns the same
-        winner even if, this time, another future is ready first.
+        Futures come from `go`, `go_recv`, `go_event`, `go_sleep` and
+        `start_workflow`, in any mix. The coordinator decides (among those
+        complete, the earliest to complete wins) and records the decision as a
+        step of its own, with the winner's value: a replay returns the same
+        winner even if, this time, another future is ready first. A go_recv
+        that loses consumes nothing. `select` may be called again on the losers.
         """
+        return select_futures(self._ex, list(futures))
+
+    # -- futures of other waits, for select (issue 11) -------------------------
+
+    def start_workflow(self, workflow: Callable[..., Any] | str, *args: Any,
+                       workflow_id: str | None = None, timeout: float | None = None,
+                       **kwargs: Any) -> WorkflowFuture:
+        """Start a child workflow (any worker, any language may run it) and
+        return its future. Its ID, unless given, is "<this ID>/<step number>",
+        so a replay never starts it twice. Cancelling this workflow cancels it."""
         ex = self._ex
-        futures = list(futures)
-        if not futures:
-            raise ValueError("select() needs at least one future")
-        for f in futures:
-            if not isinstance(f, StepFuture) or f._ex is not ex:
-                raise ValueError(f"select() takes futures of this workflow's go(), got {f!r}")
-        if len({f.step_number for f in futures}) != len(futures):
-            raise ValueError("select() got the same future twice")
-        n, record = ex.journal.begin("select", pb.STEP_KIND_SELECT)
-        if record is None:
-            record = ex.select(n, [f.step_number for f in futures])
-        index = record.select_index
-        return index, futures[index].result()
+        name = workflow_name_of(workflow)
+        n, recorded = ex.journal.begin(name, pb.STEP_KIND_START_WORKFLOW)
+        if recorded is None:
+            recorded = ex.start_child(n, name, _codec.encode_args(args, kwargs), workflow_id, timeout)
+        return WorkflowFuture(ex, n, str(outcome_value(recorded)["workflow_id"]))
+
+    def go_recv(self, topic: str | None = None) -> RecvFuture:
+        """A future of the next message on `topic`. Nothing is consumed until a
+        select picks it (or `.result()` takes it): a losing one leaves the message."""
+        ex = self._ex
+        n, recorded = ex.journal.begin(topic or "", pb.STEP_KIND_GO_RECV)
+        if recorded is None:
+            ex.start_wait(n, topic=topic or "")
+        return RecvFuture(ex, n, topic or "")
+
+    def go_event(self, workflow_id: str, key: str) -> EventFuture:
+        """A future of another workflow's event `key`: complete once it is set."""
+        ex = self._ex
+        n, recorded = ex.journal.begin(f"{workflow_id}/{key}", pb.STEP_KIND_GO_EVENT)
+        if recorded is None:
+            ex.start_wait(n, event=wpb.EventKey(workflow_id=workflow_id, key=key))
+        return EventFuture(ex, n, workflow_id, key)
+
+    def go_sleep(self, seconds: float) -> SleepFuture:
+        """A durable timer: complete `seconds` from now (fixed durably now); its value is None."""
+        return go_sleep(self._ex, seconds)
 
     # -- events, messages, sleep -------------------------------------------
 
@@ -231,5 +258,35 @@ class WorkflowContext:
                 recorded = ex.call(ex.stub.EnqueueWorkflow, request, f"enqueuing {name} on {queue}").step
             except CoordinatorError as e:
                 raise duplicate_from(e, queue, deduplication_id) from None
-        return WorkflowFuture(ex, str(outcome_value(recorded)))
+        return EnqueuedFuture(ex, n, str(outcome_value(recorded)))
 
+
+def go_sleep(ex: Execution, seconds: float) -> SleepFuture:
+    n, recorded = ex.journal.begin("sleep", pb.STEP_KIND_SLEEP)
+    if recorded is None:
+        recorded = ex.sleep(n, seconds)
+    return SleepFuture(ex, n, int(outcome_value(recorded)))
+
+
+def select_futures(ex: Execution, futures: list[Any]) -> tuple[int, Any]:
+    """The body of WorkflowContext.select (also used by WaitFuture.result)."""
+    if not futures:
+        raise ValueError("select() needs at least one future")
+    for f in futures:
+        if not isinstance(f, (StepFuture, WaitFuture)) or f._ex is not ex:
+            raise ValueError(f"select() takes futures of this workflow, got {f!r}")
+        if isinstance(f, EnqueuedFuture):
+            raise ValueError(f"select() does not take a workflow enqueued with ctx.enqueue ({f!r}): "
+                             "call its .result(), or start it with ctx.start_workflow to race it")
+    if len({f.step_number for f in futures}) != len(futures):
+        raise ValueError("select() got the same future twice")
+    n, record = ex.journal.begin("select", pb.STEP_KIND_SELECT)
+    if record is None:
+        # A go_recv that won before keeps its message: nothing is consumed again.
+        taken = [f.step_number for f in futures if isinstance(f, RecvFuture) and f.done()]
+        record = ex.select(n, [f.step_number for f in futures], taken)
+    index = record.select_index
+    winner = futures[index]
+    if isinstance(winner, WaitFuture) and not (isinstance(winner, RecvFuture) and winner.done()):
+        winner._take(record)  # the decision recorded its value
+    return index, winner.result()

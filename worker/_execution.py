@@ -210,12 +210,38 @@ class Execution:
         with self._lock:
             self.pending_futures -= 1
 
-    def select(self, step_number: int, candidates: list[int]) -> pb.StepRecord:
-        request = wpb.SelectRequest(
-            workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
-            candidates=candidates,
-        )
-        return self.call(self.stub.Select, request, f"selecting at step {step_number}").step
+    def select(self, step_number: int, candidates: list[int],
+               taken: list[int] | None = None) -> pb.StepRecord:
+        """The coordinator's decision among the futures at `candidates`: held
+        there for a short while, then the workflow parks until one completes."""
+        def select(hold: float, **_: Any) -> Any:
+            return self.stub.Select(wpb.SelectRequest(
+                workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
+                candidates=candidates, taken=taken or [], hold=duration(hold)), timeout=hold + 60)
+
+        doing = f"selecting at step {step_number}"
+        while True:
+            response = self.call(select, self.hold_seconds(), doing)
+            if response.HasField("step"):
+                return response.step
+            if self.may_park():
+                self.park(response.waiting_until, select=wpb.SelectWait(
+                    step_number=step_number, candidates=candidates, taken=taken or []))
+
+    def start_child(self, step_number: int, name: str, input: pb.Payload, workflow_id: str | None,
+                    timeout: float | None) -> pb.StepRecord:
+        request = wpb.StartChildWorkflowRequest(
+            workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number, name=name,
+            input=input, child_workflow_id=workflow_id or "")
+        if timeout is not None:
+            request.timeout.CopyFrom(duration(timeout))
+        return self.call(self.stub.StartChildWorkflow, request, f"starting child workflow {name}").step
+
+    def start_wait(self, step_number: int, **wait: Any) -> pb.StepRecord:
+        """Record a go_recv (topic=) or go_event (event=) future at `step_number`."""
+        request = wpb.StartWaitRequest(workflow_id=self.workflow_id, epoch=self.epoch,
+                                       step_number=step_number, **wait)
+        return self.call(self.stub.StartWait, request, f"starting a wait at step {step_number}").step
 
     def set_event(self, step_number: int, key: str, value: Any) -> None:
         request = wpb.SetEventRequest(workflow_id=self.workflow_id, epoch=self.epoch,

@@ -1,9 +1,12 @@
-"""`WorkflowFuture`: a workflow started from a workflow (`WorkflowContext.enqueue`),
-to wait for from the workflow that started it.
+"""Futures of durable waits other than steps, for `WorkflowContext.select`.
 
-Minimal on purpose: the enqueue itself is the durable step (its record holds
-the workflow's ID); the result is read from the coordinator when asked for.
-A final workflow never changes, so a replay reads the same value.
+Each took its step number when it was started and is recorded there (a
+child workflow's start, a go_recv or go_event future, a sleep's wake-up
+time). Its value comes from the coordinator's decision: the SELECT step that
+picks it records the value (a go_recv's message is consumed in that commit),
+so a replay gets the same value. `.result()` on one that no select picked is
+a select of its own: it takes the next step number, waits durably (parked if
+long) and records the value.
 """
 
 from __future__ import annotations
@@ -11,61 +14,93 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import common_pb2 as pb
 
-from . import _codec, _transport
-from ._errors import LeaseLost, WorkflowCancelled, WorkflowFailed
+from ._steps import outcome_value
 
 if TYPE_CHECKING:
     from ._execution import Execution
 
-# The longest single wait asked of the coordinator; a stopped execution
-# notices within it.
-_WAIT_SLICE = 1.0
-_FINAL = (pb.WORKFLOW_STATUS_SUCCESS, pb.WORKFLOW_STATUS_ERROR, pb.WORKFLOW_STATUS_CANCELLED)
 
+class WaitFuture:
+    """A future of a durable wait; its value is recorded by the select that takes it."""
 
-class WorkflowFuture:
-    """A workflow started by this workflow; `result()` waits for it."""
-
-    def __init__(self, execution: Execution, workflow_id: str) -> None:
+    def __init__(self, execution: Execution, step_number: int) -> None:
         self._ex = execution
-        self.workflow_id = workflow_id
-        self._info: cpb.WorkflowInfo | None = None
+        self.step_number = step_number
+        # The SELECT record that took it (its value, or its error).
+        self._record: pb.StepRecord | None = None
 
     def __repr__(self) -> str:
-        return f"<WorkflowFuture {self.workflow_id} {'done' if self._info is not None else 'pending'}>"
-
-    def _read(self, wait: float) -> cpb.WorkflowInfo | None:
-        stub = self._ex.client_stub
-        if stub is None:
-            raise RuntimeError("this worker has no client connection to read workflows with")
-        d = cpb.AwaitWorkflowRequest(workflow_id=self.workflow_id)
-        d.timeout.FromMilliseconds(int(wait * 1000))
-        info = _transport.call(stub.AwaitWorkflow, d, f"waiting for workflow {self.workflow_id}",
-                               deadline=time.monotonic() + wait + 30.0).workflow
-        if info.status in _FINAL:
-            self._info = info
-        return self._info
+        state = "done" if self.done() else "pending"
+        return f"<{type(self).__name__} step {self.step_number} {state}>"
 
     def done(self) -> bool:
-        """Whether the workflow has ended (asks the coordinator, without waiting)."""
-        return self._info is not None or self._read(0.0) is not None
+        """Whether this execution has its value (a select took it)."""
+        return self._record is not None
+
+    def _take(self, record: pb.StepRecord) -> None:
+        self._record = record
 
     def result(self, timeout: float | None = None) -> Any:
-        """Wait for the workflow to end; return its value or raise WorkflowFailed
-        (WorkflowCancelled). TimeoutError if it has not ended within `timeout` s."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self._info is None:
-            if self._ex.stop.is_set():
-                raise LeaseLost(f"{self._ex}: stopped while waiting for workflow {self.workflow_id}")
-            left = _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
-            if left <= 0:
-                raise TimeoutError(f"workflow {self.workflow_id} did not finish within {timeout} s")
-            self._read(left)
-        info = self._info
-        if info.status == pb.WORKFLOW_STATUS_SUCCESS:
-            return _codec.decode(info.output)
-        cls = WorkflowCancelled if info.status == pb.WORKFLOW_STATUS_CANCELLED else WorkflowFailed
-        raise cls(info.workflow_id, info.error.type, info.error.message, info.error.details)
+        """Its value (or its error raised), waiting durably for it if no select
+        took it yet. With `timeout`, TimeoutError if it is not done within
+        that many seconds (a durable timer decides, so a replay agrees)."""
+        if self._record is None:
+            from ._context import go_sleep, select_futures  # built on this module
+
+            futures: list[Any] = [self]
+            if timeout is not None:
+                futures.append(go_sleep(self._ex, timeout))
+            index, _ = select_futures(self._ex, futures)
+            if index == 1:
+                raise TimeoutError(f"{self!r} not done within {timeout} s")
+        assert self._record is not None
+        return outcome_value(self._record)
+
+
+class WorkflowFuture(WaitFuture):
+    """A child workflow started with `WorkflowContext.start_workflow`: complete
+    when the child ends; its value is the child's result (its error raised)."""
+
+    def __init__(self, execution: Execution, step_number: int, workflow_id: str) -> None:
+        super().__init__(execution, step_number)
+        self.workflow_id = workflow_id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowFuture {self.workflow_id} (step {self.step_number})>"
+
+
+class RecvFuture(WaitFuture):
+    """The next message on a topic (`go_recv`): consumed only by the select
+    that picks it; a losing one leaves its message for later."""
+
+    def __init__(self, execution: Execution, step_number: int, topic: str) -> None:
+        super().__init__(execution, step_number)
+        self.topic = topic
+
+
+class EventFuture(WaitFuture):
+    """Another workflow's event (`go_event`), once set: its latest value."""
+
+    def __init__(self, execution: Execution, step_number: int, workflow_id: str, key: str) -> None:
+        super().__init__(execution, step_number)
+        self.workflow_id = workflow_id
+        self.key = key
+
+
+class SleepFuture(WaitFuture):
+    """A durable timer (`go_sleep`): complete at its recorded wake-up time; its value is None."""
+
+    def __init__(self, execution: Execution, step_number: int, wake_at_ms: int) -> None:
+        super().__init__(execution, step_number)
+        self.wake_at_ms = wake_at_ms
+
+    def done(self) -> bool:
+        return self._record is not None or time.time() * 1000 >= self.wake_at_ms
+
+    def result(self, timeout: float | None = None) -> Any:
+        if self._record is None and timeout is None:
+            self._ex.sleep_until(self.wake_at_ms)  # parks if long
+            return None
+        return super().result(timeout)

@@ -96,6 +96,8 @@ class WorkflowInfo:
     # left the queue and started (None while ENQUEUED).
     queue: str | None = None
     started_at: datetime | None = None
+    # The workflow that started it with start_workflow; None for a top-level one.
+    parent_workflow_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def workflow_info(w: cpb.WorkflowInfo) -> WorkflowInfo:
         forked_from=w.forked_from or None,
         queue=w.queue or None,
         started_at=utc(w.started_at) if w.HasField("started_at") else None,
+        parent_workflow_id=w.parent_workflow_id or None,
     )
 
 

@@ -42,6 +42,8 @@ ROLES: dict[str, Role] = {
     **{_WORKER + rpc: Role.WORKER for rpc in (
         "Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent", "ReadEvent",
         "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow", "EnqueueWorkflow")},
+    # Select over anything (issue 11).
+    **{_WORKER + rpc: Role.WORKER for rpc in ("StartChildWorkflow", "StartWait")},
 }
 
 RECHECK = 0.5  # seconds between checks of a long call's token

@@ -113,6 +113,8 @@ def workflow_info(w: WorkflowRecord) -> cpb.WorkflowInfo:
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
     _queue_fields(msg, w)
+    if w.parent_workflow_id:
+        msg.parent_workflow_id = w.parent_workflow_id
     return msg
 
 
@@ -145,6 +147,8 @@ def workflow_summary(w: WorkflowRecord) -> cpb.WorkflowInfo:
     if w.deadline_at is not None:
         msg.deadline.CopyFrom(timestamp(w.deadline_at))
     _queue_fields(msg, w)
+    if w.parent_workflow_id:
+        msg.parent_workflow_id = w.parent_workflow_id
     return msg
 
 

@@ -261,6 +261,11 @@ def await_workflow(r: cpb.AwaitWorkflowRequest) -> tuple[str, float]:
     return r.workflow_id, duration_ms(r, "timeout", 0, MAX_AWAIT_MS) / 1000
 
 
+def list_parent(r: cpb.ListWorkflowsRequest) -> str | None:
+    """The parent filter of a listing, if any."""
+    return check_id(r.parent_workflow_id, "parent_workflow_id") if r.parent_workflow_id else None
+
+
 def list_workflows(r: cpb.ListWorkflowsRequest) -> tuple[WorkflowStatus | None, str | None, int]:
     """(status filter, name filter, limit); 0 means the default limit."""
     if r.limit < 0 or r.limit > MAX_PAGE:
@@ -449,3 +454,50 @@ def park(r: wpb.ParkRequest, now: int) -> tuple[str, int, int, Wait]:
 def finish_workflow(r: wpb.FinishWorkflowRequest, max_bytes: int) -> tuple[str, int, Outcome]:
     check_id(r.workflow_id)
     return r.workflow_id, r.epoch, outcome(r, max_bytes)
+
+
+# -- select over anything (issue 11) -------------------------------------------
+
+
+def select_any(r: wpb.SelectRequest) -> tuple[str, int, int, list[int], list[int], int | None]:
+    """(workflow_id, epoch, step_number, candidates, taken, hold_ms or None)."""
+    workflow_id, epoch, step_number, candidates = select(r)
+    return (workflow_id, epoch, step_number, candidates, _taken(r.taken, candidates),
+            duration_ms(r, "hold", 0, MAX_HOLD_MS) if r.HasField("hold") else None)
+
+
+def park_select(r: wpb.ParkRequest) -> tuple[str, int, int, list[int], list[int]]:
+    """(workflow_id, epoch, the select's step_number, candidates, taken)."""
+    check_id(r.workflow_id)
+    w = r.select
+    workflow_id, epoch, step_number, candidates = select(wpb.SelectRequest(
+        workflow_id=r.workflow_id, epoch=r.epoch, step_number=w.step_number, candidates=w.candidates))
+    return workflow_id, epoch, step_number, candidates, _taken(w.taken, candidates)
+
+
+def _taken(taken: Any, candidates: list[int]) -> list[int]:
+    if not set(taken) <= set(candidates):
+        raise InvalidArgument(f"taken must be candidates, got {list(taken)[:20]}")
+    return list(taken)
+
+
+def start_child(r: wpb.StartChildWorkflowRequest, max_bytes: int
+                ) -> tuple[str, int, int, str, Value, str | None, int | None]:
+    """(workflow_id, epoch, step_number, name, input, child ID or None, timeout_ms or None)."""
+    at = step_call(r)
+    name = check_name(r.name, "workflow name")
+    child = check_id(r.child_workflow_id, "child_workflow_id") if r.child_workflow_id else None
+    timeout = duration_ms(r, "timeout", 0, MAX_WAIT_MS) if r.HasField("timeout") else None
+    return (*at, name, check_arguments(r.input, "input", max_bytes), child, timeout or None)
+
+
+def start_wait(r: wpb.StartWaitRequest) -> tuple[str, int, int, str | None, tuple[str, str] | None]:
+    """(workflow_id, epoch, step_number, topic or None, (workflow, key) or None)."""
+    at = step_call(r)
+    which = r.WhichOneof("wait")
+    if which == "topic":
+        return (*at, check_topic(r.topic), None)
+    if which == "event":
+        return (*at, None, (check_id(r.event.workflow_id, "event.workflow_id"),
+                            check_id(r.event.key, "event.key")))
+    raise InvalidArgument("StartWait needs a topic or an event")

@@ -66,8 +66,20 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def Select(
         self, request: wpb.SelectRequest, context: grpc.aio.ServicerContext
     ) -> wpb.SelectResponse:
-        record = await self.engine.select(*requests.select(request))
-        return wpb.SelectResponse(step=convert.step_record(record))
+        result = await self.engine.select_any(*requests.select_any(request))
+        return wpb.SelectResponse(**convert.waiting_or_step(result))
+
+    async def StartChildWorkflow(
+        self, request: wpb.StartChildWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.StartChildWorkflowResponse:
+        record = await self.engine.start_child(*requests.start_child(request, self.max_bytes))
+        return wpb.StartChildWorkflowResponse(step=convert.step_record(record))
+
+    async def StartWait(
+        self, request: wpb.StartWaitRequest, context: grpc.aio.ServicerContext
+    ) -> wpb.StartWaitResponse:
+        record = await self.engine.start_wait(*requests.start_wait(request))
+        return wpb.StartWaitResponse(step=convert.step_record(record))
 
     async def SetEvent(
         self, request: wpb.SetEventRequest, context: grpc.aio.ServicerContext
@@ -105,7 +117,10 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def Park(
         self, request: wpb.ParkRequest, context: grpc.aio.ServicerContext
     ) -> wpb.ParkResponse:
-        await self.engine.park(*requests.park(request, self.engine.clock.now_ms()))
+        if request.WhichOneof("wait") == "select":
+            await self.engine.park_select(*requests.park_select(request))
+        else:
+            await self.engine.park(*requests.park(request, self.engine.clock.now_ms()))
         return wpb.ParkResponse()
 
     async def FinishWorkflow(

@@ -120,6 +120,8 @@ class Context:
         self.observer.workflow_finished(wf.name, wf.status)
         self.wakeups.finished.wake(wf.workflow_id, wf)  # no need to read it again
         self.wakeups.events.wake(wf.workflow_id)
+        if wf.parent_workflow_id:
+            self.work.more()  # its parent may be parked in a select on it
 
     def revoke_steps(self, wf: WorkflowRecord) -> None:
         """A final workflow's steps running on our workers: revoked (their

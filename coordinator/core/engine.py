@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from . import loops
+from .children import Children
 from .clock import Clock, StoreClock, SystemClock
 from .context import Context, EngineConfig
 from .dispatch import WorkerSession
@@ -45,6 +46,7 @@ from .records import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from .selects import Selects, start_wait
 from .timeouts import DeadlineTimers, expire_step_attempts
 from .waits import Waits
 
@@ -71,6 +73,9 @@ class Engine:
         self._operations = Operations(self.ctx)
         self._queues = Queues(self.ctx, self._executions)
         self._inspector = Inspector(self.ctx)
+        self._selects = Selects(self.ctx, self._executions)
+        self._waits.select_takes = self._selects.message_arrived
+        self._children = Children(self.ctx, self._executions, self._start_child_workflow)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
         self.deadline_timers = DeadlineTimers(self.expire_deadlines)
@@ -118,13 +123,17 @@ class Engine:
                 wakeups.events.wake(workflow_id)
         elif note.kind is NoteKind.MESSAGE:
             wakeups.messages.wake(workflow_id)
+            self._selects.message_arrived(workflow_id)
         elif note.kind is NoteKind.DONE:
             wakeups.finished.wake(workflow_id)
             wakeups.events.wake(workflow_id)
             if self.dispatch.tasks_of(workflow_id):  # its steps our workers run: revoke them
                 self._in_background(self._revoke_steps(workflow_id))
         elif note.kind is NoteKind.WORK:
-            self.ctx.work.more()
+            # While a parked select is being decided here, its wake-up's note
+            # must not make us claim it first: the decision calls more() itself.
+            if not self._selects.deciding:
+                self.ctx.work.more()
         elif note.kind is NoteKind.TASK:
             self.ctx.work.more_tasks()
         elif note.kind is NoteKind.QUEUE:
@@ -242,6 +251,8 @@ class Engine:
         for wf in await self.store.expire_deadlines(self.clock.now_ms()):
             log.info("workflow %s timed out", wf.workflow_id)
             self.ctx.ended(wf, "timed out")
+            self._selects.parked.pop(wf.workflow_id, None)
+            await self._children.cancel_children(wf.workflow_id, self.cancel_workflow)
 
     # -- workers -------------------------------------------------------------
 
@@ -317,7 +328,8 @@ class Engine:
     # -- client operations ---------------------------------------------------
 
     async def start_workflow(
-        self, name: str, input: Value, workflow_id: str | None, timeout_ms: int | None
+        self, name: str, input: Value, workflow_id: str | None, timeout_ms: int | None,
+        parent_workflow_id: str | None = None,
     ) -> tuple[WorkflowRecord, bool]:
         now = self.clock.now_ms()
         workflow_id = workflow_id or str(uuid.uuid4())
@@ -334,6 +346,7 @@ class Engine:
                     deadline_at=now + timeout_ms if timeout_ms else None,
                     owner=self.config.node_id if reservation else None,
                     lease_until=self.ctx.lease_until() if reservation else None,
+                    parent_workflow_id=parent_workflow_id,
                 ))
         finally:
             if reservation is not None:
@@ -377,14 +390,19 @@ class Engine:
         if wf is None:
             return await self.get_workflow(workflow_id)
         self.ctx.ended(wf, "cancelled")
+        self._selects.parked.pop(workflow_id, None)
+        await self._children.cancel_children(workflow_id, self.cancel_workflow)
         return wf
 
     async def list_workflows(
         self, status: WorkflowStatus | None, name: str | None, limit: int, *,
         created_after: int | None = None, created_before: int | None = None,
-        after: tuple[int, str] | None = None,
+        after: tuple[int, str] | None = None, parent: str | None = None,
     ) -> list[WorkflowRecord]:
-        """Newest first; `after`: the (created_at, workflow_id) the previous page ended with."""
+        """Newest first; `after`: the (created_at, workflow_id) the previous page ended with;
+        `parent`: only the children that workflow started (one page)."""
+        if parent is not None:
+            return await self._children.list_children(parent, status, name, limit)
         return await self.store.list_workflows(status, name, limit, created_after=created_after,
                                                created_before=created_before, after=after)
 
@@ -419,7 +437,10 @@ class Engine:
     async def select(
         self, workflow_id: str, epoch: int, step_number: int, candidates: list[int]
     ) -> StepRecord:
-        return await self._executions.select(workflow_id, epoch, step_number, candidates)
+        """Wait until one of the candidates completes; record and return the decision."""
+        record = await self._selects.select(workflow_id, epoch, step_number, candidates, [], None)
+        assert isinstance(record, StepRecord)
+        return record
 
     async def finish_workflow(self, workflow_id: str, epoch: int, outcome: Outcome) -> WorkflowRecord:
         return await self._executions.finish_workflow(workflow_id, epoch, outcome)
@@ -551,3 +572,27 @@ class Engine:
     async def check_store(self) -> None:
         """Return if the store answers (StoreUnavailable or another error if not)."""
         await self.store.clock_ms()
+    # -- select over anything, child workflows (selects.py, children.py) -------
+
+    async def select_any(self, workflow_id: str, epoch: int, step_number: int, candidates: list[int],
+                         taken: list[int], hold_ms: int | None) -> StepRecord | int:
+        """The recorded decision, or (if `hold_ms` passed first) when the wait ends at the latest."""
+        return await self._selects.select(workflow_id, epoch, step_number, candidates, taken, hold_ms)
+
+    async def park_select(self, workflow_id: str, epoch: int, step_number: int, candidates: list[int],
+                          taken: list[int]) -> None:
+        await self._selects.park(workflow_id, epoch, step_number, candidates, taken)
+
+    async def start_wait(self, workflow_id: str, epoch: int, step_number: int, topic: str | None,
+                         event: tuple[str, str] | None) -> StepRecord:
+        return await start_wait(self._executions, workflow_id, epoch, step_number, topic, event)
+
+    async def start_child(self, workflow_id: str, epoch: int, step_number: int, name: str,
+                          input: Value, child_workflow_id: str | None,
+                          timeout_ms: int | None) -> StepRecord:
+        return await self._children.start_child(workflow_id, epoch, step_number, name, input,
+                                                child_workflow_id, timeout_ms, self.cancel_workflow)
+
+    async def _start_child_workflow(self, name: str, input: Value, workflow_id: str,
+                                    timeout_ms: int | None, parent: str) -> tuple[WorkflowRecord, bool]:
+        return await self.start_workflow(name, input, workflow_id, timeout_ms, parent)

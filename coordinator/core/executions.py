@@ -1,11 +1,11 @@
 """Operations of a running workflow execution: record a step's outcome, run a
-step on some worker, decide a select, finish. Each is fenced by the epoch."""
+step on some worker, finish (a select is decided in selects.py). Each is
+fenced by the epoch."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 
 from .context import Context
 from .errors import FailedPrecondition, InvalidArgument, NotFound
@@ -157,43 +157,6 @@ class Executions:
                 woken = ctx.wakeups.add_step_waiters(workflow_id, step_number)
         finally:
             ctx.wakeups.discard_step_waiters(workflow_id, step_number, woken)
-
-    async def select(
-        self, workflow_id: str, epoch: int, step_number: int, candidates: list[int]
-    ) -> StepRecord:
-        """Record which candidate step completed first, by commit order."""
-        ctx = self.ctx
-        started = ctx.clock.now_ms()
-        while True:
-            execution = ctx.dispatch.execution(workflow_id)
-            if execution is None or execution.epoch != epoch:
-                raise await ctx.stale(workflow_id, epoch)
-            with ctx.wakeups.steps.waiting(workflow_id) as woken:
-                done = await ctx.store.get_steps(workflow_id, [*candidates, step_number])
-                decided = [s for s in done if s.step_number == step_number]
-                if decided:
-                    return decided[0]  # a replay or a retried call: the first decision
-                if done:
-                    break
-                await asyncio.wait([woken], timeout=ctx.config.poll_interval)
-        winner = min(done, key=lambda s: s.completion_seq)
-        index = candidates.index(winner.step_number)
-        return await self.record_step(NewStep(
-            workflow_id=workflow_id,
-            epoch=epoch,
-            step_number=step_number,
-            name="select",
-            kind=StepKind.SELECT,
-            # The candidates too, so whoever reads the history (the console)
-            # can show what the select chose between.
-            outcome=Outcome(output=Value("json", json.dumps(
-                {"index": index, "step_number": winner.step_number, "candidates": candidates}).encode())),
-            attempt=0,
-            started_at=started,
-            completed_at=ctx.clock.now_ms(),
-            select_index=index,
-            select_step_number=winner.step_number,
-        ))
 
     async def finish_workflow(self, workflow_id: str, epoch: int, outcome: Outcome) -> WorkflowRecord:
         ctx = self.ctx

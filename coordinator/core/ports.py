@@ -397,3 +397,27 @@ class Store(abc.ABC):
     async def count_pending(self) -> tuple[int, int]:
         """(PENDING workflows, those of them parked: waiting for a time, an
         event or a message, on no worker)."""
+    # -- select over anything (issue 11) ---------------------------------------
+
+    @abc.abstractmethod
+    async def list_children(self, parent_workflow_id: str, limit: int) -> list[WorkflowRecord]:
+        """The workflows this one started (start_workflow), newest first,
+        without payloads as list_workflows lists them."""
+
+    @abc.abstractmethod
+    async def oldest_message_at(self, workflow_id: str, topic: str) -> int | None:
+        """When the oldest unconsumed message of the topic was sent; None if none."""
+
+    @abc.abstractmethod
+    async def park_select(
+        self, workflow_id: str, epoch: int, resume_at: int, wait_keys: list[str], now: int
+    ) -> bool:
+        """Park like `park`, until `resume_at` or until any of `wait_keys`
+        ("msg:<topic>" of this workflow, event_wait_key, done_wait_key) is
+        committed: then at that commit's time, in the same transaction. What
+        arrived before the park does not wake it: the caller looks after
+        parking (and calls resume_parked). False if the execution is stale."""
+
+    @abc.abstractmethod
+    async def resume_parked(self, workflow_id: str, at: int) -> bool:
+        """Make a parked workflow claimable at `at` (if it would resume later)."""

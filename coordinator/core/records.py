@@ -31,6 +31,10 @@ class StepKind(str, enum.Enum):
     GET_EVENT = "GET_EVENT"
     SEND = "SEND"
     RECV = "RECV"
+    # Futures for select (issue 11): a child workflow started, a go_recv, a go_event.
+    START_WORKFLOW = "START_WORKFLOW"
+    GO_RECV = "GO_RECV"
+    GO_EVENT = "GO_EVENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class WorkflowRecord:
     # The queue it was enqueued on, and when it left it (started); None otherwise.
     queue: str | None = None
     started_at: int | None = None
+    # The workflow that started this one as a child (start_workflow), if any.
+    parent_workflow_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class NewWorkflow:
     # coordinator that has a free worker at hand: no claim round trip.
     owner: str | None = None
     lease_until: int | None = None
+    parent_workflow_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +302,11 @@ def event_wait_key(workflow_id: str, key: str) -> str:
     """The wait key of a workflow parked reading `key` of `workflow_id`; the
     length prefix keeps IDs containing ':' from colliding."""
     return f"event:{len(workflow_id)}:{workflow_id}:{key}"
+
+
+def done_wait_key(workflow_id: str) -> str:
+    """The wait key of a select parked until `workflow_id` becomes final (a child)."""
+    return f"done:{workflow_id}"
 
 
 class NoteKind(str, enum.Enum):

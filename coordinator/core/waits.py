@@ -41,6 +41,9 @@ class Waits:
     def __init__(self, ctx: Context, executions: Executions) -> None:
         self.ctx = ctx
         self.executions = executions
+        # Whether a select parked here takes the message over (selects.py):
+        # it decides first, then makes the workflow claimable itself.
+        self.select_takes: Callable[[str], bool] = lambda workflow_id: False
 
     # -- from running workflows ---------------------------------------------
 
@@ -172,7 +175,8 @@ class Waits:
 
     def _message_arrived(self, workflow_id: str) -> None:
         self.ctx.wakeups.messages.wake(workflow_id)
-        self.ctx.work.more()  # it may have been parked waiting for it
+        if not self.select_takes(workflow_id):
+            self.ctx.work.more()  # it may have been parked waiting for it
 
     async def get_event(self, workflow_id: str, key: str, timeout: float) -> EventRecord | None:
         clock = self.ctx.clock

@@ -44,6 +44,7 @@ from ..core.records import (
     WaitKind,
     WorkflowRecord,
     WorkflowStatus,
+    done_wait_key,
     event_wait_key,
     message_wait_key,
 )
@@ -89,6 +90,10 @@ class _Database:
     schedules: dict[str, ScheduleRecord] = field(default_factory=dict)  # memory_ops.py
     workflow_queues: dict[str, QueueRecord] = field(default_factory=dict)
     queue_seq: int = 0
+    # When each queued message was sent, in the same order as `queues`.
+    queue_times: dict[tuple[str, str], collections.deque[int]] = field(default_factory=dict)
+    # Selects parked on several wait keys: workflow ID -> its keys.
+    select_waits: dict[str, set[str]] = field(default_factory=dict)
 
 
 _NAMED: dict[str, _Database] = {}
@@ -120,6 +125,7 @@ class MemoryStore(MemoryQueues, MemoryOperations):
             workflow_id=wf.workflow_id, name=wf.name, status=WorkflowStatus.PENDING, input=wf.input,
             outcome=None, created_at=wf.created_at, updated_at=wf.created_at,
             epoch=1 if wf.owner else 0, step_seq=0, deadline_at=wf.deadline_at, owner=wf.owner,
+            parent_workflow_id=wf.parent_workflow_id,
         )
         self._db.workflows[wf.workflow_id] = _Workflow(record, lease_until=wf.lease_until)
         return record, True
@@ -204,11 +210,12 @@ class MemoryStore(MemoryQueues, MemoryOperations):
                 expired.append(row.record)
         return expired
 
-    @staticmethod
-    def _finish(row: _Workflow, status: WorkflowStatus, outcome: Outcome, now: int) -> None:
+    def _finish(self, row: _Workflow, status: WorkflowStatus, outcome: Outcome, now: int) -> None:
         row.record = dataclasses.replace(
             row.record, status=status, outcome=outcome, updated_at=now, owner=None)
         row.lease_until = None
+        self._wake_selects(done_wait_key(row.record.workflow_id), now)
+        self._db.select_waits.pop(row.record.workflow_id, None)
 
     # -- steps ---------------------------------------------------------------
 
@@ -241,6 +248,7 @@ class MemoryStore(MemoryQueues, MemoryOperations):
         steps[step.step_number] = record
         if queue is not None:
             queue.popleft()
+            db.queue_times[(step.workflow_id, effect.topic)].popleft()  # type: ignore[union-attr]
         elif isinstance(effect, Send):
             self._deliver(effect.message)
         elif isinstance(effect, SetEvent):
@@ -251,6 +259,7 @@ class MemoryStore(MemoryQueues, MemoryOperations):
             wait_key = event_wait_key(step.workflow_id, effect.key)
             for waiter in db.workflows.values():
                 _wake(waiter, wait_key, step.completed_at)
+            self._wake_selects(wait_key, step.completed_at)
         return RecordResult.RECORDED, record
 
     # -- events, messages, waits ---------------------------------------------
@@ -274,7 +283,9 @@ class MemoryStore(MemoryQueues, MemoryOperations):
         if m.idempotency_key is not None:
             self._db.message_keys.add((m.workflow_id, m.idempotency_key))
         self._db.queues.setdefault((m.workflow_id, m.topic), collections.deque()).append(m.value)
+        self._db.queue_times.setdefault((m.workflow_id, m.topic), collections.deque()).append(m.created_at)
         _wake(self._db.workflows[m.workflow_id], message_wait_key(m.topic), m.created_at)
+        self._wake_selects(message_wait_key(m.topic), m.created_at, m.workflow_id)
 
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
         for event in reversed(self._db.events.get(workflow_id, [])):
@@ -503,6 +514,43 @@ class MemoryStore(MemoryQueues, MemoryOperations):
             db.steps.setdefault(task.workflow_id, {})[task.step_number] = record
             done.append((task, record))
         return done
+    # -- select over anything (issue 11) ---------------------------------------
+
+    async def list_children(self, parent_workflow_id: str, limit: int) -> list[WorkflowRecord]:
+        found = [row.record for row in self._db.workflows.values()
+                 if row.record.parent_workflow_id == parent_workflow_id]
+        found.sort(key=lambda w: w.workflow_id)
+        found.sort(key=lambda w: w.created_at, reverse=True)
+        return [_summary(w) for w in found[:max(limit, 0)]]
+
+    async def oldest_message_at(self, workflow_id: str, topic: str) -> int | None:
+        times = self._db.queue_times.get((workflow_id, topic))
+        return times[0] if times else None
+
+    async def park_select(
+        self, workflow_id: str, epoch: int, resume_at: int, wait_keys: list[str], now: int
+    ) -> bool:
+        row = self._db.workflows.get(workflow_id)
+        if row is None or row.record.status is not WorkflowStatus.PENDING or row.record.epoch != epoch:
+            return False
+        row.record = dataclasses.replace(row.record, owner=None, epoch=epoch + 1)
+        row.lease_until, row.wait_key, row.resume_at = None, "select", resume_at
+        self._db.select_waits[workflow_id] = set(wait_keys)
+        return True
+
+    async def resume_parked(self, workflow_id: str, at: int) -> bool:
+        row = self._db.workflows.get(workflow_id)
+        if (row is None or row.record.status is not WorkflowStatus.PENDING or row.record.owner
+                or row.resume_at is None or row.resume_at <= at):
+            return False
+        row.resume_at = at
+        return True
+
+    def _wake_selects(self, wait_key: str, at: int, only: str | None = None) -> None:
+        for workflow_id, keys in self._db.select_waits.items():
+            if wait_key in keys and only in (None, workflow_id):
+                _wake(self._db.workflows[workflow_id], "select", at)
+
 
 def _summary(w: WorkflowRecord) -> WorkflowRecord:
     """A workflow as listed: no payloads, no error details, the message cut short."""

@@ -110,3 +110,20 @@ def test_a_coordinator_whose_workers_are_full_leaves_work_to_the_others(
     assert c.runs("local_a-fair") == [free.pid]
     c.open_gate("busy")
     assert held.result(timeout=30) == busy.pid
+def test_a_message_sent_through_b_wins_a_select_on_a(cluster_factory: Any, pg_url: str) -> None:
+    """Select over anything across coordinators (issue 11): the worker holds
+    its stream to A only; the message goes through B. Held in A (woken by
+    B's NOTIFY) and parked (woken by the trigger of B's commit), it wins."""
+    c = cluster_factory(pg_url)
+    c.start_coordinator()
+    _, b = c.start_peer()
+    c.start_worker("tests.flows_select")
+    on_a, via_b = c.client(), c.client(b)
+    held = on_a.start_workflow("approval", 3600.0, workflow_id="held")
+    wait_for(lambda: any(s.kind == "SLEEP" for s in held.steps()), "the held select's timer")
+    via_b.send("held", "through b", topic="approval")
+    assert held.result(timeout=30) == [0, "through b", None]
+    parked = on_a.start_workflow("approval", 3600.0, workflow_id="parked")
+    wait_for(lambda: on_a.get_workflow("parked").epoch >= 2, "the select to park", timeout=30)
+    via_b.send("parked", "through b too", topic="approval")
+    assert parked.result(timeout=30) == [0, "through b too", None]

@@ -247,3 +247,14 @@ def test_node_client_and_worker_skip_a_dead_coordinator(cluster: Any, node: str,
                            "--send-topic", "confirm", "--send", "true", coordinator=listed)
     assert code == 0, lines
     assert lines[-1]["result"]["price"]["pid"] == js.pid
+def test_a_node_client_sends_the_message_that_wins_a_python_select(cluster: Any, node: str) -> None:
+    """Select over anything is in the protocol (issue 11): the Node example
+    client's message wins a Python workflow's select against a one-hour timer."""
+    cluster.start_worker("tests.flows_select")
+    code, lines = run_node(node, cluster, "client.js", "approval_announced", "[3600]",
+                           "--workflow-id", "wf-node-approval", "--send-topic", "approval",
+                           "--send", '{"approved_by": "node"}', "--send-after", "waiting")
+    assert code == 0, lines
+    assert lines[-1] == {"result": [0, {"approved_by": "node"}]}
+    decision = cluster.client().retrieve_workflow("wf-node-approval").steps()[-1]
+    assert (decision.kind, decision.select_index) == ("SELECT", 0)

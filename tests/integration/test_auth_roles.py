@@ -31,7 +31,7 @@ ALLOWED = {
                "SetQueue", "GetQueue", "ListQueues", "Enqueue"},
     "worker": {"Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent",
                "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow",
-               "EnqueueWorkflow"},
+               "EnqueueWorkflow", "StartChildWorkflow", "StartWait"},
 }
 
 

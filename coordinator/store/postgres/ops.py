@@ -115,6 +115,6 @@ async def _create(conn: Any, tick: Tick) -> WorkflowRecord | None:
     assert w is not None
     cur = await conn.execute(Q.create_workflow, (
         w.workflow_id, w.name, w.input.encoding, w.input.data, w.created_at, w.created_at,
-        w.deadline_at, None, None, 0))
+        w.deadline_at, None, None, 0, None))
     row = await cur.fetchone()
     return workflow_from_row(row) if row else None

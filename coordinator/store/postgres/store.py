@@ -60,6 +60,7 @@ from .listener import Listeners
 from .ops import PostgresOperations
 from .pool import Pool, connect, libpq_url
 from .presence import Presence
+from .selects import park_select
 from .tasks import Tasks
 from .wakeups import CHANNEL, LOCK, LOCK_PARKING, notify, notifying, wait_lock
 
@@ -86,6 +87,10 @@ def _ending(sql: str) -> str:
 
 _FINISH = {with_epoch: _ending(sql) for with_epoch, sql in Q.finish_workflow.items()}
 _EXPIRE = _ending(Q.expire_deadlines)
+_FINISH = {with_epoch: notifying(sql, WORKFLOW, "'done:' || u.workflow_id")
+           for with_epoch, sql in Q.finish_workflow.items()}
+_EXPIRE = notifying(Q.expire_deadlines, WORKFLOW, "'done:' || u.workflow_id")
+_RESUME_PARKED = f"WITH u AS ({Q.resume_parked}) SELECT 1, pg_notify('keel', 'work') FROM u"
 
 
 def _rows(conn: psycopg.AsyncConnection[Any]) -> Callable[[str, tuple[Any, ...]], Awaitable[list[Any]]]:
@@ -134,7 +139,8 @@ class PostgresStore(PostgresOperations):
         row = await self._pool.fetchone(
             _CREATE_NOTIFYING if wf.owner is None else Q.create_workflow,
             (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
-             wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0),
+             wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0,
+             wf.parent_workflow_id),
         )
         if row is not None:
             return workflow_from_row(row), True
@@ -394,3 +400,20 @@ class PostgresStore(PostgresOperations):
         row = await self._pool.fetchone(Q.count_pending, ())
         assert row is not None
         return int(row[0]), int(row[1])
+    # -- select over anything (issue 11) ---------------------------------------
+
+    async def list_children(self, parent_workflow_id: str, limit: int) -> list[WorkflowRecord]:
+        rows = await self._pool.fetchall(Q.list_children, (parent_workflow_id, limit))
+        return [workflow_from_row(r) for r in rows]
+
+    async def oldest_message_at(self, workflow_id: str, topic: str) -> int | None:
+        row = await self._pool.fetchone(Q.oldest_message_at, (workflow_id, topic))
+        return int(row[0]) if row else None
+
+    async def park_select(
+        self, workflow_id: str, epoch: int, resume_at: int, wait_keys: list[str], now: int
+    ) -> bool:
+        return await park_select(self._pool, workflow_id, epoch, resume_at, wait_keys)
+
+    async def resume_parked(self, workflow_id: str, at: int) -> bool:
+        return await self._pool.fetchone(_RESUME_PARKED, (at, workflow_id, at)) is not None

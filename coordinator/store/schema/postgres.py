@@ -249,4 +249,60 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX workflows_name_created ON workflows (name, created_at, workflow_id)",
         ],
     ),
+    (
+        # Version 6 (issue 11, select over anything): children know their
+        # parent; a select parks on several wait keys at once (select_waits),
+        # and whatever commits one of them (a message, an event, a workflow
+        # becoming final) wakes the parked select in the same transaction.
+        6,
+        [
+            "ALTER TABLE workflows ADD COLUMN parent_workflow_id TEXT",
+            """CREATE INDEX workflows_parent ON workflows (parent_workflow_id, created_at)
+                WHERE parent_workflow_id IS NOT NULL""",
+            """CREATE TABLE select_waits (
+                workflow_id TEXT NOT NULL,
+                wait_key    TEXT NOT NULL,
+                PRIMARY KEY (workflow_id, wait_key)
+            )""",
+            "CREATE INDEX select_waits_key ON select_waits (wait_key)",
+            # Wait keys as in core/records.py: "msg:<topic>",
+            # "event:<len>:<workflow>:<key>", "done:<workflow>". A woken
+            # workflow is claimable: the other coordinators hear "work".
+            """CREATE FUNCTION keel_wake_selects(p_key TEXT, p_only TEXT, p_at BIGINT)
+                RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE workflows SET resume_at = p_at
+                WHERE status = 'PENDING' AND wait_key = 'select' AND resume_at > p_at
+                AND workflow_id IN (SELECT s.workflow_id FROM select_waits s
+                    WHERE s.wait_key = p_key AND (p_only IS NULL OR s.workflow_id = p_only));
+                IF FOUND THEN
+                    PERFORM pg_notify('keel', 'work');
+                END IF;
+            END $$""",
+            """CREATE FUNCTION keel_message_wakes() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM keel_wake_selects('msg:' || NEW.topic, NEW.workflow_id, NEW.created_at);
+                RETURN NULL;
+            END $$""",
+            """CREATE TRIGGER messages_wake_selects AFTER INSERT ON messages
+                FOR EACH ROW EXECUTE FUNCTION keel_message_wakes()""",
+            """CREATE FUNCTION keel_event_wakes() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM keel_wake_selects('event:' || length(NEW.workflow_id) || ':'
+                    || NEW.workflow_id || ':' || NEW.key, NULL, NEW.created_at);
+                RETURN NULL;
+            END $$""",
+            """CREATE TRIGGER events_wake_selects AFTER INSERT ON events
+                FOR EACH ROW EXECUTE FUNCTION keel_event_wakes()""",
+            """CREATE FUNCTION keel_done_wakes() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM keel_wake_selects('done:' || NEW.workflow_id, NULL, NEW.updated_at);
+                DELETE FROM select_waits WHERE workflow_id = NEW.workflow_id;
+                RETURN NULL;
+            END $$""",
+            """CREATE TRIGGER workflows_done_wake_selects AFTER UPDATE OF status ON workflows
+                FOR EACH ROW WHEN (OLD.status = 'PENDING' AND NEW.status <> 'PENDING')
+                EXECUTE FUNCTION keel_done_wakes()""",
+        ],
+    ),
 ]

@@ -238,4 +238,44 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX workflows_name_created ON workflows (name, created_at, workflow_id)",
         ],
     ),
+    (
+        # Version 6 (issue 11, select over anything): children know their
+        # parent; a select parks on several wait keys at once (select_waits),
+        # and whatever commits one of them (a message, an event, a workflow
+        # becoming final) wakes the parked select in the same transaction.
+        6,
+        [
+            "ALTER TABLE workflows ADD COLUMN parent_workflow_id TEXT",
+            """CREATE INDEX workflows_parent ON workflows (parent_workflow_id, created_at)
+                WHERE parent_workflow_id IS NOT NULL""",
+            """CREATE TABLE select_waits (
+                workflow_id TEXT NOT NULL,
+                wait_key    TEXT NOT NULL,
+                PRIMARY KEY (workflow_id, wait_key)
+            )""",
+            "CREATE INDEX select_waits_key ON select_waits (wait_key)",
+            # Wait keys as in core/records.py: "msg:<topic>",
+            # "event:<len>:<workflow>:<key>", "done:<workflow>".
+            """CREATE TRIGGER messages_wake_selects AFTER INSERT ON messages BEGIN
+                UPDATE workflows SET resume_at = NEW.created_at
+                WHERE workflow_id = NEW.workflow_id AND status = 'PENDING' AND wait_key = 'select'
+                AND resume_at > NEW.created_at AND EXISTS (SELECT 1 FROM select_waits s
+                WHERE s.workflow_id = NEW.workflow_id AND s.wait_key = 'msg:' || NEW.topic);
+            END""",
+            """CREATE TRIGGER events_wake_selects AFTER INSERT ON events BEGIN
+                UPDATE workflows SET resume_at = NEW.created_at
+                WHERE status = 'PENDING' AND wait_key = 'select' AND resume_at > NEW.created_at
+                AND workflow_id IN (SELECT workflow_id FROM select_waits WHERE wait_key =
+                'event:' || length(NEW.workflow_id) || ':' || NEW.workflow_id || ':' || NEW.key);
+            END""",
+            """CREATE TRIGGER workflows_done_wake_selects AFTER UPDATE OF status ON workflows
+                WHEN OLD.status = 'PENDING' AND NEW.status <> 'PENDING' BEGIN
+                UPDATE workflows SET resume_at = NEW.updated_at
+                WHERE status = 'PENDING' AND wait_key = 'select' AND resume_at > NEW.updated_at
+                AND workflow_id IN (SELECT workflow_id FROM select_waits
+                WHERE wait_key = 'done:' || NEW.workflow_id);
+                DELETE FROM select_waits WHERE workflow_id = NEW.workflow_id;
+            END""",
+        ],
+    ),
 ]

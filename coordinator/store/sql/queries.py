@@ -59,8 +59,8 @@ class Queries:
         # -- workflows -------------------------------------------------------
         self.create_workflow = r(
             "INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, "
-            "updated_at, deadline_at, owner, lease_until, epoch) "
-            "VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_at, deadline_at, owner, lease_until, epoch, parent_workflow_id) "
+            "VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT (workflow_id) DO NOTHING RETURNING {wf}")
         self.get_workflow = r(f"SELECT {wf} FROM workflows WHERE workflow_id = ?")
         # A listing reads no payloads: input and output come empty, error
@@ -285,6 +285,28 @@ class Queries:
         self.count_pending = r(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN resume_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
             "FROM workflows WHERE status = 'PENDING'")
+
+        # -- select over anything (issue 11) ---------------------------------
+        # Parameters: parent, then the limit; newest first, listed like list_workflows.
+        self.list_children = r(
+            f"SELECT {self._summary} FROM workflows WHERE parent_workflow_id = ? "
+            "ORDER BY created_at DESC, workflow_id LIMIT ?")
+        self.oldest_message_at = r(
+            "SELECT created_at FROM messages WHERE workflow_id = ? AND topic = ? "
+            "AND consumed_at IS NULL ORDER BY message_id LIMIT 1")
+        self.clear_select_waits = r("DELETE FROM select_waits WHERE workflow_id = ?")
+        self.insert_select_wait = r(
+            "INSERT INTO select_waits (workflow_id, wait_key) VALUES (?, ?) ON CONFLICT DO NOTHING")
+        # Parameters: resume_at, workflow_id, epoch. The wait key "select"
+        # says the keys are in select_waits (woken by triggers, schema v6).
+        self.park_select = r(
+            "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = 'select', "
+            "epoch = epoch + 1, resume_at = ? "
+            "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING 1")
+        # Parameters: at, workflow_id, at. Only a parked workflow.
+        self.resume_parked = r(
+            "UPDATE workflows SET resume_at = ? WHERE workflow_id = ? AND status = 'PENDING' "
+            "AND owner IS NULL AND resume_at > ? RETURNING 1")
 
         # -- operating: resume, fork, retention, schedules --------------------
         lock = " FOR UPDATE" if d.postgres else ""

@@ -48,7 +48,7 @@ class Columns:
 WORKFLOW = Columns(
     "workflow_id", "name", "status", "input_encoding", "input", "output_encoding", "output",
     "error_type", "error_message", "error_details", "created_at", "updated_at", "epoch", "step_seq",
-    "deadline_at", "owner", "forked_from", "queue_name", "started_at",
+    "deadline_at", "owner", "forked_from", "queue_name", "started_at", "parent_workflow_id",
 )
 STEP = Columns(
     "workflow_id", "step_number", "name", "kind", "output_encoding", "output", "error_type",
@@ -94,6 +94,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
      forked_from) = WORKFLOW.at(
         "workflow_id", "name", "status", "input_encoding", "input", "created_at", "updated_at",
         "epoch", "step_seq", "deadline_at", "owner", "forked_from")
+    (parent,) = WORKFLOW.at("parent_workflow_id")
     o_enc, o_data, e_type, e_msg, e_det = WORKFLOW.at(*_OUTCOME)
     queue, started_at = WORKFLOW.at("queue_name", "started_at")
 
@@ -113,6 +114,7 @@ def _workflow_mapper() -> Callable[[Sequence[Any]], WorkflowRecord]:
             forked_from=r[forked_from],
             queue=r[queue],
             started_at=r[started_at],
+            parent_workflow_id=r[parent],
         )
 
     return workflow_from_row

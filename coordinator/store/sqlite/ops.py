@@ -100,7 +100,7 @@ class SqliteOperations(Store):
                     w = tick.workflow
                     new = db.execute(Q.create_workflow, (
                         w.workflow_id, w.name, w.input.encoding, w.input.data, w.created_at,
-                        w.created_at, w.deadline_at, None, None, 0)).fetchone()
+                        w.created_at, w.deadline_at, None, None, 0, None)).fetchone()
                     if new is not None:
                         created.append(workflow_from_row(new))
                 db.execute(Q.schedule_ticked, (tick.next_tick_at, tick.tick_at, now, schedule.name))

@@ -107,7 +107,8 @@ class SqliteStore(SqliteOperations):
 
     async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
         params = (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
-                  wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0)
+                  wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0,
+                  wf.parent_workflow_id)
 
         def tx(db: sqlite3.Connection) -> tuple[WorkflowRecord, bool]:
             row = db.execute(Q.create_workflow, params).fetchone()
@@ -353,6 +354,31 @@ class SqliteStore(SqliteOperations):
     async def count_pending(self) -> tuple[int, int]:
         row = await self._run(lambda db: db.execute(Q.count_pending).fetchone())
         return int(row[0]), int(row[1])
+    # -- select over anything (issue 11) ---------------------------------------
+
+    async def list_children(self, parent_workflow_id: str, limit: int) -> list[WorkflowRecord]:
+        params = (parent_workflow_id, limit)
+        return await self._run(lambda db: [workflow_from_row(r) for r in db.execute(Q.list_children, params)])
+
+    async def oldest_message_at(self, workflow_id: str, topic: str) -> int | None:
+        row = await self._run(lambda db: db.execute(Q.oldest_message_at, (workflow_id, topic)).fetchone())
+        return int(row[0]) if row else None
+
+    async def park_select(
+        self, workflow_id: str, epoch: int, resume_at: int, wait_keys: list[str], now: int
+    ) -> bool:
+        def tx(db: sqlite3.Connection) -> bool:
+            if db.execute(Q.park_select, (resume_at, workflow_id, epoch)).fetchone() is None:
+                return False
+            db.execute(Q.clear_select_waits, (workflow_id,))
+            db.executemany(Q.insert_select_wait, [(workflow_id, key) for key in set(wait_keys)])
+            return True
+
+        return await self._run(tx)
+
+    async def resume_parked(self, workflow_id: str, at: int) -> bool:
+        return await self._run(
+            lambda db: db.execute(Q.resume_parked, (at, workflow_id, at)).fetchone() is not None)
 
 
 def _rows(db: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

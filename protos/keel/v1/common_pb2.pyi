@@ -28,6 +28,9 @@ class StepKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STEP_KIND_GET_EVENT: _ClassVar[StepKind]
     STEP_KIND_SEND: _ClassVar[StepKind]
     STEP_KIND_RECV: _ClassVar[StepKind]
+    STEP_KIND_START_WORKFLOW: _ClassVar[StepKind]
+    STEP_KIND_GO_RECV: _ClassVar[StepKind]
+    STEP_KIND_GO_EVENT: _ClassVar[StepKind]
 WORKFLOW_STATUS_UNSPECIFIED: WorkflowStatus
 WORKFLOW_STATUS_PENDING: WorkflowStatus
 WORKFLOW_STATUS_SUCCESS: WorkflowStatus
@@ -42,6 +45,9 @@ STEP_KIND_SET_EVENT: StepKind
 STEP_KIND_GET_EVENT: StepKind
 STEP_KIND_SEND: StepKind
 STEP_KIND_RECV: StepKind
+STEP_KIND_START_WORKFLOW: StepKind
+STEP_KIND_GO_RECV: StepKind
+STEP_KIND_GO_EVENT: StepKind
 
 class Payload(_message.Message):
     __slots__ = ("encoding", "data")

@@ -214,18 +214,68 @@ class ScheduleStepResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
 class SelectRequest(_message.Message):
-    __slots__ = ("workflow_id", "epoch", "step_number", "candidates")
+    __slots__ = ("workflow_id", "epoch", "step_number", "candidates", "hold", "taken")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     epoch: int
     step_number: int
     candidates: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., candidates: _Optional[_Iterable[int]] = ...) -> None: ...
+    hold: _duration_pb2.Duration
+    taken: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., candidates: _Optional[_Iterable[int]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., taken: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SelectResponse(_message.Message):
+    __slots__ = ("step", "waiting_until")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    WAITING_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    waiting_until: _timestamp_pb2.Timestamp
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StartChildWorkflowRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "name", "input", "child_workflow_id", "timeout")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    CHILD_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    name: str
+    input: _common_pb2.Payload
+    child_workflow_id: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., child_workflow_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class StartChildWorkflowResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.StepRecord
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
+
+class StartWaitRequest(_message.Message):
+    __slots__ = ("workflow_id", "epoch", "step_number", "topic", "event")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    epoch: int
+    step_number: int
+    topic: str
+    event: EventKey
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., topic: _Optional[str] = ..., event: _Optional[_Union[EventKey, _Mapping]] = ...) -> None: ...
+
+class StartWaitResponse(_message.Message):
     __slots__ = ("step",)
     STEP_FIELD_NUMBER: _ClassVar[int]
     step: _common_pb2.StepRecord
@@ -342,18 +392,30 @@ class SleepResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
 class ParkRequest(_message.Message):
-    __slots__ = ("workflow_id", "epoch", "resume_at", "topic", "event")
+    __slots__ = ("workflow_id", "epoch", "resume_at", "topic", "event", "select")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     RESUME_AT_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    SELECT_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     epoch: int
     resume_at: _timestamp_pb2.Timestamp
     topic: str
     event: EventKey
-    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., resume_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., topic: _Optional[str] = ..., event: _Optional[_Union[EventKey, _Mapping]] = ...) -> None: ...
+    select: SelectWait
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., resume_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., topic: _Optional[str] = ..., event: _Optional[_Union[EventKey, _Mapping]] = ..., select: _Optional[_Union[SelectWait, _Mapping]] = ...) -> None: ...
+
+class SelectWait(_message.Message):
+    __slots__ = ("step_number", "candidates", "taken")
+    STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_FIELD_NUMBER: _ClassVar[int]
+    step_number: int
+    candidates: _containers.RepeatedScalarFieldContainer[int]
+    taken: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, step_number: _Optional[int] = ..., candidates: _Optional[_Iterable[int]] = ..., taken: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EventKey(_message.Message):
     __slots__ = ("workflow_id", "key")

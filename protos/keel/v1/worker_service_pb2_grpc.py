@@ -64,6 +64,16 @@ class WorkerServiceStub:
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.SelectRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_worker__service__pb2.SelectResponse.FromString,
                 _registered_method=True)
+        self.StartChildWorkflow = channel.unary_unary(
+                '/keel.v1.WorkerService/StartChildWorkflow',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.StartChildWorkflowRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.StartChildWorkflowResponse.FromString,
+                _registered_method=True)
+        self.StartWait = channel.unary_unary(
+                '/keel.v1.WorkerService/StartWait',
+                request_serializer=keel_dot_v1_dot_worker__service__pb2.StartWaitRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_worker__service__pb2.StartWaitResponse.FromString,
+                _registered_method=True)
         self.SetEvent = channel.unary_unary(
                 '/keel.v1.WorkerService/SetEvent',
                 request_serializer=keel_dot_v1_dot_worker__service__pb2.SetEventRequest.SerializeToString,
@@ -156,6 +166,27 @@ class WorkerServiceServicer:
         candidates has an outcome; the winner is the candidate whose outcome was
         committed first. If the decision is already recorded it comes back at once,
         so a replay always gets the same winner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartChildWorkflow(self, request, context):
+        """Starts a child workflow from inside a workflow: creates it (an ordinary
+        workflow, whose parent_workflow_id is the caller) unless a workflow with
+        its ID exists, and records a STEP_KIND_START_WORKFLOW step whose output is
+        {"workflow_id": id}. Without child_workflow_id the ID is
+        "<parent ID>/<step_number>", so a replayed parent never starts it twice.
+        The step is a future for Select: complete when the child is final.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartWait(self, request, context):
+        """Starts a wait without waiting (go_recv, go_event): records a
+        STEP_KIND_GO_RECV or STEP_KIND_GO_EVENT step that fixes when the future
+        came to exist. Nothing is consumed or read: a Select that picks it does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -262,6 +293,16 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.Select,
                     request_deserializer=keel_dot_v1_dot_worker__service__pb2.SelectRequest.FromString,
                     response_serializer=keel_dot_v1_dot_worker__service__pb2.SelectResponse.SerializeToString,
+            ),
+            'StartChildWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartChildWorkflow,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.StartChildWorkflowRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.StartChildWorkflowResponse.SerializeToString,
+            ),
+            'StartWait': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartWait,
+                    request_deserializer=keel_dot_v1_dot_worker__service__pb2.StartWaitRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_worker__service__pb2.StartWaitResponse.SerializeToString,
             ),
             'SetEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.SetEvent,
@@ -444,6 +485,60 @@ class WorkerService:
             '/keel.v1.WorkerService/Select',
             keel_dot_v1_dot_worker__service__pb2.SelectRequest.SerializeToString,
             keel_dot_v1_dot_worker__service__pb2.SelectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartChildWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/StartChildWorkflow',
+            keel_dot_v1_dot_worker__service__pb2.StartChildWorkflowRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.StartChildWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartWait(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keel.v1.WorkerService/StartWait',
+            keel_dot_v1_dot_worker__service__pb2.StartWaitRequest.SerializeToString,
+            keel_dot_v1_dot_worker__service__pb2.StartWaitResponse.FromString,
             options,
             channel_credentials,
             insecure,
