@@ -44,7 +44,8 @@ def test_an_earlier_step_beats_a_later_message_which_stays() -> None:
         # A go_recv that won before is taken: nothing is consumed for it again.
         await engine.send("a", "t", ok(b'"next"').output, None)  # type: ignore[arg-type]
         again = await engine.select_any("a", epoch, 4, [1], [1], None)
-        assert isinstance(again, StepRecord) and value(again) == {"index": 0, "step_number": 1, "candidates": [1]}
+        assert isinstance(again, StepRecord)
+        assert value(again) == {"index": 0, "step_number": 1, "candidates": [1]}
         assert await engine.store.oldest_message_at("a", "t") is not None
         # The decision is recorded once: asked again, the same answer.
         assert await engine.select_any("a", epoch, 3, [1], [], None) == taken
