@@ -14,7 +14,7 @@ from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from ..core.engine import Engine
 from ..settings import Settings
-from . import convert, queue_requests, requests
+from . import convert, queue_requests, requests, requests_select
 from .limits import Gauge
 from .stream import WorkerStream
 
@@ -66,19 +66,19 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def Select(
         self, request: wpb.SelectRequest, context: grpc.aio.ServicerContext
     ) -> wpb.SelectResponse:
-        result = await self.engine.select_any(*requests.select_any(request))
+        result = await self.engine.select_any(*requests_select.select_any(request))
         return wpb.SelectResponse(**convert.waiting_or_step(result))
 
     async def StartChildWorkflow(
         self, request: wpb.StartChildWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> wpb.StartChildWorkflowResponse:
-        record = await self.engine.start_child(*requests.start_child(request, self.max_bytes))
+        record = await self.engine.start_child(*requests_select.start_child(request, self.max_bytes))
         return wpb.StartChildWorkflowResponse(step=convert.step_record(record))
 
     async def StartWait(
         self, request: wpb.StartWaitRequest, context: grpc.aio.ServicerContext
     ) -> wpb.StartWaitResponse:
-        record = await self.engine.start_wait(*requests.start_wait(request))
+        record = await self.engine.start_wait(*requests_select.start_wait(request))
         return wpb.StartWaitResponse(step=convert.step_record(record))
 
     async def SetEvent(
@@ -118,7 +118,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         self, request: wpb.ParkRequest, context: grpc.aio.ServicerContext
     ) -> wpb.ParkResponse:
         if request.WhichOneof("wait") == "select":
-            await self.engine.park_select(*requests.park_select(request))
+            await self.engine.park_select(*requests_select.park_select(request))
         else:
             await self.engine.park(*requests.park(request, self.engine.clock.now_ms()))
         return wpb.ParkResponse()
