@@ -46,13 +46,14 @@ class ClientServicer(OperationsServicer, cgrpc.ClientServiceServicer):
     async def ListWorkflows(
         self, request: cpb.ListWorkflowsRequest, context: grpc.aio.ServicerContext
     ) -> cpb.ListWorkflowsResponse:
+        parent = requests.list_parent(request)
+        if parent is not None:  # the children a workflow started: one page
+            wfs = await self.engine.list_workflows(*requests.list_workflows(request), parent=parent)
+            return convert.workflow_list(wfs, self.page_budget)
         status, name, limit, keywords = requests_ops.list_workflows_page(request)
         wfs = await self.engine.list_workflows(status, name, limit + 1, **keywords)
         return convert.workflow_page(wfs[:limit], len(wfs) > limit, self.page_budget,
                                      lambda w: requests_ops.page_token(w.created_at, w.workflow_id))
-        wfs = await self.engine.list_workflows(*requests.list_workflows(request),
-                                               parent=requests.list_parent(request))
-        return convert.workflow_list(wfs, self.page_budget)
 
     async def ListSteps(
         self, request: cpb.ListStepsRequest, context: grpc.aio.ServicerContext
