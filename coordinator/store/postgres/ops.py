@@ -10,7 +10,7 @@ from typing import Any
 
 from ...core.ports import Store
 from ...core.records import ScheduleRecord, Tick, WorkflowRecord
-from ..sql.queries import POSTGRES, Queries
+from ..sql.queries import POSTGRES, Queries, workflow_params
 from ..sql.rows import schedule_from_row, schedule_params, workflow_from_row
 from .pool import Pool
 from .wakeups import notify
@@ -113,8 +113,6 @@ class PostgresOperations(Store):
 async def _create(conn: Any, tick: Tick) -> WorkflowRecord | None:
     w = tick.workflow
     assert w is not None
-    cur = await conn.execute(Q.create_workflow, (
-        w.workflow_id, w.name, w.input.encoding, w.input.data, w.created_at, w.created_at,
-        w.deadline_at, None, None, 0, None))
+    cur = await conn.execute(Q.create_workflow, workflow_params(w))
     row = await cur.fetchone()
     return workflow_from_row(row) if row else None

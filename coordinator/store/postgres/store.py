@@ -43,7 +43,7 @@ from ...core.records import (
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import POSTGRES, Queries, page_params, park_params
+from ..sql.queries import POSTGRES, Queries, page_params, park_params, workflow_params
 from ..sql.rows import (
     WORKFLOW,
     event_from_row,
@@ -138,9 +138,7 @@ class PostgresStore(PostgresOperations):
     async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
         row = await self._pool.fetchone(
             _CREATE_NOTIFYING if wf.owner is None else Q.create_workflow,
-            (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
-             wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0,
-             wf.parent_workflow_id),
+            workflow_params(wf),
         )
         if row is not None:
             return workflow_from_row(row), True

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...core.records import NewTask, Wait, WaitKind, WorkflowStatus
+from ...core.records import NewTask, NewWorkflow, Wait, WaitKind, WorkflowStatus
 from .rows import EVENT, MESSAGE, NODE, SCHEDULE, STEP, STEP_INSERT, TASK, TOKEN, WORKFLOW
 
 
@@ -404,6 +404,13 @@ class Queries:
                   *([created_before] if created_before is not None else []),
                   *(after if after is not None else ()), limit)
         return sql, params
+
+
+def workflow_params(wf: NewWorkflow) -> tuple[Any, ...]:
+    """The parameters of Queries.create_workflow: one place, so every caller
+    (a start, a schedule's tick) gives the columns the statement now has."""
+    return (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at, wf.created_at,
+            wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0, wf.parent_workflow_id)
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:

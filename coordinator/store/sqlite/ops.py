@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from ...core.ports import Store
 from ...core.records import ScheduleRecord, Tick, WorkflowRecord
-from ..sql.queries import SQLITE, Queries
+from ..sql.queries import SQLITE, Queries, workflow_params
 from ..sql.rows import schedule_from_row, schedule_params, workflow_from_row
 
 T = TypeVar("T")
@@ -98,9 +98,7 @@ class SqliteOperations(Store):
                 tick = plan(schedule)
                 if tick.workflow is not None:
                     w = tick.workflow
-                    new = db.execute(Q.create_workflow, (
-                        w.workflow_id, w.name, w.input.encoding, w.input.data, w.created_at,
-                        w.created_at, w.deadline_at, None, None, 0, None)).fetchone()
+                    new = db.execute(Q.create_workflow, workflow_params(w)).fetchone()
                     if new is not None:
                         created.append(workflow_from_row(new))
                 db.execute(Q.schedule_ticked, (tick.next_tick_at, tick.tick_at, now, schedule.name))

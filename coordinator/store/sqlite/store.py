@@ -42,7 +42,7 @@ from ...core.records import (
 from ..schema import sqlite as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import SQLITE, Queries, page_params, park_params
+from ..sql.queries import SQLITE, Queries, page_params, park_params, workflow_params
 from ..sql.rows import (
     event_from_row,
     message_from_row,
@@ -106,9 +106,7 @@ class SqliteStore(SqliteOperations):
     # -- workflows -----------------------------------------------------------
 
     async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
-        params = (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at,
-                  wf.created_at, wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0,
-                  wf.parent_workflow_id)
+        params = workflow_params(wf)
 
         def tx(db: sqlite3.Connection) -> tuple[WorkflowRecord, bool]:
             row = db.execute(Q.create_workflow, params).fetchone()
