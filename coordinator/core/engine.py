@@ -369,10 +369,14 @@ class Engine(EngineServices):
         deadline = self.clock.monotonic() + timeout
         while True:
             with self.ctx.wakeups.finished.waiting(workflow_id) as woken:
-                wf = await self.get_workflow(workflow_id)
                 left = deadline - self.clock.monotonic()
-                if wf.status.final or left <= 0:
-                    return wf
+                # Running on one of our workers: it is not final, and its end
+                # wakes us with the committed record; no read (the common case
+                # of a client starting a workflow and awaiting it at once).
+                if self.dispatch.execution(workflow_id) is None or left <= 0:
+                    wf = await self.get_workflow(workflow_id)
+                    if wf.status.final or left <= 0:
+                        return wf
                 # Another coordinator may finish it: look again now and then.
                 await asyncio.wait([woken], timeout=min(left, self.config.poll_interval))
                 if woken.done() and isinstance(woken.result(), WorkflowRecord):

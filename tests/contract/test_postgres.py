@@ -236,3 +236,21 @@ def test_listen_is_harmless_on_memory() -> None:
         await s.listen(lambda note: None)
 
     run("memory://", body)
+
+
+def test_pg_a_refused_statement_in_a_group_commit_hurts_no_other(pg_url: str) -> None:
+    """Starts, steps and ends in flight are committed together; one the
+    database refuses (a NUL in TEXT) fails alone, the others commit."""
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w-run")
+        starts = [s.create_workflow(wf(f"w{i}")) for i in range(8)]
+        bad = s.create_workflow(wf("w-bad", name="bad\x00name"))
+        results = await asyncio.gather(*starts, bad, s.record_step(step("w-run", epoch, 0)),
+                                       return_exceptions=True)
+        assert isinstance(results[8], Exception), results[8]
+        assert all(created for _, created in results[:8]), results[:8]
+        assert results[9][0] is RecordResult.RECORDED
+        assert await s.get_workflow("w-bad") is None
+        assert len(await s.list_workflows(None, None, 100)) == 9
+
+    run(pg_url, body)

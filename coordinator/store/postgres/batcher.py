@@ -1,12 +1,14 @@
-"""Group commit on PostgreSQL for the hot paths (plain step records, step
-tasks created and completed): statements in flight are committed together in
-one pipelined transaction, one round trip and one commit for many."""
+"""Group commit on PostgreSQL for the hot paths (workflows created and
+finished, plain step records, step tasks created and completed): statements
+in flight are committed together in one pipelined transaction, one round trip
+and one commit for many."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from ...core.errors import StoreUnavailable
 from ...core.records import NewStep
 from ..sql.queries import POSTGRES
 from ..sql.rows import STEP_INSERT, step_params
@@ -93,19 +95,39 @@ class StepBatcher:
         batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
         batch.sort(key=lambda item: item[2])
         try:
-            async with self._pool.connection() as conn:
-                if len(batch) == 1:  # alone: one autocommitted statement is quickest
-                    cur = await conn.execute(batch[0][0], batch[0][1])
-                    rows = [await cur.fetchone()]
-                else:
-                    async with conn.pipeline(), conn.transaction():
-                        cursors = [await conn.execute(sql, params) for sql, params, _, _ in batch]
-                        rows = [await cur.fetchone() for cur in cursors]
-        except Exception as e:  # StoreUnavailable, or a bug: every caller hears of it
-            for *_, future in batch:
+            rows = await self._commit(batch)
+        except Exception as e:
+            if len(batch) > 1 and not isinstance(e, StoreUnavailable):
+                # One statement failed (a value the database refused, or a
+                # bug) and rolled the batch back: commit them one by one, so
+                # only its caller hears of it.
+                for item in batch:
+                    await self._commit_alone(item)
+                return
+            for *_, future in batch:  # every caller hears of it (and retries)
                 if not future.done():
                     future.set_exception(e)
             return
         for (*_, future), row in zip(batch, rows, strict=True):
             if not future.done():
                 future.set_result(row)
+
+    async def _commit(self, batch: list[Item]) -> list[Any]:
+        async with self._pool.connection() as conn:
+            if len(batch) == 1:  # alone: one autocommitted statement is quickest
+                cur = await conn.execute(batch[0][0], batch[0][1])
+                return [await cur.fetchone()]
+            async with conn.pipeline(), conn.transaction():
+                cursors = [await conn.execute(sql, params) for sql, params, _, _ in batch]
+                return [await cur.fetchone() for cur in cursors]
+
+    async def _commit_alone(self, item: Item) -> None:
+        future = item[3]
+        try:
+            [row] = await self._commit([item])
+        except Exception as e:
+            if not future.done():
+                future.set_exception(e)
+            return
+        if not future.done():
+            future.set_result(row)

@@ -87,9 +87,8 @@ def _ending(sql: str) -> str:
 
 _FINISH = {with_epoch: _ending(sql) for with_epoch, sql in Q.finish_workflow.items()}
 _EXPIRE = _ending(Q.expire_deadlines)
-_FINISH = {with_epoch: notifying(sql, WORKFLOW, "'done:' || u.workflow_id")
-           for with_epoch, sql in Q.finish_workflow.items()}
-_EXPIRE = notifying(Q.expire_deadlines, WORKFLOW, "'done:' || u.workflow_id")
+# Batch keys of a workflow's own statements: before and after its steps'.
+_CREATE, _FINISHED = -1, 1 << 62
 _RESUME_PARKED = f"WITH u AS ({Q.resume_parked}) SELECT 1, pg_notify('keel', 'work') FROM u"
 
 
@@ -136,10 +135,10 @@ class PostgresStore(PostgresOperations):
     # -- workflows -----------------------------------------------------------
 
     async def create_workflow(self, wf: NewWorkflow) -> tuple[WorkflowRecord, bool]:
-        row = await self._pool.fetchone(
+        # Group-committed with the other starts and steps in flight.
+        row = await self._batcher.run(
             _CREATE_NOTIFYING if wf.owner is None else Q.create_workflow,
-            workflow_params(wf),
-        )
+            workflow_params(wf), (wf.workflow_id, _CREATE))
         if row is not None:
             return workflow_from_row(row), True
         # The conflicting row is committed (INSERT waited for it), so a new
@@ -184,7 +183,8 @@ class PostgresStore(PostgresOperations):
     ) -> WorkflowRecord | None:
         params = (status.value, *outcome_params(outcome), now, workflow_id,
                   *([epoch] if epoch is not None else []))
-        row = await self._pool.fetchone(_FINISH[epoch is not None], params)
+        # Group-committed too: one commit (and one NOTIFY lock) for many ends.
+        row = await self._batcher.run(_FINISH[epoch is not None], params, (workflow_id, _FINISHED))
         return workflow_from_row(row) if row else None
 
     async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
