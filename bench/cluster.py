@@ -25,8 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from coordinator.settings import Settings
 from bench.common import cpu_seconds
+from coordinator.settings import Settings
 from tests.harness import Cluster, Proc
 from worker import Client
 

@@ -101,7 +101,8 @@ def start_echo() -> tuple[subprocess.Popen[str], str]:
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.floor", "--serve", str(port)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
     if not ready or proc.stdout.readline().strip() != "ready":
