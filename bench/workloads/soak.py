@@ -57,8 +57,10 @@ class Load:
     late_s: float = 0.0  # the most the pacer ran behind its schedule
 
 
-def open_loop(client: Client, rate: float, seconds: float, t0: float, load: Load) -> None:
-    """Start workflows at `rate` per second from monotonic `t0` for `seconds`."""
+def open_loop(client: Client, pool: ThreadPoolExecutor, rate: float, seconds: float, t0: float,
+              load: Load) -> None:
+    """Start workflows at `rate` per second from monotonic `t0` for `seconds`,
+    each in a thread of `pool`."""
     def one(due: float) -> None:
         ok = False
         try:
@@ -69,17 +71,25 @@ def open_loop(client: Client, rate: float, seconds: float, t0: float, load: Load
             load.errors.append(f"{type(e).__name__}: {e}"[:300])
         load.done.append((due, time.monotonic(), ok))
 
-    with ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="soak") as pool:
-        i = 0
-        while (due := t0 + i / rate) < t0 + seconds:
-            wait = due - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            else:
-                load.late_s = max(load.late_s, -wait)
-            pool.submit(one, due)
-            load.started += 1
-            i += 1
+    i = 0
+    while (due := t0 + i / rate) < t0 + seconds:
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        else:
+            load.late_s = max(load.late_s, -wait)
+        pool.submit(one, due)
+        load.started += 1
+        i += 1
+
+
+def drain(pool: ThreadPoolExecutor, load: Load, timeout: float) -> None:
+    """Wait for the workflows in flight, at most `timeout` seconds; those not
+    even started by then are dropped (they count as unfinished)."""
+    deadline = time.monotonic() + timeout
+    while len(load.done) < load.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def lat_ms(done: list[tuple[float, float, bool]], q: float) -> float | None:
@@ -142,8 +152,9 @@ def run(store: str, quick: bool, minutes: float | None = None, interval: float |
               f"{intervals} x {interval:.0f} s", file=sys.stderr, flush=True)
 
         load = Load()
+        pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="soak")
         t0 = time.monotonic() + 0.1
-        pacer = threading.Thread(target=open_loop, args=(client, rate, intervals * interval, t0, load),
+        pacer = threading.Thread(target=open_loop, args=(client, pool, rate, intervals * interval, t0, load),
                                  name="soak-pacer", daemon=True)
         cpu_before = cpu_by_role(cl)
         first = before = sample(cl, worker.pid)
@@ -162,9 +173,9 @@ def run(store: str, quick: bool, minutes: float | None = None, interval: float |
             if k == 1:
                 first = after
         last = before
-        # The workflows still in flight when the schedule ends count in the last
-        # interval; the pacer's pool waits for them (each bounded by its timeout).
-        pacer.join(RESULT_TIMEOUT_S + 10)
+        # The workflows still in flight when the schedule ends count in the last interval.
+        pacer.join(10)
+        drain(pool, load, RESULT_TIMEOUT_S + 10)
         unfinished = load.started - len(load.done)
         tail = load.done[seen:]
         drained = len(tail) - series[-1]["finished"]
