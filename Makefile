@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/keel/v1/*.proto)
 NODE_DIR := examples/node
 
-.PHONY: install demo test unit fuzz proto proto-check proto-tools lint bench bench-compare clean node-deps \
+.PHONY: install demo test unit fuzz proto proto-check proto-tools lint bench bench-compare soak clean node-deps \
 	conformance browser-deps screenshot
 
 install: $(STAMP)
@@ -120,6 +120,11 @@ lint: install
 # Our workloads on SQLite and PostgreSQL, real processes (bench/README.md).
 bench: install
 	$(PY) bench/run.py
+
+# Ten minutes of open-loop load at 70 % of the measured maximum on PostgreSQL:
+# latency, RSS and CPU per minute (bench/README.md). Not part of `make bench`.
+soak: install
+	$(PY) bench/run.py --only soak --store postgres
 
 # The same workloads beside the peer (DBOS Transact, scripts in BENCH_PEER_DIR,
 # default ../shared/bench-peer), run in a virtual environment of its own: the

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from bench.common import cpu_seconds
 from coordinator.settings import Settings
 from tests.harness import Cluster, Proc
 from worker import Client
@@ -150,3 +151,18 @@ def trace_lines(c: Cluster, name: str) -> list[tuple[int, float]]:
         out.append((int(pid), float(t)))
     return out
 
+
+
+def cpu_by_role(c: Cluster) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the coordinator, the workers
+    (together) and this process, the client."""
+    assert c.coordinator is not None
+    return {"coordinator": cpu_seconds(c.coordinator.pid),
+            "worker": sum(cpu_seconds(w.pid) for w in c.workers if w.alive()),
+            "client": time.process_time()}
+
+
+def cpu_ms_per_wf(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    """CPU milliseconds per workflow of each role between two cpu_by_role, and their total."""
+    per = {role: (after[role] - before[role]) * 1e3 / n for role in before}
+    return {**{role: round(v, 3) for role, v in per.items()}, "total": round(sum(per.values()), 3)}

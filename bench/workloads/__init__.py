@@ -16,17 +16,23 @@ from bench.common import emit, results_file
 
 # In the order bench/run.py runs them.
 WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting", "secure",
-             "failover", "queue", "console", "select_wake"]
+             "failover", "queue", "console", "select_wake", "soak"]
+# Not in the default set (too long): run with --all or --only.
+OPT_IN = frozenset({"soak"})
 
-Run = Callable[[str, bool], dict[str, Any]]
+Run = Callable[..., dict[str, Any]]
 
 
-def main(workload: str, run: Run) -> None:
+def main(workload: str, run: Run, options: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+    """Parse --store, --quick, --results (and the workload's own `options`,
+    passed to `run` as keyword arguments), run, print and record."""
     p = argparse.ArgumentParser(prog=f"bench.workloads.{workload}")
     p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--quick", action="store_true", help="smaller n, for a fast check")
     p.add_argument("--results", help="JSON lines file to append to (default bench/results/<timestamp>.jsonl)")
-    args = p.parse_args()
-    figures = run(args.store, args.quick)
-    emit({"workload": workload, "backend": args.store, **figures, "quick": args.quick},
-         results_file(args.results))
+    if options is not None:
+        options(p)
+    args = vars(p.parse_args())
+    store, quick, results = args.pop("store"), args.pop("quick"), args.pop("results")
+    figures = run(store, quick, **args)
+    emit({"workload": workload, "backend": store, **figures, "quick": quick}, results_file(results))

@@ -7,6 +7,9 @@ peer's wf_throughput --mode queue, DBOS's queue polled every second).
 - paced: one at a time, each enqueued when the queue has room: enqueue ->
   start is then the push itself (the store commit, the dequeue, the hand-off
   to the worker), with no backlog to wait behind.
+
+cpu_ms_per_wf: CPU time (user + system) of the coordinator, the worker and this
+process (the client) over the burst, per workflow.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.cluster import cluster, start_worker
+from bench.cluster import cluster, cpu_by_role, cpu_ms_per_wf, start_worker
 from bench.common import pct
 from bench.workloads import main
 from worker import Client
@@ -55,7 +58,9 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         start_worker(cl, client, concurrency=c + 4, step_concurrency=c + 4)
         client.set_queue(QUEUE, concurrency=c)
         burst(client, min(100, n))  # warm-up
+        cpu_before = cpu_by_role(cl)
         start, submits, spans, enqueue_all_s = burst(client, n)
+        cpu = cpu_ms_per_wf(cpu_before, cpu_by_role(cl), n)
         delays = paced(client, m)
     ends = [e for _, e in spans]
     to_end = [e - s for s, e in zip(submits, ends, strict=True)]
@@ -68,6 +73,7 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         "start_p50_ms": ms(to_start, 50), "start_p99_ms": ms(to_start, 99),
         "paced": {"n": m, "start_ms_p50": ms(delays, 50), "start_ms_p99": ms(delays, 99),
                   "start_ms_max": round(max(delays) * 1e3, 2)},
+        "cpu_ms_per_wf": cpu,
     }
 
 

@@ -3,6 +3,10 @@
 One warm-up, then the median of `reps` runs, timed by the client from
 start_workflow to the result; an empty (0-step) workflow separates the fixed
 cost of a workflow from the cost of a step.
+
+Then, in the same run, the floor of one step (bench/floor.py): one round trip
+on an open gRPC stream plus one commit of the store; `per_step_vs_floor` is
+per_step_ms / floor_ms (target: at most 1.3).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bench import floor
 from bench.cluster import cluster, start_worker
 from bench.common import med, ms
 from bench.workloads import main
@@ -33,12 +38,19 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         empty = [once(0) for _ in range(reps)]
         totals = [once(n) for _ in range(reps)]
     total = med(totals)
+    # After the cluster is gone, so that nothing of ours runs beside it.
+    bottom = floor.measure(store, quick)
+    per_step_ms = total * 1e3 / n
     return {
         "steps": n, "reps": reps,
         "total_ms_median": ms(total), "total_ms_all": [ms(t) for t in totals],
-        "per_step_ms": round(total * 1e3 / n, 3),
+        "per_step_ms": round(per_step_ms, 3),
+        # Without the fixed cost of a workflow (the empty one's time).
+        "per_step_net_ms": round((total - med(empty)) * 1e3 / n, 3),
         "steps_per_sec": round(n / total, 1),
         "empty_wf_ms_median": ms(med(empty)),
+        **bottom,
+        "per_step_vs_floor": round(per_step_ms / bottom["floor_ms"], 2),
     }
 
 

@@ -4,6 +4,8 @@ C client threads each start a workflow and wait for its result, over and over.
 Latency is submit -> the result seen by the client (the peer's threads mode runs
 the workflow in the caller's thread, so its "end" is also what the caller sees).
 Throughput = N / (last end - first submit). A warm-up batch of 100 first.
+cpu_ms_per_wf: CPU time (user + system) of the coordinator, the worker and this
+process (the client) over the measured batch, per workflow.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.cluster import cluster, start_worker
+from bench.cluster import cluster, cpu_by_role, cpu_ms_per_wf, start_worker
 from bench.common import pct
 from bench.workloads import main
 from worker import Client
@@ -38,7 +40,9 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         # Workflow slots for every client thread: the worker is not the limit.
         start_worker(cl, client, concurrency=c)
         batch(client, min(100, n), c)  # warm-up
+        cpu_before = cpu_by_role(cl)
         start, submits, ends = batch(client, n, c)
+        cpu = cpu_ms_per_wf(cpu_before, cpu_by_role(cl), n)
     lat = [e - s for s, e in zip(submits, ends, strict=True)]
     span = max(ends) - start
     return {
@@ -48,6 +52,7 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         "lat_p50_ms": round(pct(lat, 50) * 1e3, 1),
         "lat_p99_ms": round(pct(lat, 99) * 1e3, 1),
         "lat_max_ms": round(max(lat) * 1e3, 1),
+        "cpu_ms_per_wf": cpu,
     }
 
 

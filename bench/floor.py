@@ -1,0 +1,251 @@
+"""The floor of one step: one round trip on an open gRPC stream plus one commit.
+
+A step recorded by a workflow costs at least one message to the coordinator
+and its answer on the worker's open stream, and one commit of the step's row.
+Both are measured here with nothing of ours in the way, so `seq_steps` can
+print its per-step time beside them:
+
+- rtt: an echo servicer (grpc.aio, a bidi-stream method on bytes through a
+  generic handler, no proto) in a subprocess of the same interpreter, and a
+  client driven like the worker's stream: a sync channel with the worker's
+  options, requests fed from a queue by gRPC's iterator, answers read by a
+  thread of their own and handed to the waiting thread by an Event.
+- commit: a row the size of a step record inserted and committed, one after
+  the other: SQLite with the coordinator's pragmas (WAL, synchronous=FULL) in
+  a temp file; PostgreSQL through psycopg's async connection in autocommit
+  mode, on a throwaway database.
+
+    python -m bench.floor --store sqlite      # prints the figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import select
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, med
+
+SERVICE = "keel.bench.Echo"
+METHOD = f"/{SERVICE}/Echo"
+# About a RecordStep of a no-op step and its Reply (workflow id, numbers, a null payload).
+MESSAGE_BYTES = 128
+READY_TIMEOUT_S = 20.0
+
+STEP_TABLE = """CREATE TABLE steps (
+    workflow_id        TEXT NOT NULL,
+    step_number        INTEGER NOT NULL,
+    name               TEXT NOT NULL,
+    kind               TEXT NOT NULL,
+    output_encoding    TEXT,
+    output             {blob},
+    error_type         TEXT,
+    error_message      TEXT,
+    error_details      TEXT,
+    attempt            INTEGER NOT NULL,
+    epoch              BIGINT NOT NULL,
+    started_at         BIGINT NOT NULL,
+    completed_at       BIGINT NOT NULL,
+    completion_seq     BIGINT NOT NULL,
+    select_index       INTEGER,
+    select_step_number INTEGER,
+    PRIMARY KEY (workflow_id, step_number)
+){suffix}"""
+STEP_INSERT = ("INSERT INTO steps (workflow_id, step_number, name, kind, output_encoding, output, "
+               "attempt, epoch, started_at, completed_at, completion_seq) "
+               "VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})")
+
+
+def step_row(workflow_id: str, i: int) -> tuple[Any, ...]:
+    now_ms = int(time.time() * 1e3)
+    return (workflow_id, i, "bench_noop", "step", "json", b"null", 1, 1, now_ms, now_ms, i)
+
+
+# -- the echo servicer (its own process) ----------------------------------------
+
+def serve(port: int) -> None:
+    import grpc
+
+    async def echo(requests: Any, context: Any) -> Any:
+        async for message in requests:
+            yield message
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        # No (de)serializers: the method takes and gives bytes.
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            SERVICE, {"Echo": grpc.stream_stream_rpc_method_handler(echo)}),))
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        print("ready", flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def start_echo() -> tuple[subprocess.Popen[str], str]:
+    from tests.harness import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.floor", "--serve", str(port)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
+    if not ready or proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"the echo servicer did not start within {READY_TIMEOUT_S} s")
+    return proc, f"127.0.0.1:{port}"
+
+
+# -- one round trip, as the worker's stream does it ----------------------------------
+
+def rtt_samples(address: str, n: int, warmup: int = 200) -> list[float]:
+    import grpc
+
+    from worker._transport import channel  # the worker's channel options
+
+    ch = channel(address)
+    outbox: queue.Queue[bytes | None] = queue.Queue()
+    waiting: dict[int, threading.Event] = {}
+    lock = threading.Lock()
+
+    def requests() -> Iterator[bytes]:
+        while (message := outbox.get()) is not None:
+            yield message
+
+    responses = ch.stream_stream(METHOD)(requests())
+
+    def read() -> None:
+        try:
+            for message in responses:
+                seq = int.from_bytes(message[:8], "big")
+                with lock:
+                    done = waiting.pop(seq, None)
+                if done is not None:
+                    done.set()
+        except grpc.RpcError:
+            pass  # cancelled below, on the way out after a failure
+
+    reader = threading.Thread(target=read, name="floor-reader", daemon=True)
+    reader.start()
+    pad = bytes(MESSAGE_BYTES - 8)
+    samples = []
+    try:
+        for seq in range(warmup + n):
+            done = threading.Event()
+            t0 = time.perf_counter()
+            with lock:
+                waiting[seq] = done
+            outbox.put(seq.to_bytes(8, "big") + pad)
+            if not done.wait(10):
+                raise RuntimeError(f"no echo of message {seq} within 10 s")
+            samples.append(time.perf_counter() - t0)
+    finally:
+        outbox.put(None)  # the servicer ends the stream when the requests end
+        reader.join(5)
+        responses.cancel()
+        ch.close()
+    return samples[warmup:]
+
+
+def rtt_ms(n: int) -> float:
+    proc, address = start_echo()
+    try:
+        return med(rtt_samples(address, n)) * 1e3
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+# -- one commit ----------------------------------------------------------------
+
+def sqlite_commit_samples(path: Path, n: int, warmup: int = 20) -> list[float]:
+    # The coordinator's pragmas (coordinator/store/sqlite/store.py) and its
+    # writer's transaction (BEGIN IMMEDIATE ... COMMIT, group_commit.py).
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute(STEP_TABLE.format(blob="BLOB", suffix=" WITHOUT ROWID"))
+        insert = STEP_INSERT.format(m="?")
+        workflow_id = str(uuid.uuid4())
+        samples = []
+        for i in range(warmup + n):
+            t0 = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(insert, step_row(workflow_id, i))
+            db.execute("COMMIT")
+            samples.append(time.perf_counter() - t0)
+        return samples[warmup:]
+    finally:
+        db.close()
+
+
+async def postgres_commit_samples(url: str, n: int, warmup: int = 20) -> list[float]:
+    import psycopg
+
+    # As the coordinator's pool: autocommit, so one statement is one commit.
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5) as conn:
+        await conn.execute(STEP_TABLE.format(blob="BYTEA", suffix=""))
+        insert = STEP_INSERT.format(m="%s")
+        workflow_id = str(uuid.uuid4())
+        samples = []
+        for i in range(warmup + n):
+            t0 = time.perf_counter()
+            await conn.execute(insert, step_row(workflow_id, i))
+            samples.append(time.perf_counter() - t0)
+        return samples[warmup:]
+
+
+def commit_ms(store: str, n: int) -> float:
+    from bench.cluster import store as fresh_store
+
+    with tempfile.TemporaryDirectory(prefix=f"keel-bench-floor-{store}-") as tmp:
+        if store == "sqlite":
+            samples = sqlite_commit_samples(Path(tmp) / "floor.db", n)
+        else:
+            with fresh_store(store, Path(tmp)) as url:
+                samples = asyncio.run(postgres_commit_samples(url, n))
+    return med(samples) * 1e3
+
+
+def measure(store: str, quick: bool) -> dict[str, Any]:
+    """floor_rtt_ms (median of 2000 round trips), floor_commit_ms (median of 500
+    commits) and floor_ms, their sum; fewer with `quick`."""
+    n_rtt, n_commit = (500, 100) if quick else (2000, 500)
+    rtt = rtt_ms(n_rtt)
+    commit = commit_ms(store, n_commit)
+    return {"floor_rtt_ms": round(rtt, 3), "floor_commit_ms": round(commit, 3),
+            "floor_ms": round(rtt + commit, 3), "floor_n": {"rtt": n_rtt, "commit": n_commit}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="bench.floor", description="The floor of one step, alone.")
+    p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the echo subprocess
+    args = p.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    print(json.dumps({"store": args.store, **measure(args.store, args.quick)}))
+
+
+if __name__ == "__main__":
+    main()
