@@ -21,7 +21,7 @@ _MAX_BATCH = 200
 # number, and bump step_seq only if the insert happened. The row lock is held
 # until commit, so completion_seq order is commit order for a workflow.
 # Returns (whether the workflow matched, the new completion_seq or NULL).
-_RECORD_STEP = POSTGRES.render(f"""
+RECORD_STEP = POSTGRES.render(f"""
 WITH wf AS (
     SELECT step_seq FROM workflows
     WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING'
@@ -40,7 +40,7 @@ SELECT (SELECT count(*) FROM wf), (SELECT step_seq FROM bump)
 """)
 
 
-def _params(step: NewStep) -> tuple[Any, ...]:
+def record_step_params(step: NewStep) -> tuple[Any, ...]:
     return (step.workflow_id, step.epoch, *step_params(step), step.completed_at, step.workflow_id)
 
 
@@ -57,7 +57,7 @@ class StepBatcher:
     async def record(self, step: NewStep) -> tuple[int, int | None]:
         """Queue a plain step record: (1 if the workflow is PENDING on the
         epoch else 0, its completion_seq if recorded)."""
-        row = await self.run(_RECORD_STEP, _params(step), (step.workflow_id, step.step_number))
+        row = await self.run(RECORD_STEP, record_step_params(step), (step.workflow_id, step.step_number))
         assert row is not None, "the statement always returns one row"
         return row[0], row[1]
 

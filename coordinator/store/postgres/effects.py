@@ -23,10 +23,10 @@ from ...core.records import (
 )
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import message_from_row, step_params
-from .wakeups import LOCK, LOCK_AND_FIND, wait_lock, waking
+from .batcher import RECORD_STEP, record_step_params
+from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, wait_lock, waking
 
 Q = Queries(POSTGRES)
-_WAKE_EVENT_WAITERS = waking(Q.wake_event_waiters)
 _WAKE_MESSAGE_WAITER = waking(Q.wake_message_waiter)
 
 
@@ -67,31 +67,49 @@ async def record_with_effect(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
+# A step inserted by this very transaction: what the statements after the
+# step's own guard on, so that a duplicate or stale set_event writes nothing.
+_OURS = "EXISTS (SELECT 1 FROM steps WHERE workflow_id = %s AND step_number = %s " \
+        "AND xmin = pg_current_xact_id()::xid)"
+_INSERT_EVENT = f"{Q.insert_event} HAVING {_OURS} RETURNING seq"
+_WAKE_EVENT_WAITERS_IF_OURS = (
+    f"WITH woken AS (UPDATE workflows SET resume_at = %s WHERE wait_key = %s AND status = 'PENDING' "
+    f"AND resume_at > %s AND {_OURS} RETURNING 1) "
+    f"SELECT pg_notify('{CHANNEL}', %s), "
+    f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_OURS}")
+
+
 async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent
-) -> tuple[RecordResult, StepRecord | None]:
-    """record_step with SetEvent, in a pipelined transaction: the statements
-    after the workflow row lock go out together; if the step insert turns out
-    to be a duplicate, the caller rolls everything back."""
+) -> tuple[RecordResult, StepRecord | None, int | None]:
+    """record_step with SetEvent in one round trip: the step (the workflow's
+    row lock first), the wait lock, the event and the wake-up of parked readers
+    (see wakeups.py) go out together with BEGIN and COMMIT in one pipeline
+    sync. What follows the step is guarded on the step being inserted by this
+    transaction, so a duplicate or stale one commits nothing. Returns the
+    result, the step's record and the event's seq."""
     output = step.outcome.output
     assert output is not None, "set_event records a value"
-    cur = await conn.execute(Q.next_step_seq, (step.completed_at, step.workflow_id, step.epoch))
-    row = await cur.fetchone()
-    if row is None:
-        return RecordResult.STALE, None
-    seq = row[0]
-    inserted = await conn.execute(Q.insert_step, (*step_params(step), seq))
     wait_key = event_wait_key(step.workflow_id, effect.key)
-    # Own row, then the wait lock, then the event, then the wake-up of parked
-    # readers (see wakeups.py).
-    await conn.execute(LOCK, (wait_lock(wait_key, step.workflow_id),))
-    await conn.execute(Q.insert_event, (step.workflow_id, effect.key, output.encoding, output.data,
-                                        step.step_number, step.completed_at, step.workflow_id))
-    await conn.execute(_WAKE_EVENT_WAITERS,
-                       (step.completed_at, wait_key, step.completed_at, f"event:{step.workflow_id}"))
-    if await inserted.fetchone() is None:
-        return RecordResult.DUPLICATE, None
-    return RecordResult.RECORDED, step.recorded(seq)
+    ours = (step.workflow_id, step.step_number)
+    async with conn.pipeline():
+        async with conn.transaction():
+            recorded = await conn.execute(RECORD_STEP, record_step_params(step))
+            await conn.execute(LOCK, (wait_lock(wait_key, step.workflow_id),))
+            event = await conn.execute(_INSERT_EVENT, (
+                step.workflow_id, effect.key, output.encoding, output.data, step.step_number,
+                step.completed_at, step.workflow_id, *ours))
+            await conn.execute(_WAKE_EVENT_WAITERS_IF_OURS, (
+                step.completed_at, wait_key, step.completed_at, *ours,
+                f"event:{step.workflow_id}", *ours))
+        row = await recorded.fetchone()
+        event_row = await event.fetchone()
+    assert row is not None, "the step statement always returns one row"
+    matched, seq = row
+    if seq is not None:
+        assert event_row is not None
+        return RecordResult.RECORDED, step.recorded(seq), int(event_row[0])
+    return (RecordResult.DUPLICATE if matched else RecordResult.STALE), None, None
 
 
 async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:

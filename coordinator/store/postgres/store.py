@@ -203,13 +203,9 @@ class PostgresStore(PostgresOperations):
                 return RecordResult.RECORDED, step.recorded(seq)
             result = RecordResult.DUPLICATE if matched else RecordResult.STALE
         elif isinstance(effect, SetEvent):
-            # Pipelined: three round trips instead of eight (event delivery
-            # latency is mostly this commit).
+            # One round trip (event delivery latency is mostly this commit).
             async with self._pool.connection() as conn:
-                async with conn.pipeline(), conn.transaction() as tx:
-                    result, record = await record_set_event(conn, step, effect)
-                    if result is not RecordResult.RECORDED:
-                        raise psycopg.Rollback(tx)  # nothing is written
+                result, record, _ = await record_set_event(conn, step, effect)
         else:
             async with self._pool.connection() as conn:
                 async with conn.transaction() as tx:
