@@ -160,6 +160,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return doc
 
 
+# One decoder for every check (json.loads with options builds one per call).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float,
+                            object_pairs_hook=_unique_keys)
+
+
 def check_json(data: bytes, what: str) -> Any:
     """Parse JSON text that every language reads the same: any failure to decode
     is InvalidArgument, and so are NaN, Infinity, numbers beyond a 64-bit float
@@ -169,8 +174,7 @@ def check_json(data: bytes, what: str) -> Any:
         text = data.decode("utf-8")
         # Fewer brackets than the limit cannot nest deeper: skip the walk.
         deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
-        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float,
-                         object_pairs_hook=_unique_keys)
+        doc = _DECODER.decode(text)
     except RecursionError:
         raise InvalidArgument(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as e:
