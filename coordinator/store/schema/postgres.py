@@ -317,7 +317,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         [
             """CREATE INDEX workflows_claimable ON workflows (created_at, workflow_id)
                 WHERE status = 'PENDING' AND owner IS NULL AND resume_at IS NULL""",
-            """CREATE INDEX workflows_resume ON workflows (resume_at)
+            # status too: SQLite then counts the parked from this index alone.
+            """CREATE INDEX workflows_resume ON workflows (resume_at, status)
                 WHERE status = 'PENDING' AND resume_at IS NOT NULL""",
             """CREATE INDEX workflows_owned ON workflows (owner, lease_until)
                 WHERE status = 'PENDING' AND owner IS NOT NULL""",

@@ -86,7 +86,7 @@ class Queries:
         # lease run out (among the owned only). Each kind gives at most
         # `limit`; the oldest of those win. Claiming ends the park.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
-        kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL", "created_at, workflow_id"),
+        kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL", "created_at + 0, workflow_id"),
                  ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
                   "resume_at, workflow_id"),
                  ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL",
