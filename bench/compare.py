@@ -180,6 +180,18 @@ ROWS = [
         peer_match=(("mode", "queue"),), peer_workload="wf_throughput"),
     Row("queue/paced enqueue -> start p50 ms", "queue", "paced.start_ms_p50", None, True,
         targets=(("sqlite", ours_below(5, MS)), ("postgres", ours_below(10, MS)))),
+    Row("store_size/p50 latency, 1M finished / empty", "store_size", "with_finished.lat_p50_x", None, True,
+        targets=tuple((s, ours_below(1.2, "x")) for s in STORES)),
+    Row("store_size/throughput, 1M finished: empty / it", "store_size", "with_finished.throughput_x", None,
+        True, targets=tuple((s, ours_below(1.2, "x")) for s in STORES)),
+    Row("store_size/p50 latency, +100k parked / empty", "store_size", "with_parked.lat_p50_x", None, True,
+        targets=tuple((s, ours_below(1.2, "x")) for s in STORES)),
+    Row("store_size/throughput, +100k parked: empty / it", "store_size", "with_parked.throughput_x", None,
+        True, targets=tuple((s, ours_below(1.2, "x")) for s in STORES)),
+    Row("store_size/list first page ms, 1M finished (SDK)", "store_size", "with_finished.list_sdk_ms", None,
+        True, targets=tuple((s, ours_below(50, MS)) for s in STORES)),
+    Row("store_size/list first page ms, 1M finished (console)", "store_size",
+        "with_finished.list_console_ms", None, True, targets=tuple((s, ours_below(50, MS)) for s in STORES)),
 ]
 
 
@@ -222,6 +234,8 @@ def table(ours: list[dict[str, Any]], peer: list[dict[str, Any]]) -> tuple[list[
                 met = target.met(o, p, r)
                 if row.workload == "waiting" and (o_rec or {}).get("n", 0) < 10_000:
                     met = None  # a --quick run does not test the target
+                if row.workload == "store_size" and (o_rec or {}).get("finished", 0) < 1_000_000:
+                    met = None
                 verdict = {True: "MET", False: "MISSED", None: "MISSED (no figure)"}[met]
                 target_text = f"{target.text}: {verdict}"
                 verdicts.append(f"{store:8s} {row.label}: {target.text} -> {verdict}")

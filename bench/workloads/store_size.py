@@ -4,7 +4,7 @@ workflows, then with 100,000 parked ones besides (issue 17, target 4).
 Each phase, on one store that grows:
 
   1. wf_throughput's batch (3 no-op steps, 32 client threads, one worker of 32
-     slots): start -> finish latency p50/p99 and workflows/s;
+     slots), best of 3: start -> finish latency p50/p99 and workflows/s;
   2. the first page of the listing, median of 20: the SDK's list_workflows
      (gRPC ListWorkflows) and the console's GET /api/workflows (another query);
   3. the coordinator's CPU while idle (a worker connected, no work) over a
@@ -36,6 +36,7 @@ from worker import Client
 
 CONCURRENCY = 32
 LIST_RUNS = 20
+BATCHES = 3
 
 
 def timed(fn: Any, runs: int = LIST_RUNS) -> float:
@@ -53,9 +54,14 @@ def measure(c: Cluster, http: str, n: int, idle_s: float) -> dict[str, Any]:
     client: Client = c.client()
     start_worker(c, client, concurrency=CONCURRENCY)
     batch(client, min(100, n), CONCURRENCY)  # warm-up
-    start, submits, ends = batch(client, n, CONCURRENCY)
-    lat = [e - s for s, e in zip(submits, ends, strict=True)]
-    span = max(ends) - start
+    # Best of BATCHES: the machine is shared, and a phase is not re-run
+    # beside the others (the store only grows), so one slow moment would
+    # be read as the store's doing.
+    runs = []
+    for _ in range(BATCHES):
+        start, submits, ends = batch(client, n, CONCURRENCY)
+        runs.append((max(ends) - start, [e - s for s, e in zip(submits, ends, strict=True)]))
+    span, lat = min(runs, key=lambda r: r[0])
 
     def sdk_page() -> None:
         assert len(client.list_workflows(limit=50)) == 50
@@ -66,6 +72,7 @@ def measure(c: Cluster, http: str, n: int, idle_s: float) -> dict[str, Any]:
 
     figures = {
         "wf_per_sec": round(n / span, 1),
+        "wf_per_sec_runs": [round(n / r[0], 1) for r in runs],
         "lat_p50_ms": round(pct(lat, 50) * 1e3, 1),
         "lat_p99_ms": round(pct(lat, 99) * 1e3, 1),
         "list_sdk_ms": timed(sdk_page),
