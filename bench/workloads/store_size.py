@@ -8,7 +8,7 @@ Each phase, on one store that grows:
   2. the first page of the listing, median of 20: the SDK's list_workflows
      (gRPC ListWorkflows) and the console's GET /api/workflows (another query);
   3. the coordinator's CPU while idle (a worker connected, no work) over a
-     window: what its background loops cost;
+     window: what its background loops cost (on PostgreSQL, its backends' too);
   4. then the coordinator and worker stop, the store is seeded in bulk SQL
      (bench/seed.py: rows as the engine writes them), ANALYZEd, and the
      coordinator restarts on it (restart_s: until it serves).
@@ -25,6 +25,8 @@ import json
 import time
 import urllib.request
 from typing import Any
+
+import psycopg
 
 from bench.cluster import cluster, start_worker
 from bench.common import cpu_seconds, med, pct
@@ -80,10 +82,37 @@ def measure(c: Cluster, http: str, n: int, idle_s: float) -> dict[str, Any]:
     }
     assert c.coordinator is not None
     time.sleep(1.0)  # let the last work settle
-    cpu0 = cpu_seconds(c.coordinator.pid)
+    backends = store_pids(c.store_url)
+    cpu0, store0 = cpu_seconds(c.coordinator.pid), cpu_of(backends)
     time.sleep(idle_s)
     figures["idle_cpu_pct"] = round((cpu_seconds(c.coordinator.pid) - cpu0) / idle_s * 100, 1)
+    if backends:
+        # What the loops' queries cost PostgreSQL itself (SQLite's is in the coordinator).
+        store1 = cpu_of(backends)
+        used = sum(store1[pid] - store0[pid] for pid in store1 if pid in store0)
+        figures["idle_store_cpu_pct"] = round(used / idle_s * 100, 1)
     return figures
+
+
+def store_pids(url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench database (the server is on this machine)."""
+    if not url.startswith("postgres"):
+        return []
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid()").fetchall()
+    return [pid for (pid,) in rows]
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each of these processes still alive."""
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = cpu_seconds(pid)
+        except FileNotFoundError:
+            pass  # a backend that ended meanwhile
+    return out
 
 
 def stop(c: Cluster) -> None:
