@@ -84,7 +84,10 @@ class Queries:
         # claim walks neither parked nor finished rows: neither owned nor
         # parked (oldest first), parked and due (by resume_at), owned with the
         # lease run out (among the owned only). Each kind gives at most
-        # `limit`; the oldest of those win. Claiming ends the park.
+        # `limit`; the oldest of those win. Claiming ends the park. The first
+        # sorts on created_at + 0, which no index gives: PostgreSQL, whose
+        # statistics cannot see that few PENDING rows are unowned and not
+        # parked, would otherwise walk the PENDING rows of an index in order.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
         kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL", "created_at + 0, workflow_id"),
                  ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
