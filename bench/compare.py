@@ -143,6 +143,10 @@ def full_waiting(record: dict[str, Any]) -> bool:
     return bool(record.get("n", 0) >= 10_000)
 
 
+def full_store_size(record: dict[str, Any]) -> bool:
+    return int(record.get("finished", 0)) >= 1_000_000
+
+
 def full_soak(record: dict[str, Any]) -> bool:
     return bool(record.get("minutes", 0) >= 10)
 
@@ -216,6 +220,19 @@ ROWS = [
     Row("soak/errors", "soak", "errors", None, True, optional=True,
         targets=(("postgres", ours_at_most(0)),), full_run=full_soak),
     Row("soak/cpu_ms_per_wf.total", "soak", "cpu_ms_per_wf.total", None, True, optional=True),
+    Row("store_size/p50 latency, 1M finished / empty", "store_size", "with_finished.lat_p50_x", None, True,
+        targets=tuple((s, ours_below(1.2, "x")) for s in STORES), full_run=full_store_size),
+    Row("store_size/throughput, 1M finished: empty / it", "store_size", "with_finished.throughput_x", None,
+        True, targets=tuple((s, ours_below(1.2, "x")) for s in STORES), full_run=full_store_size),
+    Row("store_size/p50 latency, +100k parked / empty", "store_size", "with_parked.lat_p50_x", None, True,
+        targets=tuple((s, ours_below(1.2, "x")) for s in STORES), full_run=full_store_size),
+    Row("store_size/throughput, +100k parked: empty / it", "store_size", "with_parked.throughput_x", None,
+        True, targets=tuple((s, ours_below(1.2, "x")) for s in STORES), full_run=full_store_size),
+    Row("store_size/list first page ms, 1M finished (SDK)", "store_size", "with_finished.list_sdk_ms", None,
+        True, targets=tuple((s, ours_below(50, MS)) for s in STORES), full_run=full_store_size),
+    Row("store_size/list first page ms, 1M finished (console)", "store_size",
+        "with_finished.list_console_ms", None, True,
+        targets=tuple((s, ours_below(50, MS)) for s in STORES), full_run=full_store_size),
 ]
 
 

@@ -27,7 +27,7 @@ from bench.common import emit, results_file  # noqa: E402
 from bench.workloads import OPT_IN, WORKLOADS  # noqa: E402
 
 # Hard limit of each workload's subprocess, in seconds (waiting bounds its own phases).
-TIME_LIMIT = {"waiting": 900.0}
+TIME_LIMIT = {"waiting": 900.0, "store_size": 1500.0}
 DEFAULT_LIMIT = 300.0
 # The soak's limit is its length plus this (the maximum's burst, the drain, the store).
 SOAK_MARGIN_S = 300.0
@@ -66,6 +66,11 @@ SUMMARY: dict[str, list[tuple[str, str]]] = {
                     ("parked p50 ms", "parked.p50_ms"), ("p99", "parked.p99_ms"),
                     ("get_event p50 ms", "get_event.p50_ms"), ("held x", "held_vs_get_event"),
                     ("parked x", "parked_vs_get_event")],
+    "store_size": [("p50 ms empty", "empty.lat_p50_ms"), ("1M", "with_finished.lat_p50_ms"),
+                   ("+parked", "with_parked.lat_p50_ms"), ("wf/s empty", "empty.wf_per_sec"),
+                   ("1M", "with_finished.wf_per_sec"), ("+parked", "with_parked.wf_per_sec"),
+                   ("list ms 1M", "with_finished.list_sdk_ms"),
+                   ("console", "with_finished.list_console_ms")],
 }
 
 

@@ -16,7 +16,7 @@ from bench.common import emit, results_file
 
 # In the order bench/run.py runs them.
 WORKLOADS = ["seq_steps", "wf_throughput", "parallel_steps", "events", "recovery", "waiting", "secure",
-             "failover", "queue", "console", "select_wake", "soak"]
+             "failover", "queue", "console", "select_wake", "store_size", "soak"]
 # Not in the default set (too long): run with --all or --only.
 OPT_IN = frozenset({"soak"})
 

@@ -183,3 +183,20 @@ def test_pg_a_coordinator_whose_process_is_gone_is_reaped_at_once(pg_url: str) -
             await alive.close()
 
     asyncio.run(main())
+
+
+def test_reaping_a_node_frees_the_tasks_of_running_workflows_only(any_store_url: str) -> None:
+    # The SQL stores drop the tasks of final workflows as they reap, looking
+    # each task's workflow up (never listing every finished workflow).
+    async def body(s: Store) -> None:
+        await s.register_node("a", "life-1", 1000)
+        live = await claimed(s, "w1", owner="a")
+        done = await claimed(s, "w2", owner="a")
+        await s.create_task(task("w1", 0, epoch=live, owner="a"))
+        await s.create_task(task("w2", 0, epoch=done, owner="a"))
+        await s.finish_workflow("w2", done, WorkflowStatus.SUCCESS, ok(), 3000)
+        assert await s.reap_nodes(silent_since=4000) == ["a"]
+        got = await s.claim_tasks("b", ["charge"], 5, now=5000, lease_until=9000)
+        assert [(t.workflow_id, t.step_number) for t in got] == [("w1", 0)]
+
+    run(any_store_url, body)

@@ -7,6 +7,8 @@ from coordinator.store import (
     Outcome,
     Store,
     Value,
+    Wait,
+    WaitKind,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -94,6 +96,34 @@ def test_claim_honours_leases_and_release(any_store_url: str) -> None:
         got = await s.claim_workflows("node-c", ["wf"], 10, now=5002, lease_until=9000)
         assert [(w.workflow_id, w.epoch) for w in got] == [("w1", 3), ("w2", 2)]
         await s.release_workflows("node-c", [])
+
+    run(any_store_url, body)
+
+
+def test_claim_takes_every_kind_of_claimable_oldest_first(any_store_url: str) -> None:
+    # The SQL stores find each kind through an index of its own (schema
+    # version 11): one claim must still see them all, the oldest first, and
+    # nothing parked until due, held, or final.
+    async def body(s: Store) -> None:
+        for i, created_at in enumerate([100, 200, 300, 400, 500, 600, 700]):
+            await s.create_workflow(wf(f"w{i}", created_at=created_at))
+        got = await s.claim_workflows("node-a", ["wf"], 10, now=1000, lease_until=5000)
+        epochs = {w.workflow_id: w.epoch for w in got}
+        sleep = Wait(WaitKind.SLEEP)
+        assert await s.park("w0", epochs["w0"], 8000, sleep, 1000)  # parked, not due at 6000
+        assert await s.park("w1", epochs["w1"], 3000, sleep, 1000)  # parked, due
+        await s.release_workflows("node-a", ["w2"])  # released: claimable at once
+        assert await s.renew_leases("node-a", ["w3"], 9000) == 1  # held past 6000
+        await s.finish_workflow("w4", epochs["w4"], WorkflowStatus.SUCCESS, ok(), 1500)  # final
+        # w5 and w6 keep node-a's lease until 5000: run out at 6000.
+        got = await s.claim_workflows("node-b", ["wf"], 3, now=6000, lease_until=9000)
+        assert [w.workflow_id for w in got] == ["w1", "w2", "w5"]
+        assert all(w.owner == "node-b" for w in got)
+        got = await s.claim_workflows("node-b", ["wf"], 10, now=6000, lease_until=9000)
+        assert [w.workflow_id for w in got] == ["w6"]
+        assert await s.claim_workflows("node-c", ["wf"], 10, now=6000, lease_until=9000) == []
+        got = await s.claim_workflows("node-c", ["wf"], 10, now=8000, lease_until=9500)
+        assert [(w.workflow_id, w.epoch) for w in got] == [("w0", epochs["w0"] + 2)]
 
     run(any_store_url, body)
 

@@ -305,4 +305,25 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 EXECUTE FUNCTION keel_done_wakes()""",
         ],
     ),
+    (
+        # Version 11 (issue 17, flat with store size): what the claim looks
+        # for, each in a partial index of its own, so that it walks neither
+        # the parked rows nor the finished ones: PENDING and neither owned nor
+        # parked (by age); parked (by resume_at); owned (by owner, then
+        # lease_until: a lease run out). The last replaces workflows_owner,
+        # which held every PENDING row (the parked ones too, under NULL), and
+        # the claim no longer reads workflows_pending.
+        11,
+        [
+            """CREATE INDEX workflows_claimable ON workflows (created_at, workflow_id)
+                WHERE status = 'PENDING' AND owner IS NULL AND resume_at IS NULL""",
+            # status too: SQLite then counts the parked from this index alone.
+            """CREATE INDEX workflows_resume ON workflows (resume_at, status)
+                WHERE status = 'PENDING' AND resume_at IS NOT NULL""",
+            """CREATE INDEX workflows_owned ON workflows (owner, lease_until)
+                WHERE status = 'PENDING' AND owner IS NOT NULL""",
+            "DROP INDEX workflows_owner",
+            "DROP INDEX workflows_pending",
+        ],
+    ),
 ]

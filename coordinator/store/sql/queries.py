@@ -38,6 +38,13 @@ class Dialect:
     def list_param(self, values: list[Any]) -> Any:
         return list(values) if self.postgres else json.dumps(values)
 
+    def indexed_by(self, index: str) -> str:
+        """After a table name: SQLite must use this index (an error if it cannot).
+        Its planner, given ANALYZE statistics of skewed columns (every parked
+        workflow has no owner; thousands wait on "msg:go"), can pick an index
+        that walks every parked row. PostgreSQL's statistics see the skew."""
+        return "" if self.postgres else f" INDEXED BY {index}"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
@@ -70,24 +77,45 @@ class Queries:
                "error_details": "NULL AS error_details"}
         self._summary = ", ".join(cut.get(name, name) for name in WORKFLOW.names)
         self._lists: dict[tuple[bool, ...], str] = {}
-        # Parameters: names, now, now, limit, owner, lease_until, now. SKIP
-        # LOCKED: concurrent claimers take disjoint rows instead of waiting; a
-        # row claimed meanwhile fails the re-checked WHERE. Parked workflows
-        # wait for their resume_at; claiming ends the park.
-        picked = (
-            f"SELECT workflow_id FROM workflows WHERE status = 'PENDING' AND {d.in_list('name')} "
-            "AND (owner IS NULL OR lease_until < ?) AND (resume_at IS NULL OR resume_at <= ?) "
-            "ORDER BY created_at, workflow_id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if d.postgres else ""))
-        claim = (
-            f"WITH picked AS ({picked}) UPDATE workflows{' w' if d.postgres else ''} "
-            "SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, resume_at = NULL, "
-            "wait_key = NULL ")
+        # Parameters: see claim_params. SKIP LOCKED: concurrent claimers take
+        # disjoint rows instead of waiting; a row claimed meanwhile fails the
+        # re-checked WHERE. Claimable are three kinds of PENDING rows, each
+        # read through a partial index of its own (schema version 11), so a
+        # claim walks neither parked nor finished rows: neither owned nor
+        # parked (oldest first), parked and due (by resume_at), owned with the
+        # lease run out (among the owned only). Each kind gives at most
+        # `limit`; the oldest of those win. Claiming ends the park. The first
+        # sorts on created_at + 0, which no index gives: PostgreSQL, whose
+        # statistics cannot see that few PENDING rows are unowned and not
+        # parked, would otherwise walk the PENDING rows of an index in order.
+        skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
+        kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL", "created_at + 0, workflow_id"),
+                 ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
+                  "resume_at, workflow_id"),
+                 ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL",
+                  "lease_until, workflow_id"))
+        branches = [
+            f"SELECT workflow_id, created_at FROM workflows{d.indexed_by(index)} WHERE status = 'PENDING' "
+            f"AND {where} AND {d.in_list('name')} ORDER BY {order} LIMIT ?{skip_locked}"
+            for index, where, order in kinds]
+        if d.postgres:
+            ctes = ", ".join(f"k{i} AS ({b})" for i, b in enumerate(branches))
+            union = " UNION ALL ".join(f"SELECT * FROM k{i}" for i in range(len(branches)))
+            picked = f"SELECT workflow_id FROM ({union}) u ORDER BY created_at, workflow_id LIMIT ?"
+            claim_head = f"WITH {ctes}, picked AS ({picked}) UPDATE workflows w "
+        else:
+            union = " UNION ALL ".join(f"SELECT * FROM ({b})" for b in branches)
+            picked = f"SELECT workflow_id FROM ({union}) ORDER BY created_at, workflow_id LIMIT ?"
+            claim_head = f"WITH picked AS ({picked}) UPDATE workflows "
+        claim = (claim_head + "SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, "
+                 "resume_at = NULL, wait_key = NULL ")
         self.claim_workflows = r(
             claim + f"FROM picked WHERE w.workflow_id = picked.workflow_id RETURNING {WORKFLOW.of('w')}"
             if d.postgres else
             claim + f"WHERE workflow_id IN (SELECT workflow_id FROM picked) RETURNING {wf}")
         self.release_all = r(
-            "UPDATE workflows SET owner = NULL, lease_until = NULL WHERE owner = ? AND status = 'PENDING'")
+            f"UPDATE workflows{d.indexed_by('workflows_owned')} SET owner = NULL, lease_until = NULL "
+            "WHERE owner = ? AND status = 'PENDING'")
         self.release_some = r(
             "UPDATE workflows SET owner = NULL, lease_until = NULL "
             f"WHERE owner = ? AND {d.in_list('workflow_id')}")
@@ -159,7 +187,8 @@ class Queries:
             f"INSERT INTO events ({EVENT.sql}) "
             "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM events WHERE workflow_id = ?")
         # Parameters: now, wait key, now.
-        self.wake_event_waiters = r("UPDATE workflows SET " + _WAKE.format(where="wait_key = ?"))
+        self.wake_event_waiters = r(
+            f"UPDATE workflows{d.indexed_by('workflows_wait_key')} SET " + _WAKE.format(where="wait_key = ?"))
         self.get_event = r(
             f"SELECT {EVENT.sql} FROM events WHERE workflow_id = ? AND key = ? ORDER BY seq DESC LIMIT 1")
         self.list_events = r(
@@ -229,8 +258,9 @@ class Queries:
             "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
             "WHERE workflow_id = ? AND status = 'PENDING' RETURNING step_seq")
         self.delete_dead_tasks = r(
-            "DELETE FROM step_tasks WHERE workflow_id IN (SELECT workflow_id FROM workflows "
-            "WHERE status <> 'PENDING') OR EXISTS (SELECT 1 FROM steps s "
+            "DELETE FROM step_tasks WHERE EXISTS (SELECT 1 FROM workflows w "
+            "WHERE w.workflow_id = step_tasks.workflow_id AND w.status <> 'PENDING') "
+            "OR EXISTS (SELECT 1 FROM steps s "
             "WHERE s.workflow_id = step_tasks.workflow_id AND s.step_number = step_tasks.step_number)")
 
         # -- nodes ------------------------------------------------------------
@@ -282,9 +312,11 @@ class Queries:
                 + " ORDER BY created_at DESC, workflow_id LIMIT ?")
             for status in (False, True) for name in (False, True) for after in (False, True)
         }
+        # Two counts, each of an index (the parked: workflows_resume), not
+        # one pass that reads every PENDING row.
         self.count_pending = r(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN resume_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
-            "FROM workflows WHERE status = 'PENDING'")
+            "SELECT (SELECT COUNT(*) FROM workflows WHERE status = 'PENDING'), "
+            "(SELECT COUNT(*) FROM workflows WHERE status = 'PENDING' AND resume_at IS NOT NULL)")
 
         # -- select over anything (issue 11) ---------------------------------
         # Parameters: parent, then the limit; newest first, listed like list_workflows.
@@ -411,6 +443,11 @@ def workflow_params(wf: NewWorkflow) -> tuple[Any, ...]:
     (a start, a schedule's tick) gives the columns the statement now has."""
     return (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at, wf.created_at,
             wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0, wf.parent_workflow_id)
+
+
+def claim_params(names: Any, now: int, limit: int, owner: str, lease_until: int) -> tuple[Any, ...]:
+    """The parameters of Queries.claim_workflows; `names` as Dialect.list_param made them."""
+    return (names, limit, now, now, names, limit, now, names, limit, limit, owner, lease_until, now)
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:
