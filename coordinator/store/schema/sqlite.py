@@ -299,4 +299,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "DROP INDEX workflows_pending",
         ],
     ),
+    (
+        # Version 12 (issue 17): version 10 built two indexes version 8 had
+        # already built under other names (status, created_at, workflow_id and
+        # name, created_at, workflow_id); every workflow written paid for both.
+        12,
+        [
+            "DROP INDEX workflows_status_created",
+            "DROP INDEX workflows_name_created",
+        ],
+    ),
 ]
