@@ -112,9 +112,13 @@ def start_and_collect(client: Client, name: str, args: tuple[Any, ...], ids: lis
     t0 = time.monotonic()
     deadline = t0 + limit
     starts, started = in_threads(lambda wid: client.start_workflow(name, *args, workflow_id=wid), ids, stop)
-    awaits, results = in_threads(
-        lambda wid: WorkflowHandle(client, wid).result(timeout=max(1.0, deadline - time.monotonic())),
-        ids, stop)
+    start_of = dict(zip(ids, started, strict=True))
+
+    def collect(wid: str) -> Any:
+        start_of[wid].result(timeout=max(0.0, deadline - time.monotonic()))  # it exists
+        return WorkflowHandle(client, wid).result(timeout=max(1.0, deadline - time.monotonic()))
+
+    awaits, results = in_threads(collect, ids, stop)
     try:
         wait_all(started, deadline, limit, stop, f"starting {name}")
         wait_all(results, deadline, limit, stop, f"running {name}")
