@@ -197,10 +197,11 @@ def finished(wf: WorkflowRecord) -> wpb.FinishWorkflowResponse:
     return wpb.FinishWorkflowResponse(status=STATUS_TO_PB[wf.status], completed_at=timestamp(wf.updated_at))
 
 
-def waiting_or_step(result: StepRecord | int) -> dict[str, Any]:
-    """Fields of a read/receive answer: the recorded step, or the time to park until."""
+def waiting_or_step(result: StepRecord | int, parked: bool = False) -> dict[str, Any]:
+    """Fields of a read/receive answer: the recorded step, or the time to park
+    until (and whether it is parked already)."""
     if isinstance(result, int):
-        return {"waiting_until": timestamp(result)}
+        return {"waiting_until": timestamp(result), "parked": parked}
     return {"step": step_record(result)}
 
 

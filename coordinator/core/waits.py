@@ -30,6 +30,7 @@ from .records import (
     StepRecord,
     Value,
     Wait,
+    WaitKind,
 )
 from .tokens import stamp
 from .waiters import Waiters
@@ -76,7 +77,7 @@ class Waits:
         return record
 
     async def read_event(self, workflow_id: str, epoch: int, step_number: int, target: str,
-                         key: str, timeout_ms: int, hold_ms: int) -> StepRecord | int:
+                         key: str, timeout_ms: int, hold_ms: int, park: bool = False) -> StepRecord | int:
         async def attempt(timed_out: bool) -> StepRecord | None:
             event = await self.ctx.store.get_event(target, key)
             if event is None and not timed_out:
@@ -86,11 +87,16 @@ class Waits:
                 workflow_id, epoch, step_number, f"{target}/{key}", StepKind.GET_EVENT,
                 Outcome(output=event.value if event is not None else NULL), 0, now, now))
 
-        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
-                                    self.ctx.wakeups.events, target, attempt)
+        result = await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                      self.ctx.wakeups.events, target, attempt)
+        if park and isinstance(result, int):
+            await self.park(workflow_id, epoch, result, Wait(WaitKind.EVENT, target=target, key=key))
+        return result
 
     async def receive(self, workflow_id: str, epoch: int, step_number: int, topic: str,
-                      timeout_ms: int, hold_ms: int) -> StepRecord | int:
+                      timeout_ms: int, hold_ms: int, park: bool = False) -> StepRecord | int:
+        """The recorded recv, or the deadline once `hold_ms` passed; parked
+        then (in the same call, saving the worker its Park) if `park`."""
         async def attempt(timed_out: bool) -> StepRecord | None:
             now = self.ctx.clock.now_ms()
             execution = self.ctx.dispatch.execution(workflow_id)
@@ -103,8 +109,11 @@ class Waits:
                 raise await self.ctx.stale(workflow_id, epoch)
             return record
 
-        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
-                                    self.ctx.wakeups.messages, workflow_id, attempt)
+        result = await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                      self.ctx.wakeups.messages, workflow_id, attempt)
+        if park and isinstance(result, int):
+            await self.park(workflow_id, epoch, result, Wait(WaitKind.RECV, topic=topic))
+        return result
 
     async def sleep(self, workflow_id: str, epoch: int, step_number: int,
                     duration_ms: int) -> StepRecord:
@@ -137,20 +146,24 @@ class Waits:
         if record is not None:
             return record
         deadline = await ctx.store.wait_deadline(workflow_id, step_number, ctx.clock.now_ms() + timeout_ms)
-        if hold_ms <= 0 and ctx.clock.now_ms() < deadline:
-            # The caller parks at once; what arrives from now on wakes it (park
-            # checks for it), so no second look is needed.
+        if (hold_ms <= 0 or ctx.work.starved) and ctx.clock.now_ms() < deadline:
+            # The caller parks at once (asked to, or its slot is wanted); what
+            # arrives from now on wakes it (park checks for it), so no second
+            # look is needed.
             return deadline
         hold_end = ctx.clock.monotonic() + hold_ms / 1000
         while True:
-            with waiters.waiting(watched) as woken:
+            with waiters.waiting(watched) as woken, ctx.work.slot_wanted() as wanted:
                 record = await attempt(ctx.clock.now_ms() >= deadline)
                 if record is not None:
                     return record
                 left = min((deadline - ctx.clock.now_ms()) / 1000, hold_end - ctx.clock.monotonic())
                 if left <= 0:
                     return deadline
-                await asyncio.wait([woken], timeout=min(left, ctx.config.poll_interval))
+                await asyncio.wait([woken, wanted], timeout=min(left, ctx.config.poll_interval),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if wanted.done() and ctx.clock.now_ms() < deadline:
+                    return deadline  # a workflow waits for a slot: give this one back
             ctx.check_running_here(workflow_id, epoch)
 
     # -- from clients ---------------------------------------------------------
