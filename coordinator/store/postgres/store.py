@@ -43,7 +43,7 @@ from ...core.records import (
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import POSTGRES, Queries, page_params, park_params, workflow_params
+from ..sql.queries import POSTGRES, Queries, claim_params, page_params, park_params, workflow_params
 from ..sql.rows import (
     WORKFLOW,
     event_from_row,
@@ -167,7 +167,7 @@ class PostgresStore(PostgresOperations):
         if not names or limit <= 0:
             return []
         rows = await self._pool.fetchall(
-            Q.claim_workflows, (list(names), now, now, limit, owner, lease_until, now))
+            Q.claim_workflows, claim_params(list(names), limit, now, owner, lease_until))
         return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:

@@ -278,4 +278,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             END""",
         ],
     ),
+    (
+        # Version 13 (issue 17, waking as cheap as starting): a claim reads
+        # only claimable rows. Unowned workflows not parked, by age; parked
+        # ones by resume time. Neither holds the (many) parked rows not due
+        # yet, nor the running ones, which the claim used to walk in age order.
+        13,
+        [
+            """CREATE INDEX workflows_claimable ON workflows (created_at)
+                WHERE status = 'PENDING' AND owner IS NULL AND resume_at IS NULL""",
+            """CREATE INDEX workflows_resume ON workflows (resume_at)
+                WHERE status = 'PENDING' AND owner IS NULL AND resume_at IS NOT NULL""",
+        ],
+    ),
 ]

@@ -35,6 +35,11 @@ class Dialect:
         """A condition: `column` is one of a list parameter (see list_param)."""
         return f"{column} = ANY(?)" if self.postgres else f"{column} IN (SELECT value FROM json_each(?))"
 
+    def indexed_by(self, index: str) -> str:
+        """Pins SQLite's planner to `index` (without statistics it may prefer a
+        worse one); PostgreSQL's planner picks by its own statistics."""
+        return "" if self.postgres else f" INDEXED BY {index}"
+
     def list_param(self, values: list[Any]) -> Any:
         return list(values) if self.postgres else json.dumps(values)
 
@@ -70,14 +75,28 @@ class Queries:
                "error_details": "NULL AS error_details"}
         self._summary = ", ".join(cut.get(name, name) for name in WORKFLOW.names)
         self._lists: dict[tuple[bool, ...], str] = {}
-        # Parameters: names, now, now, limit, owner, lease_until, now. SKIP
-        # LOCKED: concurrent claimers take disjoint rows instead of waiting; a
-        # row claimed meanwhile fails the re-checked WHERE. Parked workflows
-        # wait for their resume_at; claiming ends the park.
+        # Parameters: see claim_params. Claimable: PENDING, unowned or its
+        # lease expired, not parked or due. Read as three disjoint parts, each
+        # on an index holding only its rows (schema version 13), so parked
+        # workflows not due and running ones are never walked: unowned and
+        # not parked, by age; parked and due, by resume time; leases expired
+        # (among the running ones only). SKIP LOCKED: concurrent claimers take
+        # disjoint rows instead of waiting. Claiming ends the park.
+        lock = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
+        def part(index: str, where: str) -> str:
+            return (f"SELECT workflow_id, created_at FROM workflows{d.indexed_by(index)} "
+                    f"WHERE status = 'PENDING' AND {d.in_list('name')} AND {where}")
+        parts = [
+            part("workflows_claimable", "owner IS NULL AND resume_at IS NULL ORDER BY created_at LIMIT ?"),
+            part("workflows_resume", "owner IS NULL AND resume_at IS NOT NULL AND resume_at <= ? "
+                 "ORDER BY resume_at LIMIT ?"),
+            part("workflows_owner", "owner IS NOT NULL AND lease_until < ? "
+                 "AND (resume_at IS NULL OR resume_at <= ?) LIMIT ?"),
+        ]
         picked = (
-            f"SELECT workflow_id FROM workflows WHERE status = 'PENDING' AND {d.in_list('name')} "
-            "AND (owner IS NULL OR lease_until < ?) AND (resume_at IS NULL OR resume_at <= ?) "
-            "ORDER BY created_at, workflow_id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if d.postgres else ""))
+            "SELECT workflow_id FROM ("
+            + " UNION ALL ".join(f"SELECT * FROM ({p}{lock}) AS part{i}" for i, p in enumerate(parts))
+            + ") AS ready ORDER BY created_at, workflow_id LIMIT ?")
         claim = (
             f"WITH picked AS ({picked}) UPDATE workflows{' w' if d.postgres else ''} "
             "SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, resume_at = NULL, "
@@ -411,6 +430,11 @@ def workflow_params(wf: NewWorkflow) -> tuple[Any, ...]:
     (a start, a schedule's tick) gives the columns the statement now has."""
     return (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at, wf.created_at,
             wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0, wf.parent_workflow_id)
+
+
+def claim_params(names: Any, limit: int, now: int, owner: str, lease_until: int) -> tuple[Any, ...]:
+    """The parameters of Queries.claim_workflows (`names` as Dialect.list_param gives it)."""
+    return (names, limit, names, now, limit, names, now, now, limit, limit, owner, lease_until, now)
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:

@@ -42,7 +42,7 @@ from ...core.records import (
 from ..schema import sqlite as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import SQLITE, Queries, page_params, park_params, workflow_params
+from ..sql.queries import SQLITE, Queries, claim_params, page_params, park_params, workflow_params
 from ..sql.rows import (
     event_from_row,
     message_from_row,
@@ -135,7 +135,7 @@ class SqliteStore(SqliteOperations):
     ) -> list[WorkflowRecord]:
         if not names or limit <= 0:
             return []
-        params = (SQLITE.list_param(names), now, now, limit, owner, lease_until, now)
+        params = claim_params(SQLITE.list_param(names), limit, now, owner, lease_until)
         rows = await self._run(lambda db: db.execute(Q.claim_workflows, params).fetchall())
         return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
 
