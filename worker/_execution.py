@@ -84,7 +84,9 @@ class Execution:
         from ._context import WorkflowContext
 
         try:
-            if self.assignment.has_history:
+            if self.assignment.history_complete:  # handed out with it
+                self.journal.load(self.assignment.history)
+            elif self.assignment.has_history:
                 self._load_history()
             definition = self.registry.workflows[self.assignment.name]
             try:

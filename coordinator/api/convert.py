@@ -216,15 +216,26 @@ def registered(coordinator_id: str, heartbeat_interval: float, lease_timeout: fl
     )
 
 
+# A history read with the claim goes with the assignment up to this size;
+# past it the worker pages it with GetHistory.
+ASSIGNED_HISTORY_BYTES = 256 * 1024
+
+
 def run_workflow(wf: WorkflowRecord) -> wpb.CoordinatorMessage:
-    return wpb.CoordinatorMessage(run_workflow=wpb.WorkflowAssignment(
+    assignment = wpb.WorkflowAssignment(
         workflow_id=wf.workflow_id,
         name=wf.name,
         input=payload(wf.input),
         epoch=wf.epoch,
         has_history=wf.step_seq > 0,
         created_at=timestamp(wf.created_at),
-    ))
+    )
+    if wf.history is not None:
+        steps = [step_record(step) for step in wf.history]
+        if sum(step.ByteSize() for step in steps) <= ASSIGNED_HISTORY_BYTES:
+            assignment.history.extend(steps)
+            assignment.history_complete = True
+    return wpb.CoordinatorMessage(run_workflow=assignment)
 
 
 def run_step(task: StepTask) -> wpb.CoordinatorMessage:

@@ -45,7 +45,7 @@ from .records import (
 )
 from .selects import Selects
 from .timeouts import DeadlineTimers
-from .waits import Waits
+from .waits import Waits, with_histories
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -168,6 +168,7 @@ class Engine(EngineServices):
             # (those over it are released: not claimed again at once).
             claimed = await self._queues.admit(session, claimed)
             again = again or len(claimed) == free
+            claimed = await with_histories(self.store, claimed)
             for wf in claimed:
                 if not self.dispatch.is_live(session):
                     # It left while we claimed: give the workflow back.

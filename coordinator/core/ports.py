@@ -190,6 +190,11 @@ class Store(abc.ABC):
     ) -> list[StepRecord]:
         """Recorded steps in step-number order."""
 
+    async def list_histories(self, workflow_ids: list[str]) -> dict[str, list[StepRecord]]:
+        """Every recorded step of each of these workflows, in step-number order
+        (one read where the store can: the histories of a claimed batch)."""
+        return {wid: await self.list_steps(wid) for wid in workflow_ids}
+
     # -- step tasks: steps any coordinator may run ---------------------------
 
     @abc.abstractmethod

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from .context import Context
 from .errors import FailedPrecondition, NotFound
 from .executions import Executions
+from .ports import Store
 from .records import (
     NULL,
     EventRecord,
@@ -31,11 +32,27 @@ from .records import (
     Value,
     Wait,
     WaitKind,
+    WorkflowRecord,
 )
 from .tokens import stamp
 from .waiters import Waiters
 
 Attempt = Callable[[bool], Awaitable[StepRecord | None]]
+
+# A history this short (in steps) is read with the claim, one read for the
+# batch, and handed out with the assignment: a woken workflow's worker need
+# not ask for it before replaying.
+SHORT_HISTORY = 64
+
+
+async def with_histories(store: Store, claimed: list[WorkflowRecord]) -> list[WorkflowRecord]:
+    """The claimed workflows, those with a short history carrying it."""
+    short = [wf.workflow_id for wf in claimed if 0 < wf.step_seq <= SHORT_HISTORY]
+    if not short:
+        return claimed
+    found = await store.list_histories(short)
+    return [dataclasses.replace(wf, history=tuple(found[wf.workflow_id])) if wf.workflow_id in found else wf
+            for wf in claimed]
 
 
 class Waits:

@@ -47,6 +47,7 @@ from ..sql.queries import POSTGRES, Queries, claim_params, page_params, park_par
 from ..sql.rows import (
     WORKFLOW,
     event_from_row,
+    histories,
     node_from_row,
     outcome_params,
     step_from_row,
@@ -289,6 +290,9 @@ class PostgresStore(PostgresOperations):
     ) -> list[StepRecord]:
         rows = await self._pool.fetchall(Q.list_steps, (workflow_id, after_step_number, limit))
         return [step_from_row(r) for r in rows]
+
+    async def list_histories(self, workflow_ids: list[str]) -> dict[str, list[StepRecord]]:
+        return histories(workflow_ids, await self._pool.fetchall(Q.list_histories, (list(workflow_ids),)))
 
     # -- step tasks (tasks.py) ---------------------------------------------------
 

@@ -150,6 +150,8 @@ class Queries:
         self.get_steps = r(
             f"SELECT {step} FROM steps WHERE workflow_id = ? AND {d.in_list('step_number')} "
             "ORDER BY step_number")
+        self.list_histories = r(
+            f"SELECT {step} FROM steps WHERE {d.in_list('workflow_id')} ORDER BY workflow_id, step_number")
         # The limit is a parameter: dialect.no_limit for none.
         self.list_steps = r(
             f"SELECT {step} FROM steps WHERE workflow_id = ? AND step_number > ? "

@@ -45,6 +45,7 @@ from ..sql import queues
 from ..sql.queries import SQLITE, Queries, claim_params, page_params, park_params, workflow_params
 from ..sql.rows import (
     event_from_row,
+    histories,
     message_from_row,
     node_from_row,
     outcome_params,
@@ -236,6 +237,11 @@ class SqliteStore(SqliteOperations):
     ) -> list[StepRecord]:
         params = (workflow_id, after_step_number, SQLITE.no_limit if limit is None else limit)
         return await self._run(lambda db: [step_from_row(r) for r in db.execute(Q.list_steps, params)])
+
+    async def list_histories(self, workflow_ids: list[str]) -> dict[str, list[StepRecord]]:
+        params = (SQLITE.list_param(workflow_ids),)
+        rows = await self._run(lambda db: db.execute(Q.list_histories, params).fetchall())
+        return histories(workflow_ids, rows)
 
     # -- step tasks --------------------------------------------------------------
 

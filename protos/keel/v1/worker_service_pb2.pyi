@@ -102,20 +102,24 @@ class Registered(_message.Message):
     def __init__(self, coordinator_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class WorkflowAssignment(_message.Message):
-    __slots__ = ("workflow_id", "name", "input", "epoch", "has_history", "created_at")
+    __slots__ = ("workflow_id", "name", "input", "epoch", "has_history", "created_at", "history_complete", "history")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     HAS_HISTORY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     name: str
     input: _common_pb2.Payload
     epoch: int
     has_history: bool
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., epoch: _Optional[int] = ..., has_history: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    history_complete: bool
+    history: _containers.RepeatedCompositeFieldContainer[_common_pb2.StepRecord]
+    def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., epoch: _Optional[int] = ..., has_history: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., history_complete: _Optional[bool] = ..., history: _Optional[_Iterable[_Union[_common_pb2.StepRecord, _Mapping]]] = ...) -> None: ...
 
 class StepAssignment(_message.Message):
     __slots__ = ("workflow_id", "epoch", "step_number", "name", "input", "attempt", "timeout")
