@@ -95,19 +95,21 @@ async def record_set_event(
 
 
 async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:
-    """Deliver a message inside the caller's transaction; rolled back unless RECORDED."""
+    """Deliver a message inside the caller's transaction; rolled back unless
+    RECORDED. The statements do not wait for each other's results (in a
+    pipeline they go out together): what a missing workflow or a duplicate
+    wrote is rolled back with the rest."""
     wait_key = message_wait_key(m.topic)
     # The lock first, so the wake-up UPDATE below reads after it (wakeups.py).
-    cur = await conn.execute(LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id))
-    row = await cur.fetchone()
-    assert row is not None
-    _, found = row
-    if not found:
-        return RecordResult.NOT_FOUND
+    find = await conn.execute(LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id))
     params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
-    cur = await conn.execute(Q.insert_message, params)
-    if await cur.fetchone() is None:
-        return RecordResult.DUPLICATE
+    inserted = await conn.execute(Q.insert_message, params)
     await conn.execute(_WAKE_MESSAGE_WAITER,
                        (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
+    row = await find.fetchone()
+    assert row is not None
+    if not row[1]:
+        return RecordResult.NOT_FOUND
+    if await inserted.fetchone() is None:
+        return RecordResult.DUPLICATE
     return RecordResult.RECORDED

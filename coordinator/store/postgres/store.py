@@ -227,7 +227,8 @@ class PostgresStore(PostgresOperations):
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         async with self._pool.connection() as conn:
-            async with conn.transaction() as tx:
+            # Pipelined: two round trips instead of five.
+            async with conn.pipeline(), conn.transaction() as tx:
                 result = await send(conn, message)
                 if result is not RecordResult.RECORDED:
                     raise psycopg.Rollback(tx)
