@@ -201,7 +201,7 @@ def waiting_or_step(result: StepRecord | int, parked: bool = False) -> dict[str,
     """Fields of a read/receive answer: the recorded step, or the time to park
     until (and whether it is parked already)."""
     if isinstance(result, int):
-        return {"waiting_until": timestamp(result), "parked": parked}
+        return {"waiting_until": timestamp(result), **({"parked": True} if parked else {})}
     return {"step": step_record(result)}
 
 
