@@ -46,21 +46,22 @@ async def record_with_effect(
     if isinstance(effect, Recv):
         # The oldest message. The row lock already keeps recvs of this
         # workflow apart; SKIP LOCKED would still never hand out a message
-        # another transaction is consuming.
+        # another transaction is consuming. (Asked together, in a pipeline:
+        # whether the step is recorded already, which wins over "no message".)
         cur = await conn.execute(Q.oldest_message, (step.workflow_id, effect.topic))
+        exists = await conn.execute(Q.step_exists, (step.workflow_id, step.step_number))
         msg = await cur.fetchone()
         if msg is None:
-            # A step recorded before still wins over "no message".
-            cur = await conn.execute(Q.step_exists, (step.workflow_id, step.step_number))
-            return (RecordResult.DUPLICATE if await cur.fetchone() else RecordResult.EMPTY), None
+            return (RecordResult.DUPLICATE if await exists.fetchone() else RecordResult.EMPTY), None
         message_id, value = message_from_row(msg)
         step = dataclasses.replace(step, outcome=Outcome(output=value))
     cur = await conn.execute(Q.insert_step, (*step_params(step), seq))
+    if message_id is not None:
+        # Consumed in the same go as the insert; a duplicate rolls both back.
+        await conn.execute(Q.consume_message, (step.completed_at, step.step_number, message_id))
     if await cur.fetchone() is None:
         return RecordResult.DUPLICATE, None
-    if message_id is not None:
-        await conn.execute(Q.consume_message, (step.completed_at, step.step_number, message_id))
-    elif isinstance(effect, Send):
+    if isinstance(effect, Send):
         result = await send(conn, effect.message)
         if result is not RecordResult.RECORDED:
             return result, None

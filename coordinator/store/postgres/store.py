@@ -212,8 +212,10 @@ class PostgresStore(PostgresOperations):
                     if result is not RecordResult.RECORDED:
                         raise psycopg.Rollback(tx)  # nothing is written
         else:
+            # Pipelined: a recv's statements wait only for what they need
+            # (the row lock's sequence, the message), three round trips, not six.
             async with self._pool.connection() as conn:
-                async with conn.transaction() as tx:
+                async with conn.pipeline(), conn.transaction() as tx:
                     result, record = await record_with_effect(conn, step, effect)
                     if result is not RecordResult.RECORDED:
                         raise psycopg.Rollback(tx)  # nothing is written
