@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .context import Context
+from .dispatch import Reservation
 from .errors import FailedPrecondition, NotFound
 from .executions import Executions
 from .ports import Store
@@ -196,12 +197,43 @@ class Waits:
         if wf.status.final:
             raise FailedPrecondition(
                 f"cannot send to {destination!r}: the workflow is already {wf.status.value}")
-        result = await self.ctx.store.send_message(
-            NewMessage(destination, topic, message, key, self.ctx.clock.now_ms()))
+        delivery = NewMessage(destination, topic, message, key, self.ctx.clock.now_ms())
+        reservation = None
+        if wf.owner is None and wf.queue is None:  # parked, maybe: hand it to a free slot at once
+            reservation = self.ctx.dispatch.reserve(wf.name)
+        if reservation is not None:
+            result = await self._send_and_hand_out(wf.workflow_id, delivery, reservation)
+        else:
+            result = await self.ctx.store.send_message(delivery)
+            if result is not RecordResult.NOT_FOUND:
+                self._message_arrived(destination)
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"cannot send to {destination!r}: no such workflow")
-        self._message_arrived(destination)
         return result is RecordResult.RECORDED
+
+    async def _send_and_hand_out(self, workflow_id: str, delivery: NewMessage,
+                                 reservation: Reservation) -> RecordResult:
+        """Send to a workflow that may be parked in a recv, holding a free slot
+        for it: if the message wakes it, the commit that delivers also claims
+        it, and it goes to that slot with its history, skipping the dispatch
+        loop's claim."""
+        ctx = self.ctx
+        try:
+            result, claimed = await ctx.store.send_and_claim(delivery, ctx.config.node_id, ctx.lease_until())
+            if claimed is not None:
+                [claimed] = await with_histories(ctx.store, [claimed])
+        finally:
+            ctx.dispatch.release(reservation)
+        if claimed is None:
+            if result is not RecordResult.NOT_FOUND:
+                self._message_arrived(workflow_id)
+        elif ctx.dispatch.is_live(reservation.session):
+            ctx.wakeups.messages.wake(workflow_id)
+            ctx.dispatch.assign(reservation.session, claimed)
+        else:  # the worker left meanwhile: let any coordinator claim it
+            await ctx.store.release_workflows(ctx.config.node_id, [workflow_id])
+            ctx.work.more()
+        return result
 
     def _message_arrived(self, workflow_id: str) -> None:
         self.ctx.wakeups.messages.wake(workflow_id)

@@ -23,7 +23,7 @@ from ...core.records import (
 )
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import message_from_row, step_params
-from .wakeups import LOCK, LOCK_AND_FIND, wait_lock, waking
+from .wakeups import LOCK, LOCK_AND_FIND, notify, wait_lock, waking
 
 Q = Queries(POSTGRES)
 _WAKE_EVENT_WAITERS = waking(Q.wake_event_waiters)
@@ -68,6 +68,17 @@ async def record_with_effect(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
+async def claim_waiter(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str,
+                       lease_until: int) -> psycopg.AsyncCursor[Any]:
+    """After send(..., claim=True), in its transaction (so after its lock and
+    insert: see wakeups.py): claim the workflow the message wakes, if it is
+    parked on its topic (the cursor returns its row). Other coordinators hear
+    of the message as after a wake-up, not of new work."""
+    await notify(conn, f"msg:{m.workflow_id}")
+    return await conn.execute(Q.claim_message_waiter, (owner, lease_until, m.created_at, m.workflow_id,
+                                                       message_wait_key(m.topic), m.created_at))
+
+
 async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent
 ) -> tuple[RecordResult, StepRecord | None]:
@@ -95,18 +106,20 @@ async def record_set_event(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
-async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:
+async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage, claim: bool = False) -> RecordResult:
     """Deliver a message inside the caller's transaction; rolled back unless
     RECORDED. The statements do not wait for each other's results (in a
     pipeline they go out together): what a missing workflow or a duplicate
-    wrote is rolled back with the rest."""
+    wrote is rolled back with the rest. With `claim` the waiter is not woken:
+    the caller claims it next (claim_waiter)."""
     wait_key = message_wait_key(m.topic)
     # The lock first, so the wake-up UPDATE below reads after it (wakeups.py).
     find = await conn.execute(LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id))
     params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
     inserted = await conn.execute(Q.insert_message, params)
-    await conn.execute(_WAKE_MESSAGE_WAITER,
-                       (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
+    if not claim:
+        await conn.execute(_WAKE_MESSAGE_WAITER,
+                           (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
     row = await find.fetchone()
     assert row is not None
     if not row[1]:

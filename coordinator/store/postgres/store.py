@@ -56,7 +56,7 @@ from ..sql.rows import (
     workflow_from_row,
 )
 from .batcher import StepBatcher
-from .effects import record_set_event, record_with_effect, send
+from .effects import claim_waiter, record_set_event, record_with_effect, send
 from .listener import Listeners
 from .ops import PostgresOperations
 from .pool import Pool, connect, libpq_url
@@ -235,6 +235,17 @@ class PostgresStore(PostgresOperations):
                 if result is not RecordResult.RECORDED:
                     raise psycopg.Rollback(tx)
         return result
+
+    async def send_and_claim(self, message: NewMessage, owner: str,
+                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+        row = None
+        async with self._pool.connection() as conn:
+            async with conn.pipeline(), conn.transaction() as tx:
+                result = await send(conn, message, claim=True)
+                if result is not RecordResult.RECORDED:
+                    raise psycopg.Rollback(tx)
+                row = await (await claim_waiter(conn, message, owner, lease_until)).fetchone()
+        return result, workflow_from_row(row) if row else None
 
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
         row = await self._pool.fetchone(Q.get_event, (workflow_id, key))

@@ -174,6 +174,13 @@ class Queries:
         self.wake_message_waiter = r(
             "UPDATE workflows SET " + _WAKE.format(where="workflow_id = ? AND wait_key = ?"))
 
+        # Parameters: owner, lease_until, created_at, workflow_id, wait key,
+        # created_at. The wake-up above, claiming the woken workflow at once.
+        self.claim_message_waiter = r(
+            "UPDATE workflows SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, "
+            "resume_at = NULL, wait_key = NULL WHERE workflow_id = ? AND wait_key = ? "
+            f"AND status = 'PENDING' AND resume_at > ? AND queue_name IS NULL RETURNING {wf}")
+
         # -- events ----------------------------------------------------------
         # seq: the workflow's row lock (next_step_seq) keeps its set_events apart.
         self.insert_event = r(
