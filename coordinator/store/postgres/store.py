@@ -268,14 +268,16 @@ class PostgresStore(PostgresOperations):
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
         async with self._pool.connection() as conn:
-            async with conn.transaction():
+            # Pipelined: the statements run in order, each after the one before
+            # (so after its locks), without a round trip each.
+            async with conn.pipeline(), conn.transaction():
                 wait_key = wait.wait_key
                 if wait_key is not None:
                     # Own row first, then the wait's lock, then the UPDATE with
                     # its EXISTS in a snapshot taken after both: see wakeups.py.
-                    cur = await conn.execute(LOCK_PARKING, (workflow_id, epoch))
-                    if await cur.fetchone() is None:
-                        return False
+                    # (A stale epoch locks nothing, and the UPDATE then matches
+                    # nothing either.)
+                    await conn.execute(LOCK_PARKING, (workflow_id, epoch))
                     await conn.execute(LOCK, (wait_lock(wait_key, workflow_id),))
                 cur = await conn.execute(
                     Q.park[wait.kind], park_params(workflow_id, epoch, resume_at, wait, now))
