@@ -130,6 +130,10 @@ def ratio_at_least(x: float) -> Target:
     return Target(f"ratio >= {x:g}", lambda o, p, r: None if r is None else r >= x)
 
 
+def ours_at_least(limit: float, unit: str) -> Target:
+    return Target(f">= {limit:g}{unit}", lambda o, p, r: None if o is None else o >= limit)
+
+
 def ours_below(limit: float, unit: str) -> Target:
     return Target(f"< {limit:g} {unit}", lambda o, p, r: None if o is None else o < limit)
 
@@ -140,7 +144,12 @@ def ours_at_most(limit: float, unit: str = "") -> Target:
 
 
 def full_waiting(record: dict[str, Any]) -> bool:
-    return bool(record.get("n", 0) >= 10_000)
+    return "p10000" in record
+
+
+def parked(n: int) -> Callable[[dict[str, Any]], bool]:
+    """Whether a waiting record has the run with `n` parked (100,000 is opt-in)."""
+    return lambda record: f"p{n}" in record
 
 
 def full_store_size(record: dict[str, Any]) -> bool:
@@ -195,9 +204,14 @@ ROWS = [
         targets=tuple((s, ours_below(1000, MS)) for s in STORES)),
     Row("recovery/kill_to_done_ms (spare worker)", "recovery", "kill_to_done_ms", None, True,
         targets=tuple((s, ours_below(1000, MS)) for s in STORES)),
-    Row("waiting/total_rss_mib (10,000 parked)", "waiting", "total_rss_mib", None, True,
+    Row("waiting/total_rss_mib (10,000 parked)", "waiting", "p10000.total_rss_mib", None, True,
         targets=tuple((s, ours_below(1024, "MiB")) for s in STORES), full_run=full_waiting),
-    Row("waiting/wake_all_s (10,000)", "waiting", "wake_all_s", None, True),
+    Row("waiting/wake_all_s (10,000)", "waiting", "p10000.wake_all_s", None, True),
+    *(Row(f"waiting/{key} ({n:,} parked)", "waiting", f"p{n}.{key}", None, False,
+          targets=tuple((s, ours_at_least(1, "x")) for s in STORES) if key.endswith("_vs_fresh") else (),
+          full_run=parked(n))
+      for n in (10_000, 100_000)
+      for key in ("fresh_wf_per_sec", "park_per_sec", "wake_per_sec", "park_vs_fresh", "wake_vs_fresh")),
     Row("queue/wf_per_sec (DBOS queue, 1 s poll)", "queue", "wf_per_sec", "wf_per_sec", False,
         peer_match=(("mode", "queue"),), peer_workload="wf_throughput",
         targets=tuple((s, ratio_at_least(5)) for s in STORES)),

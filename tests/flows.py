@@ -223,6 +223,16 @@ def receiver(ctx: WorkflowContext, counts: dict[str, int], timeout: float) -> di
 
 
 @workflow()
+def steps_around_recv(ctx: WorkflowContext, label: str, before: int) -> list[object]:
+    """`before` steps, a recv (parks), one more step: a woken replay of a
+    short history (handed out with the assignment) or a long one (paged)."""
+    done: list[object] = [ctx.run_step(record, f"{label}-{i}") for i in range(before)]
+    done.append(ctx.recv("go", 600))
+    done.append(ctx.run_step(record, f"{label}-after"))
+    return done
+
+
+@workflow()
 def receive_then_hold(ctx: WorkflowContext, label: str) -> list[object]:
     first = ctx.recv("t", 30)
     ctx.run_step(gated, label)

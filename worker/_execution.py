@@ -84,7 +84,9 @@ class Execution:
         from ._context import WorkflowContext
 
         try:
-            if self.assignment.has_history:
+            if self.assignment.history_complete:  # handed out with it
+                self.journal.load(self.assignment.history)
+            elif self.assignment.has_history:
                 self._load_history()
             definition = self.registry.workflows[self.assignment.name]
             try:
@@ -256,21 +258,22 @@ class Execution:
 
     def read_event(self, step_number: int, workflow_id: str, key: str, timeout: float) -> Any:
         """Wait for another workflow's event (checkpointed at `step_number`)."""
-        def read(hold: float, **_: Any) -> Any:
+        def read(how: tuple[float, bool], **_: Any) -> Any:
             return self.stub.ReadEvent(wpb.ReadEventRequest(
                 workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
                 target_workflow_id=workflow_id, key=key, timeout=duration(timeout),
-                hold=duration(hold)), timeout=hold + 60)
+                hold=duration(how[0]), park=how[1]), timeout=how[0] + 60)
 
         return self._wait(read, f"reading event {key!r} of {workflow_id}",
                           event=wpb.EventKey(workflow_id=workflow_id, key=key))
 
     def receive(self, step_number: int, topic: str, timeout: float) -> Any:
         """Wait for the next message on `topic` (consumed at `step_number`)."""
-        def receive(hold: float, **_: Any) -> Any:
+        def receive(how: tuple[float, bool], **_: Any) -> Any:
             return self.stub.ReceiveMessage(wpb.ReceiveMessageRequest(
                 workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
-                topic=topic, timeout=duration(timeout), hold=duration(hold)), timeout=hold + 60)
+                topic=topic, timeout=duration(timeout), hold=duration(how[0]), park=how[1]),
+                timeout=how[0] + 60)
 
         return self._wait(receive, f"receiving on topic {topic!r}", topic=topic)
 
@@ -313,11 +316,16 @@ class Execution:
         """Wait for a recv or get_event: held at the coordinator for a short
         while, then the workflow parks and a later execution replays to here."""
         while True:
-            hold = self.hold_seconds()
-            response = self.call(call, hold, doing)
+            # May park: then the coordinator parks it in the same call. (Only
+            # settling futures could change that meanwhile, and not back.)
+            park = self.may_park()
+            response = self.call(call, (self.hold_seconds(), park), doing)
             if response.WhichOneof("result") == "step":
                 return outcome_value(response.step)
-            if self.may_park():
+            if response.parked:
+                self.stop.set()
+                raise Parked(f"until {response.waiting_until.ToJsonString()}")
+            if park:  # a coordinator that does not park in the call
                 self.park(response.waiting_until, **wait)
 
 

@@ -197,10 +197,11 @@ def finished(wf: WorkflowRecord) -> wpb.FinishWorkflowResponse:
     return wpb.FinishWorkflowResponse(status=STATUS_TO_PB[wf.status], completed_at=timestamp(wf.updated_at))
 
 
-def waiting_or_step(result: StepRecord | int) -> dict[str, Any]:
-    """Fields of a read/receive answer: the recorded step, or the time to park until."""
+def waiting_or_step(result: StepRecord | int, parked: bool = False) -> dict[str, Any]:
+    """Fields of a read/receive answer: the recorded step, or the time to park
+    until (and whether it is parked already)."""
     if isinstance(result, int):
-        return {"waiting_until": timestamp(result)}
+        return {"waiting_until": timestamp(result), **({"parked": True} if parked else {})}
     return {"step": step_record(result)}
 
 
@@ -215,15 +216,26 @@ def registered(coordinator_id: str, heartbeat_interval: float, lease_timeout: fl
     )
 
 
+# A history read with the claim goes with the assignment up to this size;
+# past it the worker pages it with GetHistory.
+ASSIGNED_HISTORY_BYTES = 256 * 1024
+
+
 def run_workflow(wf: WorkflowRecord) -> wpb.CoordinatorMessage:
-    return wpb.CoordinatorMessage(run_workflow=wpb.WorkflowAssignment(
+    assignment = wpb.WorkflowAssignment(
         workflow_id=wf.workflow_id,
         name=wf.name,
         input=payload(wf.input),
         epoch=wf.epoch,
         has_history=wf.step_seq > 0,
         created_at=timestamp(wf.created_at),
-    ))
+    )
+    if wf.history is not None:
+        steps = [step_record(step) for step in wf.history]
+        if sum(step.ByteSize() for step in steps) <= ASSIGNED_HISTORY_BYTES:
+            assignment.history.extend(steps)
+            assignment.history_complete = True
+    return wpb.CoordinatorMessage(run_workflow=assignment)
 
 
 def run_step(task: StepTask) -> wpb.CoordinatorMessage:

@@ -411,13 +411,13 @@ def set_event(r: wpb.SetEventRequest, max_bytes: int) -> tuple[str, int, int, st
     return (*at, check_id(r.key, "key"), check_payload(r.value, "value", max_bytes))
 
 
-def read_event(r: wpb.ReadEventRequest) -> tuple[str, int, int, str, str, int, int]:
-    """(..., target, key, timeout_ms, hold_ms)."""
+def read_event(r: wpb.ReadEventRequest) -> tuple[str, int, int, str, str, int, int, bool]:
+    """(..., target, key, timeout_ms, hold_ms, park)."""
     at = step_call(r)
     target = check_id(r.target_workflow_id, "target_workflow_id")
     key = check_id(r.key, "key")
     return (*at, target, key, duration_ms(r, "timeout", DEFAULT_READ_TIMEOUT_MS),
-            duration_ms(r, "hold", 0, MAX_HOLD_MS))
+            duration_ms(r, "hold", 0, MAX_HOLD_MS), r.park)
 
 
 def send_from_workflow(r: wpb.SendMessageRequest, max_bytes: int) -> tuple[str, int, int, str, str, Value]:
@@ -427,12 +427,12 @@ def send_from_workflow(r: wpb.SendMessageRequest, max_bytes: int) -> tuple[str, 
     return (*at, destination, topic, check_payload(r.message, "message", max_bytes))
 
 
-def receive(r: wpb.ReceiveMessageRequest) -> tuple[str, int, int, str, int, int]:
-    """(..., topic, timeout_ms, hold_ms)."""
+def receive(r: wpb.ReceiveMessageRequest) -> tuple[str, int, int, str, int, int, bool]:
+    """(..., topic, timeout_ms, hold_ms, park)."""
     at = step_call(r)
     topic = check_topic(r.topic)
     return (*at, topic, duration_ms(r, "timeout", DEFAULT_READ_TIMEOUT_MS),
-            duration_ms(r, "hold", 0, MAX_HOLD_MS))
+            duration_ms(r, "hold", 0, MAX_HOLD_MS), r.park)
 
 
 def sleep(r: wpb.SleepRequest) -> tuple[str, int, int, int]:

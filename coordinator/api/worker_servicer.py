@@ -94,7 +94,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         self, request: wpb.ReadEventRequest, context: grpc.aio.ServicerContext
     ) -> wpb.ReadEventResponse:
         result = await self.engine.read_event(*requests.read_event(request))
-        return wpb.ReadEventResponse(**convert.waiting_or_step(result))
+        return wpb.ReadEventResponse(**convert.waiting_or_step(result, request.park))
 
     async def SendMessage(
         self, request: wpb.SendMessageRequest, context: grpc.aio.ServicerContext
@@ -106,7 +106,7 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         self, request: wpb.ReceiveMessageRequest, context: grpc.aio.ServicerContext
     ) -> wpb.ReceiveMessageResponse:
         result = await self.engine.receive(*requests.receive(request))
-        return wpb.ReceiveMessageResponse(**convert.waiting_or_step(result))
+        return wpb.ReceiveMessageResponse(**convert.waiting_or_step(result, request.park))
 
     async def Sleep(
         self, request: wpb.SleepRequest, context: grpc.aio.ServicerContext

@@ -4,6 +4,8 @@ the wake-ups, and the few rules every operation applies (fencing, ending)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .clock import Clock
@@ -53,6 +55,29 @@ class WorkSignal:
     queue_backlog: bool = True
     queue_generation: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether a workflow waits in the store for a slot no worker had free: a
+    # wait held in the coordinator (recv, get_event, select) then parks at once
+    # rather than keep its slot from it. Cleared when a claim finds no more.
+    starved: bool = False
+    _wanting: set[asyncio.Future[None]] = field(default_factory=set)
+
+    def want_slot(self) -> None:
+        """A workflow could not get a slot: held waits give theirs back."""
+        self.starved = True
+        for woken in self._wanting:
+            if not woken.done():
+                woken.set_result(None)
+        self._wanting.clear()
+
+    @contextlib.contextmanager
+    def slot_wanted(self) -> Iterator[asyncio.Future[None]]:
+        """A future settled by the next want_slot()."""
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wanting.add(woken)
+        try:
+            yield woken
+        finally:
+            self._wanting.discard(woken)
 
     def more(self) -> None:
         """A workflow may have become claimable."""

@@ -138,6 +138,10 @@ class Dispatcher:
         candidates = [s for s in self.workers.values() if name in s.workflows and s.free_workflow_slots > 0]
         return max(candidates, key=lambda s: s.free_workflow_slots, default=None)
 
+    def serves(self, name: str) -> bool:
+        """Whether a live worker serves workflow `name`."""
+        return any(name in s.workflows for s in self.workers.values())
+
     def reserve(self, name: str) -> Reservation | None:
         session = self.free_worker_for(name)
         if session is None:

@@ -45,7 +45,7 @@ from .records import (
 )
 from .selects import Selects
 from .timeouts import DeadlineTimers
-from .waits import Waits
+from .waits import Waits, with_histories
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -168,6 +168,7 @@ class Engine(EngineServices):
             # (those over it are released: not claimed again at once).
             claimed = await self._queues.admit(session, claimed)
             again = again or len(claimed) == free
+            claimed = await with_histories(self.store, claimed)
             for wf in claimed:
                 if not self.dispatch.is_live(session):
                     # It left while we claimed: give the workflow back.
@@ -175,9 +176,10 @@ class Engine(EngineServices):
                     continue
                 self.dispatch.assign(session, wf)
         if exhausted and generation == work.generation:
-            work.backlog = False  # every worker with room found nothing more
+            work.backlog = work.starved = False  # every worker with room found nothing more
         if again:
             work.slot_freed()  # a full batch: look for the next one at once
+            work.want_slot()  # and more may wait for a slot: held waits give theirs back
 
     async def dispatch_tasks(self) -> None:
         """Claim step tasks from the store for every worker with free step slots."""
@@ -355,6 +357,8 @@ class Engine(EngineServices):
         self.ctx.observer.workflow_started(name)
         if reservation is None:
             self.ctx.work.more()
+            if self.dispatch.serves(name):  # every slot for it is taken
+                self.ctx.work.want_slot()
         elif self.dispatch.is_live(reservation.session):
             self.dispatch.assign(reservation.session, wf)
         else:  # the worker left meanwhile: let any coordinator claim it
@@ -459,13 +463,14 @@ class Engine(EngineServices):
                                                     topic, message)
 
     async def read_event(self, workflow_id: str, epoch: int, step_number: int, target: str,
-                         key: str, timeout_ms: int, hold_ms: int) -> StepRecord | int:
+                         key: str, timeout_ms: int, hold_ms: int, park: bool = False) -> StepRecord | int:
         return await self._waits.read_event(workflow_id, epoch, step_number, target, key,
-                                            timeout_ms, hold_ms)
+                                            timeout_ms, hold_ms, park)
 
     async def receive(self, workflow_id: str, epoch: int, step_number: int, topic: str,
-                      timeout_ms: int, hold_ms: int) -> StepRecord | int:
-        return await self._waits.receive(workflow_id, epoch, step_number, topic, timeout_ms, hold_ms)
+                      timeout_ms: int, hold_ms: int, park: bool = False) -> StepRecord | int:
+        return await self._waits.receive(workflow_id, epoch, step_number, topic, timeout_ms, hold_ms,
+                                         park)
 
     async def sleep(self, workflow_id: str, epoch: int, step_number: int,
                     duration_ms: int) -> StepRecord:

@@ -149,6 +149,14 @@ class Store(abc.ABC):
         """Deliver a message from outside any workflow: RECORDED, DUPLICATE (the
         idempotency key was used before) or NOT_FOUND (no such workflow)."""
 
+    async def send_and_claim(self, message: NewMessage, owner: str,
+                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+        """send_message; and if the message is RECORDED and wakes its
+        destination parked in a recv of its topic (not on a queue), claim it
+        for `owner` in the same commit, as claim_workflows would: the claimed
+        record (None if not claimed: then it is due, as after send_message)."""
+        return await self.send_message(message), None
+
     @abc.abstractmethod
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
         """The latest value of the key."""
@@ -189,6 +197,11 @@ class Store(abc.ABC):
         self, workflow_id: str, after_step_number: int = -1, limit: int | None = None
     ) -> list[StepRecord]:
         """Recorded steps in step-number order."""
+
+    async def list_histories(self, workflow_ids: list[str]) -> dict[str, list[StepRecord]]:
+        """Every recorded step of each of these workflows, in step-number order
+        (one read where the store can: the histories of a claimed batch)."""
+        return {wid: await self.list_steps(wid) for wid in workflow_ids}
 
     # -- step tasks: steps any coordinator may run ---------------------------
 

@@ -89,6 +89,9 @@ class WorkflowRecord:
     started_at: int | None = None
     # The workflow that started this one as a child (start_workflow), if any.
     parent_workflow_id: str | None = None
+    # Every step recorded, when read with its claim for the assignment (a
+    # short history: the worker need not ask for it); None if not read.
+    history: tuple[StepRecord, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

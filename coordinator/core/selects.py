@@ -142,11 +142,14 @@ class Selects:
                 left = (timer - now) / 1000
                 if hold_end is not None:
                     held = hold_end - ctx.clock.monotonic()
-                    if held <= 0:
+                    if held <= 0 or ctx.work.starved:  # the slot is wanted: park
                         return timer
                     left = min(left, held)
+                    woken.append(stack.enter_context(ctx.work.slot_wanted()))
                 await asyncio.wait(woken, timeout=max(0.0, min(left, ctx.config.poll_interval)),
                                    return_when=asyncio.FIRST_COMPLETED)
+                if hold_end is not None and ctx.work.starved:
+                    return timer
 
     def _watch(self, stack: contextlib.ExitStack, workflow_id: str,
                futures: list[Candidate]) -> list[asyncio.Future[Any]]:

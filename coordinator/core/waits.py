@@ -13,8 +13,10 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .context import Context
+from .dispatch import Reservation
 from .errors import FailedPrecondition, NotFound
 from .executions import Executions
+from .ports import Store
 from .records import (
     NULL,
     EventRecord,
@@ -30,11 +32,28 @@ from .records import (
     StepRecord,
     Value,
     Wait,
+    WaitKind,
+    WorkflowRecord,
 )
 from .tokens import stamp
 from .waiters import Waiters
 
 Attempt = Callable[[bool], Awaitable[StepRecord | None]]
+
+# A history this short (in steps) is read with the claim, one read for the
+# batch, and handed out with the assignment: a woken workflow's worker need
+# not ask for it before replaying.
+SHORT_HISTORY = 64
+
+
+async def with_histories(store: Store, claimed: list[WorkflowRecord]) -> list[WorkflowRecord]:
+    """The claimed workflows, those with a short history carrying it."""
+    short = [wf.workflow_id for wf in claimed if 0 < wf.step_seq <= SHORT_HISTORY]
+    if not short:
+        return claimed
+    found = await store.list_histories(short)
+    return [dataclasses.replace(wf, history=tuple(found[wf.workflow_id])) if wf.workflow_id in found else wf
+            for wf in claimed]
 
 
 class Waits:
@@ -76,7 +95,7 @@ class Waits:
         return record
 
     async def read_event(self, workflow_id: str, epoch: int, step_number: int, target: str,
-                         key: str, timeout_ms: int, hold_ms: int) -> StepRecord | int:
+                         key: str, timeout_ms: int, hold_ms: int, park: bool = False) -> StepRecord | int:
         async def attempt(timed_out: bool) -> StepRecord | None:
             event = await self.ctx.store.get_event(target, key)
             if event is None and not timed_out:
@@ -86,11 +105,16 @@ class Waits:
                 workflow_id, epoch, step_number, f"{target}/{key}", StepKind.GET_EVENT,
                 Outcome(output=event.value if event is not None else NULL), 0, now, now))
 
-        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
-                                    self.ctx.wakeups.events, target, attempt)
+        result = await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                      self.ctx.wakeups.events, target, attempt)
+        if park and isinstance(result, int):
+            await self.park(workflow_id, epoch, result, Wait(WaitKind.EVENT, target=target, key=key))
+        return result
 
     async def receive(self, workflow_id: str, epoch: int, step_number: int, topic: str,
-                      timeout_ms: int, hold_ms: int) -> StepRecord | int:
+                      timeout_ms: int, hold_ms: int, park: bool = False) -> StepRecord | int:
+        """The recorded recv, or the deadline once `hold_ms` passed; parked
+        then (in the same call, saving the worker its Park) if `park`."""
         async def attempt(timed_out: bool) -> StepRecord | None:
             now = self.ctx.clock.now_ms()
             execution = self.ctx.dispatch.execution(workflow_id)
@@ -103,8 +127,11 @@ class Waits:
                 raise await self.ctx.stale(workflow_id, epoch)
             return record
 
-        return await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
-                                    self.ctx.wakeups.messages, workflow_id, attempt)
+        result = await self._wait_for(workflow_id, epoch, step_number, timeout_ms, hold_ms,
+                                      self.ctx.wakeups.messages, workflow_id, attempt)
+        if park and isinstance(result, int):
+            await self.park(workflow_id, epoch, result, Wait(WaitKind.RECV, topic=topic))
+        return result
 
     async def sleep(self, workflow_id: str, epoch: int, step_number: int,
                     duration_ms: int) -> StepRecord:
@@ -137,20 +164,24 @@ class Waits:
         if record is not None:
             return record
         deadline = await ctx.store.wait_deadline(workflow_id, step_number, ctx.clock.now_ms() + timeout_ms)
-        if hold_ms <= 0 and ctx.clock.now_ms() < deadline:
-            # The caller parks at once; what arrives from now on wakes it (park
-            # checks for it), so no second look is needed.
+        if (hold_ms <= 0 or ctx.work.starved) and ctx.clock.now_ms() < deadline:
+            # The caller parks at once (asked to, or its slot is wanted); what
+            # arrives from now on wakes it (park checks for it), so no second
+            # look is needed.
             return deadline
         hold_end = ctx.clock.monotonic() + hold_ms / 1000
         while True:
-            with waiters.waiting(watched) as woken:
+            with waiters.waiting(watched) as woken, ctx.work.slot_wanted() as wanted:
                 record = await attempt(ctx.clock.now_ms() >= deadline)
                 if record is not None:
                     return record
                 left = min((deadline - ctx.clock.now_ms()) / 1000, hold_end - ctx.clock.monotonic())
                 if left <= 0:
                     return deadline
-                await asyncio.wait([woken], timeout=min(left, ctx.config.poll_interval))
+                await asyncio.wait([woken, wanted], timeout=min(left, ctx.config.poll_interval),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if wanted.done() and ctx.clock.now_ms() < deadline:
+                    return deadline  # a workflow waits for a slot: give this one back
             ctx.check_running_here(workflow_id, epoch)
 
     # -- from clients ---------------------------------------------------------
@@ -166,12 +197,43 @@ class Waits:
         if wf.status.final:
             raise FailedPrecondition(
                 f"cannot send to {destination!r}: the workflow is already {wf.status.value}")
-        result = await self.ctx.store.send_message(
-            NewMessage(destination, topic, message, key, self.ctx.clock.now_ms()))
+        delivery = NewMessage(destination, topic, message, key, self.ctx.clock.now_ms())
+        reservation = None
+        if wf.owner is None and wf.queue is None:  # parked, maybe: hand it to a free slot at once
+            reservation = self.ctx.dispatch.reserve(wf.name)
+        if reservation is not None:
+            result = await self._send_and_hand_out(wf.workflow_id, delivery, reservation)
+        else:
+            result = await self.ctx.store.send_message(delivery)
+            if result is not RecordResult.NOT_FOUND:
+                self._message_arrived(destination)
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"cannot send to {destination!r}: no such workflow")
-        self._message_arrived(destination)
         return result is RecordResult.RECORDED
+
+    async def _send_and_hand_out(self, workflow_id: str, delivery: NewMessage,
+                                 reservation: Reservation) -> RecordResult:
+        """Send to a workflow that may be parked in a recv, holding a free slot
+        for it: if the message wakes it, the commit that delivers also claims
+        it, and it goes to that slot with its history, skipping the dispatch
+        loop's claim."""
+        ctx = self.ctx
+        try:
+            result, claimed = await ctx.store.send_and_claim(delivery, ctx.config.node_id, ctx.lease_until())
+            if claimed is not None:
+                [claimed] = await with_histories(ctx.store, [claimed])
+        finally:
+            ctx.dispatch.release(reservation)
+        if claimed is None:
+            if result is not RecordResult.NOT_FOUND:
+                self._message_arrived(workflow_id)
+        elif ctx.dispatch.is_live(reservation.session):
+            ctx.wakeups.messages.wake(workflow_id)
+            ctx.dispatch.assign(reservation.session, claimed)
+        else:  # the worker left meanwhile: let any coordinator claim it
+            await ctx.store.release_workflows(ctx.config.node_id, [workflow_id])
+            ctx.work.more()
+        return result
 
     def _message_arrived(self, workflow_id: str) -> None:
         self.ctx.wakeups.messages.wake(workflow_id)

@@ -271,6 +271,23 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         self._deliver(message)
         return RecordResult.RECORDED
 
+    async def send_and_claim(self, message: NewMessage, owner: str,
+                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+        refused = self._refuse(message)
+        if refused is not None:
+            return refused, None
+        row = self._db.workflows[message.workflow_id]
+        at = message.created_at
+        if not (row.wait_key == message_wait_key(message.topic) and row.record.queue is None
+                and row.record.status is WorkflowStatus.PENDING and row.resume_at is not None
+                and row.resume_at > at):
+            self._deliver(message)
+            return RecordResult.RECORDED, None
+        self._deliver(message)
+        row.record = dataclasses.replace(row.record, owner=owner, epoch=row.record.epoch + 1, updated_at=at)
+        row.lease_until, row.resume_at, row.wait_key = lease_until, None, None
+        return RecordResult.RECORDED, row.record
+
     def _refuse(self, m: NewMessage) -> RecordResult | None:
         """Why `m` cannot be delivered (NOT_FOUND, DUPLICATE), or None."""
         if m.workflow_id not in self._db.workflows:

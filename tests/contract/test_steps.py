@@ -115,3 +115,19 @@ def test_list_steps_order_after_and_limit(any_store_url: str) -> None:
         assert await s.get_steps("w1", [7]) == []
 
     run(any_store_url, body)
+
+
+def test_list_histories_of_several_workflows(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        a, b = await claimed(s, "a"), await claimed(s, "b")
+        await claimed(s, "none")
+        for number in [3, 0, 1]:
+            await s.record_step(step("a", a, number))
+        await s.record_step(step("b", b, 7))
+        got = await s.list_histories(["a", "none", "b", "unknown"])
+        assert {wid: [x.step_number for x in steps] for wid, steps in got.items()} == {
+            "a": [0, 1, 3], "none": [], "b": [7], "unknown": []}
+        assert got["a"] == await s.list_steps("a")
+        assert await s.list_histories([]) == {}
+
+    run(any_store_url, body)

@@ -12,7 +12,7 @@ from coordinator.store import (
     WorkflowStatus,
 )
 
-from .support import claimable, claimed, msg, ok, recv, run, set_event, step, wf
+from .support import claimable, claimed, msg, ok, payload, recv, run, set_event, step, wf
 
 
 def test_wait_deadline_keeps_the_first(any_store_url: str) -> None:
@@ -114,5 +114,31 @@ def test_park_when_it_arrived_already_resumes_at_once(any_store_url: str) -> Non
         epoch = (await s.claim_workflows("node-a", ["wf"], 1, 4000, 9000))[0].epoch
         assert await s.park("w1", epoch, 100_000, Wait(WaitKind.EVENT, target="w1", key="x"), 4000)
         assert await claimable(s, now=4000) == []
+
+    run(any_store_url, body)
+
+
+def test_send_and_claim_claims_a_recv_it_wakes_in_the_same_commit(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        recv_t = Wait(WaitKind.RECV, topic="t")
+        epoch = await claimed(s, "w1")
+        assert await s.park("w1", epoch, 90_000, recv_t, 2000)
+        # Another topic: delivered, nobody woken or claimed.
+        assert await s.send_and_claim(msg("w1", topic="u"), "node-b", 9000) == (RecordResult.RECORDED, None)
+        assert await claimable(s, now=4000) == []
+        result, got = await s.send_and_claim(msg("w1", b"2", topic="t", key="k"), "node-b", 9000)
+        assert result is RecordResult.RECORDED and got is not None
+        assert (got.workflow_id, got.owner, got.epoch) == ("w1", "node-b", epoch + 2)
+        assert await claimable(s, now=4000) == []  # held by node-b now, not merely due
+        # The message waits for the recv of the new execution, which consumes it.
+        result, rec = await recv(s, "w1", epoch + 2, 0, topic="t")
+        assert result is RecordResult.RECORDED and payload(rec) == b"2"
+        # A duplicate, a workflow not parked, a missing one: nothing claimed.
+        assert await s.send_and_claim(msg("w1", b"2", topic="t", key="k"), "node-c", 9000) == (
+            RecordResult.DUPLICATE, None)
+        assert await s.send_and_claim(msg("w1", topic="t"), "node-c", 9000) == (RecordResult.RECORDED, None)
+        assert (await s.get_workflow("w1")).owner == "node-b"  # type: ignore[union-attr]
+        assert await s.send_and_claim(msg("nope", topic="t"), "node-c", 9000) == (
+            RecordResult.NOT_FOUND, None)
 
     run(any_store_url, body)

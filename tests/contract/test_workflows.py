@@ -213,3 +213,28 @@ def test_list_workflows(any_store_url: str) -> None:
         assert ids(await s.list_workflows(WorkflowStatus.ERROR, None, 100)) == []
 
     run(any_store_url, body)
+
+
+def test_claim_mixes_fresh_due_parked_and_expired_in_age_order(any_store_url: str) -> None:
+    # The claim reads three parts (unowned, parked and due, lease expired):
+    # together they give the same workflows, oldest first, as one scan would.
+    async def body(s: Store) -> None:
+        sleep = Wait(WaitKind.SLEEP)
+        for i in range(4):
+            await s.create_workflow(wf(f"p{i}", created_at=100 + i))
+        parked = await s.claim_workflows("node-a", ["wf"], 10, now=1000, lease_until=5000)
+        for w, resume_at in zip(parked, [1500, 9000, 1200, 9000], strict=True):
+            assert await s.park(w.workflow_id, w.epoch, resume_at, sleep, 1000)
+        await s.create_workflow(wf("held", created_at=150))
+        await s.claim_workflows("node-b", ["wf"], 1, now=1000, lease_until=1800)  # expires at 1800
+        await s.create_workflow(wf("fresh", created_at=50))
+        await s.create_workflow(wf("late", created_at=300))
+        got = await s.claim_workflows("node-c", ["wf"], 3, now=2000, lease_until=9000)
+        assert [w.workflow_id for w in got] == ["fresh", "p0", "p2"]
+        got = await s.claim_workflows("node-c", ["wf"], 10, now=2000, lease_until=9000)
+        assert [w.workflow_id for w in got] == ["held", "late"]  # p1, p3 not due
+        assert await s.claim_workflows("node-c", ["wf"], 10, now=8999, lease_until=9500) == []
+        got = await s.claim_workflows("node-c", ["wf"], 10, now=9000, lease_until=9500)
+        assert [(w.workflow_id, w.epoch) for w in got] == [("p1", 3), ("p3", 3)]
+
+    run(any_store_url, body)

@@ -192,3 +192,37 @@ def test_thousand_workflows_waiting_in_recv_on_a_small_worker(cluster: Any) -> N
         client.send(f"wf-wait-{i}", i, topic="go")
     for i, h in enumerate(handles):
         assert h.result(timeout=120) == {"go": [i]}
+
+
+def test_a_held_recv_gives_its_slot_to_a_workflow_waiting_for_one(cluster: Any) -> None:
+    # Two slots: one held by a recv (for up to 300 s), one by a gated step. A
+    # third workflow waits for a slot: the coordinator ends the hold, the recv
+    # parks at once, and the third runs while the gate is still closed.
+    worker = cluster.start_worker(concurrency=2, extra=["--park-after", "300"])
+    client = cluster.client()
+    waiting = client.start_workflow("steps_around_recv", "held", 1, workflow_id="wf-held")
+    cluster.wait_runs("held-0")
+    gated = client.start_workflow("hold", "gate-b", workflow_id="wf-gated")
+    cluster.wait_runs("gate-b-before")
+    other = client.start_workflow("three_steps", "needs-slot", workflow_id="wf-needs-slot")
+    assert other.result(timeout=60) == [f"needs-slot-{i}-done" for i in range(3)]
+    assert "wf-held (execution 1) parked" in worker.log()
+    client.send("wf-held", "late", topic="go")
+    assert waiting.result(timeout=60) == ["held-0-done", "late", "held-after-done"]
+    cluster.open_gate("gate-b")
+    assert gated.result(timeout=60)["after"] == "gate-b-after-done"
+
+
+@pytest.mark.parametrize("before", [3, 70])  # a short history goes with the assignment; a long one is paged
+def test_a_woken_workflow_replays_its_history_exactly_once(cluster: Any, before: int) -> None:
+    worker = cluster.start_worker(concurrency=2, extra=["--park-after", "0"])
+    client = cluster.client()
+    handle = client.start_workflow("steps_around_recv", "h", before, workflow_id=f"wf-wake-{before}")
+    wait_for(lambda: f"wf-wake-{before} (execution 1) parked" in worker.log(), "the recv to park",
+             timeout=60)
+    client.send(f"wf-wake-{before}", {"n": before}, topic="go")
+    expected = [*(f"h-{i}-done" for i in range(before)), {"n": before}, "h-after-done"]
+    assert handle.result(timeout=60) == expected
+    for i in range(before):
+        assert len(cluster.runs(f"h-{i}")) == 1  # replayed from the history, never run again
+    assert len(cluster.runs("h-after")) == 1

@@ -24,7 +24,7 @@ from ...core.records import (
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import message_from_row, step_params
 from .batcher import RECORD_STEP, record_step_params
-from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, wait_lock, waking
+from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, notify, wait_lock, waking
 
 Q = Queries(POSTGRES)
 _WAKE_MESSAGE_WAITER = waking(Q.wake_message_waiter)
@@ -46,21 +46,22 @@ async def record_with_effect(
     if isinstance(effect, Recv):
         # The oldest message. The row lock already keeps recvs of this
         # workflow apart; SKIP LOCKED would still never hand out a message
-        # another transaction is consuming.
+        # another transaction is consuming. (Asked together, in a pipeline:
+        # whether the step is recorded already, which wins over "no message".)
         cur = await conn.execute(Q.oldest_message, (step.workflow_id, effect.topic))
+        exists = await conn.execute(Q.step_exists, (step.workflow_id, step.step_number))
         msg = await cur.fetchone()
         if msg is None:
-            # A step recorded before still wins over "no message".
-            cur = await conn.execute(Q.step_exists, (step.workflow_id, step.step_number))
-            return (RecordResult.DUPLICATE if await cur.fetchone() else RecordResult.EMPTY), None
+            return (RecordResult.DUPLICATE if await exists.fetchone() else RecordResult.EMPTY), None
         message_id, value = message_from_row(msg)
         step = dataclasses.replace(step, outcome=Outcome(output=value))
     cur = await conn.execute(Q.insert_step, (*step_params(step), seq))
+    if message_id is not None:
+        # Consumed in the same go as the insert; a duplicate rolls both back.
+        await conn.execute(Q.consume_message, (step.completed_at, step.step_number, message_id))
     if await cur.fetchone() is None:
         return RecordResult.DUPLICATE, None
-    if message_id is not None:
-        await conn.execute(Q.consume_message, (step.completed_at, step.step_number, message_id))
-    elif isinstance(effect, Send):
+    if isinstance(effect, Send):
         result = await send(conn, effect.message)
         if result is not RecordResult.RECORDED:
             return result, None
@@ -77,6 +78,17 @@ _WAKE_EVENT_WAITERS_IF_OURS = (
     f"AND resume_at > %s AND {_OURS} RETURNING 1) "
     f"SELECT pg_notify('{CHANNEL}', %s), "
     f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_OURS}")
+
+
+async def claim_waiter(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str,
+                       lease_until: int) -> psycopg.AsyncCursor[Any]:
+    """After send(..., claim=True), in its transaction (so after its lock and
+    insert: see wakeups.py): claim the workflow the message wakes, if it is
+    parked on its topic (the cursor returns its row). Other coordinators hear
+    of the message as after a wake-up, not of new work."""
+    await notify(conn, f"msg:{m.workflow_id}")
+    return await conn.execute(Q.claim_message_waiter, (owner, lease_until, m.created_at, m.workflow_id,
+                                                       message_wait_key(m.topic), m.created_at))
 
 
 async def record_set_event(
@@ -112,20 +124,24 @@ async def record_set_event(
     return (RecordResult.DUPLICATE if matched else RecordResult.STALE), None, None
 
 
-async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:
-    """Deliver a message inside the caller's transaction; rolled back unless RECORDED."""
+async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage, claim: bool = False) -> RecordResult:
+    """Deliver a message inside the caller's transaction; rolled back unless
+    RECORDED. The statements do not wait for each other's results (in a
+    pipeline they go out together): what a missing workflow or a duplicate
+    wrote is rolled back with the rest. With `claim` the waiter is not woken:
+    the caller claims it next (claim_waiter)."""
     wait_key = message_wait_key(m.topic)
     # The lock first, so the wake-up UPDATE below reads after it (wakeups.py).
-    cur = await conn.execute(LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id))
-    row = await cur.fetchone()
-    assert row is not None
-    _, found = row
-    if not found:
-        return RecordResult.NOT_FOUND
+    find = await conn.execute(LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id))
     params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
-    cur = await conn.execute(Q.insert_message, params)
-    if await cur.fetchone() is None:
+    inserted = await conn.execute(Q.insert_message, params)
+    if not claim:
+        await conn.execute(_WAKE_MESSAGE_WAITER,
+                           (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
+    row = await find.fetchone()
+    assert row is not None
+    if not row[1]:
+        return RecordResult.NOT_FOUND
+    if await inserted.fetchone() is None:
         return RecordResult.DUPLICATE
-    await conn.execute(_WAKE_MESSAGE_WAITER,
-                       (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
     return RecordResult.RECORDED

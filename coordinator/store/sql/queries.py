@@ -89,7 +89,8 @@ class Queries:
         # statistics cannot see that few PENDING rows are unowned and not
         # parked, would otherwise walk the PENDING rows of an index in order.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
-        kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL", "created_at + 0, workflow_id"),
+        kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL",
+                  "created_at + 0, workflow_id"),
                  ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
                   "resume_at, workflow_id"),
                  ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL",
@@ -159,6 +160,8 @@ class Queries:
         self.get_steps = r(
             f"SELECT {step} FROM steps WHERE workflow_id = ? AND {d.in_list('step_number')} "
             "ORDER BY step_number")
+        self.list_histories = r(
+            f"SELECT {step} FROM steps WHERE {d.in_list('workflow_id')} ORDER BY workflow_id, step_number")
         # The limit is a parameter: dialect.no_limit for none.
         self.list_steps = r(
             f"SELECT {step} FROM steps WHERE workflow_id = ? AND step_number > ? "
@@ -180,6 +183,13 @@ class Queries:
         # Parameters: created_at, workflow_id, wait key, created_at.
         self.wake_message_waiter = r(
             "UPDATE workflows SET " + _WAKE.format(where="workflow_id = ? AND wait_key = ?"))
+
+        # Parameters: owner, lease_until, created_at, workflow_id, wait key,
+        # created_at. The wake-up above, claiming the woken workflow at once.
+        self.claim_message_waiter = r(
+            "UPDATE workflows SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, "
+            "resume_at = NULL, wait_key = NULL WHERE workflow_id = ? AND wait_key = ? "
+            f"AND status = 'PENDING' AND resume_at > ? AND queue_name IS NULL RETURNING {wf}")
 
         # -- events ----------------------------------------------------------
         # seq: the workflow's row lock (next_step_seq) keeps its set_events apart.

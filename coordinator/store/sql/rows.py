@@ -7,7 +7,7 @@ index per field, as before, and reordering a list cannot misplace a field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ...core.records import (
@@ -176,6 +176,15 @@ def token_params(t: TokenRecord) -> tuple[Any, ...]:
 workflow_from_row = _workflow_mapper()
 step_from_row = _step_mapper()
 event_from_row = _event_mapper()
+
+
+def histories(workflow_ids: list[str], rows: Iterable[Sequence[Any]]) -> dict[str, list[StepRecord]]:
+    """Step rows (in workflow, step-number order) by workflow; every ID has an entry."""
+    found: dict[str, list[StepRecord]] = {wid: [] for wid in workflow_ids}
+    for row in rows:
+        step = step_from_row(row)
+        found[step.workflow_id].append(step)
+    return found
 
 _MSG_ID, _MSG_ENCODING, _MSG_DATA = MESSAGE.at("message_id", "encoding", "data")
 

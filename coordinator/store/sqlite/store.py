@@ -45,6 +45,7 @@ from ..sql import queues
 from ..sql.queries import SQLITE, Queries, claim_params, page_params, park_params, workflow_params
 from ..sql.rows import (
     event_from_row,
+    histories,
     message_from_row,
     node_from_row,
     outcome_params,
@@ -200,6 +201,19 @@ class SqliteStore(SqliteOperations):
 
         return await self._run(tx)
 
+    async def send_and_claim(self, message: NewMessage, owner: str,
+                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+        def tx(db: sqlite3.Connection) -> tuple[RecordResult, WorkflowRecord | None]:
+            m = message
+            result = _send(db, m, claim=True)
+            if result is not RecordResult.RECORDED:
+                raise Rollback(lambda db: (result, None))
+            row = db.execute(Q.claim_message_waiter, (owner, lease_until, m.created_at, m.workflow_id,
+                                                      message_wait_key(m.topic), m.created_at)).fetchone()
+            return result, workflow_from_row(row) if row else None
+
+        return await self._run(tx)
+
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
         def read(db: sqlite3.Connection) -> EventRecord | None:
             row = db.execute(Q.get_event, (workflow_id, key)).fetchone()
@@ -236,6 +250,11 @@ class SqliteStore(SqliteOperations):
     ) -> list[StepRecord]:
         params = (workflow_id, after_step_number, SQLITE.no_limit if limit is None else limit)
         return await self._run(lambda db: [step_from_row(r) for r in db.execute(Q.list_steps, params)])
+
+    async def list_histories(self, workflow_ids: list[str]) -> dict[str, list[StepRecord]]:
+        params = (SQLITE.list_param(workflow_ids),)
+        rows = await self._run(lambda db: db.execute(Q.list_histories, params).fetchall())
+        return histories(workflow_ids, rows)
 
     # -- step tasks --------------------------------------------------------------
 
@@ -418,15 +437,17 @@ def _record_step(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
-def _send(db: sqlite3.Connection, m: NewMessage) -> RecordResult:
-    """Deliver a message inside the caller's transaction (rolled back unless RECORDED)."""
+def _send(db: sqlite3.Connection, m: NewMessage, claim: bool = False) -> RecordResult:
+    """Deliver a message inside the caller's transaction (rolled back unless
+    RECORDED); its waiter is woken, unless the caller claims it (`claim`)."""
     if db.execute(Q.workflow_exists, (m.workflow_id,)).fetchone() is None:
         return RecordResult.NOT_FOUND
     params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
     if db.execute(Q.insert_message, params).fetchone() is None:
         return RecordResult.DUPLICATE
-    db.execute(Q.wake_message_waiter,
-               (m.created_at, m.workflow_id, message_wait_key(m.topic), m.created_at))
+    if not claim:
+        db.execute(Q.wake_message_waiter,
+                   (m.created_at, m.workflow_id, message_wait_key(m.topic), m.created_at))
     return RecordResult.RECORDED
 
 

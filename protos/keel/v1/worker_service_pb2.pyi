@@ -102,20 +102,24 @@ class Registered(_message.Message):
     def __init__(self, coordinator_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class WorkflowAssignment(_message.Message):
-    __slots__ = ("workflow_id", "name", "input", "epoch", "has_history", "created_at")
+    __slots__ = ("workflow_id", "name", "input", "epoch", "has_history", "created_at", "history_complete", "history")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     HAS_HISTORY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     name: str
     input: _common_pb2.Payload
     epoch: int
     has_history: bool
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., epoch: _Optional[int] = ..., has_history: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    history_complete: bool
+    history: _containers.RepeatedCompositeFieldContainer[_common_pb2.StepRecord]
+    def __init__(self, workflow_id: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., epoch: _Optional[int] = ..., has_history: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., history_complete: _Optional[bool] = ..., history: _Optional[_Iterable[_Union[_common_pb2.StepRecord, _Mapping]]] = ...) -> None: ...
 
 class StepAssignment(_message.Message):
     __slots__ = ("workflow_id", "epoch", "step_number", "name", "input", "attempt", "timeout")
@@ -302,7 +306,7 @@ class SetEventResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
 class ReadEventRequest(_message.Message):
-    __slots__ = ("workflow_id", "epoch", "step_number", "target_workflow_id", "key", "timeout", "hold")
+    __slots__ = ("workflow_id", "epoch", "step_number", "target_workflow_id", "key", "timeout", "hold", "park")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -310,6 +314,7 @@ class ReadEventRequest(_message.Message):
     KEY_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     HOLD_FIELD_NUMBER: _ClassVar[int]
+    PARK_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     epoch: int
     step_number: int
@@ -317,15 +322,18 @@ class ReadEventRequest(_message.Message):
     key: str
     timeout: _duration_pb2.Duration
     hold: _duration_pb2.Duration
-    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., target_workflow_id: _Optional[str] = ..., key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    park: bool
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., target_workflow_id: _Optional[str] = ..., key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., park: _Optional[bool] = ...) -> None: ...
 
 class ReadEventResponse(_message.Message):
-    __slots__ = ("step", "waiting_until")
+    __slots__ = ("step", "waiting_until", "parked")
     STEP_FIELD_NUMBER: _ClassVar[int]
     WAITING_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
     step: _common_pb2.StepRecord
     waiting_until: _timestamp_pb2.Timestamp
-    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    parked: bool
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parked: _Optional[bool] = ...) -> None: ...
 
 class SendMessageRequest(_message.Message):
     __slots__ = ("workflow_id", "epoch", "step_number", "destination_workflow_id", "topic", "message")
@@ -350,28 +358,32 @@ class SendMessageResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ...) -> None: ...
 
 class ReceiveMessageRequest(_message.Message):
-    __slots__ = ("workflow_id", "epoch", "step_number", "topic", "timeout", "hold")
+    __slots__ = ("workflow_id", "epoch", "step_number", "topic", "timeout", "hold", "park")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_NUMBER_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     HOLD_FIELD_NUMBER: _ClassVar[int]
+    PARK_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     epoch: int
     step_number: int
     topic: str
     timeout: _duration_pb2.Duration
     hold: _duration_pb2.Duration
-    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., topic: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    park: bool
+    def __init__(self, workflow_id: _Optional[str] = ..., epoch: _Optional[int] = ..., step_number: _Optional[int] = ..., topic: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., park: _Optional[bool] = ...) -> None: ...
 
 class ReceiveMessageResponse(_message.Message):
-    __slots__ = ("step", "waiting_until")
+    __slots__ = ("step", "waiting_until", "parked")
     STEP_FIELD_NUMBER: _ClassVar[int]
     WAITING_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
     step: _common_pb2.StepRecord
     waiting_until: _timestamp_pb2.Timestamp
-    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    parked: bool
+    def __init__(self, step: _Optional[_Union[_common_pb2.StepRecord, _Mapping]] = ..., waiting_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parked: _Optional[bool] = ...) -> None: ...
 
 class SleepRequest(_message.Message):
     __slots__ = ("workflow_id", "epoch", "step_number", "duration")
