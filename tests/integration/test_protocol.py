@@ -64,9 +64,10 @@ class RawWorker:
         self.channel.close()
 
 
-def record(stub: Any, wf: str, epoch: int, n: int, value: Any, attempt: int = 0) -> pb.StepRecord:
+def record(stub: Any, wf: str, epoch: int, n: int, value: Any, attempt: int = 0,
+           name: str = "s") -> pb.StepRecord:
     return stub.RecordStep(wpb.RecordStepRequest(
-        workflow_id=wf, epoch=epoch, step_number=n, name="s", attempt=attempt, output=payload(value),
+        workflow_id=wf, epoch=epoch, step_number=n, name=name, attempt=attempt, output=payload(value),
     ), timeout=10).step
 
 
@@ -138,9 +139,9 @@ def test_remote_step_attempts_are_fenced(cluster: Any) -> None:
     a2 = s2.next().run_step
     assert a2.attempt == 2
     with pytest.raises(grpc.RpcError) as err:
-        record(s2.stub, "wf-raw2", run.epoch, 0, "from attempt 1", attempt=1)
+        record(s2.stub, "wf-raw2", run.epoch, 0, "from attempt 1", attempt=1, name="far_step")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert record(s2.stub, "wf-raw2", run.epoch, 0, "from attempt 2", attempt=2).attempt == 2
+    assert record(s2.stub, "wf-raw2", run.epoch, 0, "from attempt 2", attempt=2, name="far_step").attempt == 2
     t.join(10)
     assert result["step"].output.data == b'"from attempt 2"'
     for w in (runner, s2):
