@@ -371,16 +371,19 @@ class Engine(EngineServices):
 
     async def await_workflow(self, workflow_id: str, timeout: float) -> WorkflowRecord:
         deadline = self.clock.monotonic() + timeout
+        first = True
         while True:
             with self.ctx.wakeups.finished.waiting(workflow_id) as woken:
                 left = deadline - self.clock.monotonic()
-                # Running on one of our workers: it is not final, and its end
-                # wakes us with the committed record; no read (the common case
-                # of a client starting a workflow and awaiting it at once).
-                if self.dispatch.execution(workflow_id) is None or left <= 0:
+                # At first, running on one of our workers: it is not final, and
+                # its end here wakes us with the committed record; no read (a
+                # client starting a workflow and awaiting it at once). After a
+                # note or a poll, read: another coordinator may have ended it.
+                if not first or self.dispatch.execution(workflow_id) is None or left <= 0:
                     wf = await self.get_workflow(workflow_id)
                     if wf.status.final or left <= 0:
                         return wf
+                first = False
                 # Another coordinator may finish it: look again now and then.
                 await asyncio.wait([woken], timeout=min(left, self.config.poll_interval))
                 if woken.done() and isinstance(woken.result(), WorkflowRecord):
