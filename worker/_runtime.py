@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -26,7 +25,7 @@ from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
-from . import _codec, _transport
+from . import _batching, _codec, _transport
 from ._errors import CoordinatorError, LeaseLost
 from ._execution import Execution, record_outcome
 from ._registry import REGISTRY, Registry
@@ -216,18 +215,21 @@ class Worker:
             workflow_slots=self.concurrency,
             step_slots=self.step_concurrency,
             sdk=SDK,
+            batches=True,
         )))
         self._endpoint, stub = self._stub.current()
         # Every call made for this session's assignments goes to the coordinator
         # that holds its stream (it runs them); only reconnecting moves on.
         self._session_stub = stub
         self.coordinator_address = self._endpoints.address(self._endpoint)
-        responses = stub.Connect(self._requests(outbox))
+        peer_batches = False  # the coordinator reads WorkerBatch (from Registered)
+        responses = stub.Connect(_batching.requests(outbox, lambda: peer_batches))
         try:
-            for msg in responses:
+            for msg in (m for batch in responses for m in _batching.unbatch(batch)):
                 body = msg.WhichOneof("body")
                 if body == "registered":
                     registered = True
+                    peer_batches = msg.registered.batches
                     interval = msg.registered.heartbeat_interval.ToMilliseconds() / 1000 or 1.0
                     threading.Thread(target=self._heartbeat, args=(outbox, interval),
                                      name="keel-heartbeat", daemon=True).start()
@@ -255,14 +257,6 @@ class Worker:
                 waiter.done(wpb.Reply(error=wpb.CallError(
                     code=grpc.StatusCode.UNAVAILABLE.value[0], message="stream to the coordinator lost")))
         return registered
-
-    @staticmethod
-    def _requests(outbox: queue.Queue[wpb.WorkerMessage | None]) -> Iterator[wpb.WorkerMessage]:
-        while True:
-            msg = outbox.get()
-            if msg is None:
-                return
-            yield msg
 
     def _send(self, msg: wpb.WorkerMessage) -> None:
         with self._lock:

@@ -213,6 +213,7 @@ def registered(coordinator_id: str, heartbeat_interval: float, lease_timeout: fl
         coordinator_id=coordinator_id,
         heartbeat_interval=duration(heartbeat_interval),
         lease_timeout=duration(lease_timeout),
+        batches=True,  # the stream reads WorkerBatch
     )
 
 

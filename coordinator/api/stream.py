@@ -100,6 +100,53 @@ class StreamLink:
             self.queue.put_nowait((_CLOSE, 0))
 
 
+# A batch is closed once it holds this much; a bigger message goes alone.
+_BATCH_BYTES = 256 * 1024
+
+
+class _Outbox:
+    """What the stream writes next: the link's queued messages, numbered by
+    seq, several in one CoordinatorBatch when the worker reads batches and
+    more than one is ready (the replies of one group commit, say): one write
+    and one read on each side instead of many."""
+
+    def __init__(self, link: StreamLink, batches: bool) -> None:
+        self.link = link
+        self.batches = batches
+        self.seq = 0
+        self.sent_bytes = 0  # of the message `next` returned last
+        self._held: tuple[object, int] | None = None  # taken off the queue, not yet sent
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    async def next(self) -> wpb.CoordinatorMessage | None:
+        """The next message to write, or None once the stream is to end."""
+        first, size = self._held or await self.link.queue.get()
+        self._held = None
+        if first is _CLOSE:
+            return None
+        assert isinstance(first, wpb.CoordinatorMessage)
+        first.seq = self.next_seq()
+        self.sent_bytes = size
+        queue = self.link.queue
+        if not self.batches or queue.empty() or size >= _BATCH_BYTES:
+            return first
+        batch = wpb.CoordinatorMessage()
+        batch.batch.messages.append(first)
+        while not queue.empty():
+            msg, size = queue.get_nowait()
+            if msg is _CLOSE or self.sent_bytes + size > _BATCH_BYTES:
+                self._held = (msg, size)
+                break
+            assert isinstance(msg, wpb.CoordinatorMessage)
+            msg.seq = self.next_seq()
+            batch.batch.messages.append(msg)
+            self.sent_bytes += size
+        return batch
+
+
 class WorkerStream:
     """Serves Connect calls for one engine."""
 
@@ -124,23 +171,18 @@ class WorkerStream:
         except (asyncio.TimeoutError, StopAsyncIteration):
             raise InvalidArgument("expected a register message first") from None
         link = StreamLink(self.buffer_bytes)
-        session = requests.worker_session(requests.register(first), link)
+        reg = requests.register(first)
+        session = requests.worker_session(reg, link)
         link.on_writable = lambda: self.engine.stream_writable(session)
         self.engine.register(session)
         reader = asyncio.create_task(self._read(messages, session, link, first.seq))
-        seq = 1
+        out = _Outbox(link, reg.batches)
         try:
-            yield wpb.CoordinatorMessage(seq=seq, registered=convert.registered(
+            yield wpb.CoordinatorMessage(seq=out.next_seq(), registered=convert.registered(
                 self.coordinator_id, self.heartbeat_interval, self.worker_timeout))
-            while True:
-                msg, size = await link.queue.get()
-                if msg is _CLOSE:
-                    break
-                assert isinstance(msg, wpb.CoordinatorMessage)
-                seq += 1
-                msg.seq = seq
+            while (msg := await out.next()) is not None:
                 yield msg  # returns once gRPC took it: a worker that does not read stalls here
-                link.written(size)
+                link.written(out.sent_bytes)
         finally:
             reader.cancel()
             self.engine.unregister(session)
@@ -155,22 +197,15 @@ class WorkerStream:
             async for msg in messages:
                 # Answers the worker does not read hold their requests back.
                 await link.wait_writable()
-                if msg.seq and msg.seq <= last_seq:
-                    continue  # a resend we already handled
-                last_seq = msg.seq or last_seq
                 # Any message proves the worker alive, not only heartbeats.
                 self.engine.heartbeat(session)
-                body = msg.WhichOneof("body")
-                if body in self.calls:
-                    # Served concurrently: a slow commit must not stall the heartbeats behind it.
-                    task = asyncio.create_task(self._reply(link, msg, body))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                elif body == "drain":
-                    self.engine.drain(session)
-                elif body == "register":
-                    raise InvalidArgument("register may only be the first message of a stream; "
-                                          "open a new stream to register again")
+                if msg.WhichOneof("body") != "batch":
+                    last_seq = self._handle(msg, session, link, last_seq)
+                    continue
+                for inner in msg.batch.messages:
+                    if inner.WhichOneof("body") == "batch":
+                        raise InvalidArgument("a batch may not hold a batch")
+                    last_seq = self._handle(inner, session, link, last_seq)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         except InvalidArgument as exc:  # a message that does not decode
@@ -179,6 +214,24 @@ class WorkerStream:
             log.exception("worker stream of %s failed", session.worker_id)
         finally:
             link.end()
+
+    def _handle(self, msg: wpb.WorkerMessage, session: WorkerSession, link: StreamLink,
+                last_seq: int) -> int:
+        """Act on one message from the worker; the highest seq seen after it."""
+        if msg.seq and msg.seq <= last_seq:
+            return last_seq  # a resend we already handled
+        body = msg.WhichOneof("body")
+        if body in self.calls:
+            # Served concurrently: a slow commit must not stall the heartbeats behind it.
+            task = asyncio.create_task(self._reply(link, msg, body))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif body == "drain":
+            self.engine.drain(session)
+        elif body == "register":
+            raise InvalidArgument("register may only be the first message of a stream; "
+                                  "open a new stream to register again")
+        return msg.seq or last_seq
 
     async def _reply(self, link: StreamLink, msg: wpb.WorkerMessage, body: str) -> None:
         """Serve a request sent on the stream; answer with a Reply after the commit."""

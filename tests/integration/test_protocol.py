@@ -23,7 +23,8 @@ def payload(value: Any) -> pb.Payload:
 class RawWorker:
     """A minimal worker speaking the protocol directly."""
 
-    def __init__(self, address: str, worker_id: str, workflows: list[str], steps: list[str]) -> None:
+    def __init__(self, address: str, worker_id: str, workflows: list[str], steps: list[str],
+                 batches: bool = False) -> None:
         self.channel = grpc.insecure_channel(address)
         self.stub = wgrpc.WorkerServiceStub(self.channel)
         self.outbox: queue.Queue[wpb.WorkerMessage | None] = queue.Queue()
@@ -31,10 +32,11 @@ class RawWorker:
         self.seq = 0
         self.send(wpb.WorkerMessage(register=wpb.Register(
             worker_id=worker_id, workflows=workflows, steps=steps, workflow_slots=1, step_slots=1,
-            sdk="test/raw")))
+            sdk="test/raw", batches=batches)))
         self.responses = self.stub.Connect(self._requests())
         threading.Thread(target=self._read, daemon=True).start()
-        assert self.next(timeout=10).WhichOneof("body") == "registered"
+        self.registered = self.next(timeout=10)
+        assert self.registered.WhichOneof("body") == "registered"
 
     def _requests(self) -> Iterator[wpb.WorkerMessage]:
         while (msg := self.outbox.get()) is not None:
@@ -51,6 +53,13 @@ class RawWorker:
         self.seq += 1
         msg.seq = self.seq
         self.outbox.put(msg)
+
+    def send_batch(self, *msgs: wpb.WorkerMessage) -> None:
+        """`msgs` numbered and written as one WorkerBatch."""
+        for msg in msgs:
+            self.seq += 1
+            msg.seq = self.seq
+        self.outbox.put(wpb.WorkerMessage(batch=wpb.WorkerBatch(messages=msgs)))
 
     def next(self, timeout: float = 10) -> wpb.CoordinatorMessage:
         try:

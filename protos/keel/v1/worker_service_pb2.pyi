@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow", "set_event")
+    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow", "set_event", "batch")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class WorkerMessage(_message.Message):
     RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     SET_EVENT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     seq: int
     register: Register
     heartbeat: Heartbeat
@@ -27,23 +28,32 @@ class WorkerMessage(_message.Message):
     record_step: RecordStepRequest
     finish_workflow: FinishWorkflowRequest
     set_event: SetEventRequest
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ..., set_event: _Optional[_Union[SetEventRequest, _Mapping]] = ...) -> None: ...
+    batch: WorkerBatch
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ..., set_event: _Optional[_Union[SetEventRequest, _Mapping]] = ..., batch: _Optional[_Union[WorkerBatch, _Mapping]] = ...) -> None: ...
+
+class WorkerBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[WorkerMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[WorkerMessage, _Mapping]]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("worker_id", "workflows", "steps", "workflow_slots", "step_slots", "sdk")
+    __slots__ = ("worker_id", "workflows", "steps", "workflow_slots", "step_slots", "sdk", "batches")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_SLOTS_FIELD_NUMBER: _ClassVar[int]
     STEP_SLOTS_FIELD_NUMBER: _ClassVar[int]
     SDK_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     workflows: _containers.RepeatedScalarFieldContainer[str]
     steps: _containers.RepeatedScalarFieldContainer[str]
     workflow_slots: int
     step_slots: int
     sdk: str
-    def __init__(self, worker_id: _Optional[str] = ..., workflows: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., step_slots: _Optional[int] = ..., sdk: _Optional[str] = ...) -> None: ...
+    batches: bool
+    def __init__(self, worker_id: _Optional[str] = ..., workflows: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., step_slots: _Optional[int] = ..., sdk: _Optional[str] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ()
@@ -54,20 +64,28 @@ class Drain(_message.Message):
     def __init__(self) -> None: ...
 
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("seq", "registered", "run_workflow", "run_step", "revoke", "reply")
+    __slots__ = ("seq", "registered", "run_workflow", "run_step", "revoke", "reply", "batch")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     RUN_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     RUN_STEP_FIELD_NUMBER: _ClassVar[int]
     REVOKE_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     seq: int
     registered: Registered
     run_workflow: WorkflowAssignment
     run_step: StepAssignment
     revoke: Revoke
     reply: Reply
-    def __init__(self, seq: _Optional[int] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., run_workflow: _Optional[_Union[WorkflowAssignment, _Mapping]] = ..., run_step: _Optional[_Union[StepAssignment, _Mapping]] = ..., revoke: _Optional[_Union[Revoke, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ...) -> None: ...
+    batch: CoordinatorBatch
+    def __init__(self, seq: _Optional[int] = ..., registered: _Optional[_Union[Registered, _Mapping]] = ..., run_workflow: _Optional[_Union[WorkflowAssignment, _Mapping]] = ..., run_step: _Optional[_Union[StepAssignment, _Mapping]] = ..., revoke: _Optional[_Union[Revoke, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., batch: _Optional[_Union[CoordinatorBatch, _Mapping]] = ...) -> None: ...
+
+class CoordinatorBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[CoordinatorMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[CoordinatorMessage, _Mapping]]] = ...) -> None: ...
 
 class Reply(_message.Message):
     __slots__ = ("request_seq", "record_step", "finish_workflow", "error", "set_event")
@@ -92,14 +110,16 @@ class CallError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("coordinator_id", "heartbeat_interval", "lease_timeout")
+    __slots__ = ("coordinator_id", "heartbeat_interval", "lease_timeout", "batches")
     COORDINATOR_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     LEASE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     coordinator_id: str
     heartbeat_interval: _duration_pb2.Duration
     lease_timeout: _duration_pb2.Duration
-    def __init__(self, coordinator_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    batches: bool
+    def __init__(self, coordinator_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class WorkflowAssignment(_message.Message):
     __slots__ = ("workflow_id", "name", "input", "epoch", "has_history", "created_at", "history_complete", "history")
