@@ -11,10 +11,12 @@ from .context import Context
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .records import (
     Effect,
+    EventRecord,
     NewStep,
     NewTask,
     Outcome,
     RecordResult,
+    SetEvent,
     StepKind,
     StepRecord,
     Value,
@@ -33,13 +35,31 @@ class Executions:
         ctx = self.ctx
         if step.attempt > 0:
             return await self._complete_task(stamp(step))  # audit: which worker token ran it
-        ctx.check_not_stale(step.workflow_id, step.epoch)
-        step = stamp(step)  # audit: which worker token recorded it
-        execution = ctx.dispatch.execution(step.workflow_id)
-        if execution is not None and not step.worker_id:  # run by (or for) the workflow's worker
-            step = dataclasses.replace(step, worker_id=execution.session.worker_id)
+        step = self._stamped(step)
         with ctx.observer.commit("record_step"):
             result, record = await ctx.store.record_step(step, effect)
+        return await self._checked(step, effect, result, record)
+
+    async def set_event(self, step: NewStep, key: str) -> tuple[StepRecord, EventRecord | None]:
+        """record_step with SetEvent(key); also the event appended, when
+        recorded now and the store can tell."""
+        step = self._stamped(step)
+        with self.ctx.observer.commit("record_step"):
+            result, record, event = await self.ctx.store.set_event(step, key)
+        return await self._checked(step, SetEvent(key), result, record), event
+
+    def _stamped(self, step: NewStep) -> NewStep:
+        self.ctx.check_not_stale(step.workflow_id, step.epoch)
+        step = stamp(step)  # audit: which worker token recorded it
+        execution = self.ctx.dispatch.execution(step.workflow_id)
+        if execution is not None and not step.worker_id:  # run by (or for) the workflow's worker
+            step = dataclasses.replace(step, worker_id=execution.session.worker_id)
+        return step
+
+    async def _checked(self, step: NewStep, effect: Effect | None, result: RecordResult,
+                       record: StepRecord | None) -> StepRecord:
+        """The record, once the store's answer is checked: stale and missing raise."""
+        ctx = self.ctx
         if result is RecordResult.STALE:
             raise await ctx.stale(step.workflow_id, step.epoch)
         if result is RecordResult.NOT_FOUND:

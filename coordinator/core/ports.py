@@ -24,6 +24,7 @@ from .records import (
     QueueState,
     RecordResult,
     ScheduleRecord,
+    SetEvent,
     StepRecord,
     TaskRecord,
     Tick,
@@ -141,6 +142,15 @@ class Store(abc.ABC):
         On DUPLICATE returns the record that won. With Recv, the recorded output
         is the consumed message's value (EMPTY if there is none). With Send, a
         missing destination gives NOT_FOUND."""
+
+    async def set_event(
+        self, step: NewStep, key: str
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+        """record_step(step, SetEvent(key)), and the event it appended when
+        RECORDED, so readers woken here are answered without reading it again.
+        The default cannot tell the event (None: readers read it)."""
+        result, record = await self.record_step(step, SetEvent(key))
+        return result, record, None
 
     # -- events, messages, waits ---------------------------------------------
 

@@ -27,7 +27,6 @@ from .records import (
     RecordResult,
     Recv,
     Send,
-    SetEvent,
     StepKind,
     StepRecord,
     Value,
@@ -69,11 +68,12 @@ class Waits:
     async def set_event(self, workflow_id: str, epoch: int, step_number: int, key: str,
                         value: Value) -> StepRecord:
         now = self.ctx.clock.now_ms()
-        record = await self.executions.record_step(NewStep(
+        record, event = await self.executions.set_event(NewStep(
             workflow_id, epoch, step_number, key, StepKind.SET_EVENT, Outcome(output=value),
             0, now, now,
-        ), SetEvent(key))
-        self.ctx.wakeups.events.wake(workflow_id)
+        ), key)
+        # Readers of this key woken with the committed event answer with it.
+        self.ctx.wakeups.events.wake(workflow_id, event)
         self.ctx.work.more()  # workflows parked in get_event may be claimable now
         return record
 
@@ -250,6 +250,9 @@ class Waits:
                 if event is not None or left <= 0:
                     return event
                 await asyncio.wait([woken], timeout=min(left, self.ctx.config.poll_interval))
+                if woken.done() and isinstance(set_now := woken.result(), EventRecord) \
+                        and set_now.key == key:
+                    return set_now  # committed here just now: the latest value
 
     async def watch_events(self, workflow_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         await self.ctx.workflow(workflow_id)

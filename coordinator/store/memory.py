@@ -219,6 +219,13 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
 
     # -- steps ---------------------------------------------------------------
 
+    async def set_event(
+        self, step: NewStep, key: str
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+        result, record = await self.record_step(step, SetEvent(key))
+        recorded = result is RecordResult.RECORDED
+        return result, record, self._db.events[step.workflow_id][-1] if recorded else None
+
     async def record_step(
         self, step: NewStep, effect: Effect | None = None
     ) -> tuple[RecordResult, StepRecord | None]:

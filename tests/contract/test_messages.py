@@ -54,6 +54,28 @@ def test_set_event_appends_events(any_store_url: str) -> None:
     run(any_store_url, body)
 
 
+def test_set_event_reports_the_event_it_appended(any_store_url: str) -> None:
+    """What readers woken by the commit are answered with, unread: exactly
+    what get_event would return (or None where a store cannot tell)."""
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w1")
+        await set_event(s, "w1", epoch, 0, "a", b"1")
+
+        def new(number: int, data: bytes, epoch: int = epoch) -> NewStep:
+            return step("w1", epoch, number, ok(data), kind=StepKind.SET_EVENT, name="a",
+                        completed_at=3000 + number)
+
+        result, rec, event = await s.set_event(new(1, b"2"), "a")
+        assert result is RecordResult.RECORDED and rec is not None and payload(rec) == b"2"
+        assert event == await s.get_event("w1", "a") == EventRecord("w1", 2, "a", Value("json", b"2"), 1, 3001)
+        first = await s.get_step("w1", 1)
+        assert await s.set_event(new(1, b"3"), "a") == (RecordResult.DUPLICATE, first, None)
+        assert await s.set_event(new(2, b"4", epoch + 1), "a") == (RecordResult.STALE, None, None)
+        assert [e.seq for e in await s.list_events("w1", 0, 10)] == [1, 2]
+
+    run(any_store_url, body)
+
+
 def test_send_message_not_found_and_idempotency(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         assert await s.send_message(msg("nope")) is RecordResult.NOT_FOUND

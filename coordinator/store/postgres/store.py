@@ -204,9 +204,8 @@ class PostgresStore(PostgresOperations):
                 return RecordResult.RECORDED, step.recorded(seq)
             result = RecordResult.DUPLICATE if matched else RecordResult.STALE
         elif isinstance(effect, SetEvent):
-            # One round trip (event delivery latency is mostly this commit).
-            async with self._pool.connection() as conn:
-                result, record, _ = await record_set_event(conn, step, effect)
+            result, record, _ = await self.set_event(step, effect.key)
+            return result, record
         else:
             # Pipelined: a recv's statements wait only for what they need
             # (the row lock's sequence, the message), three round trips, not six.
@@ -222,6 +221,19 @@ class PostgresStore(PostgresOperations):
         return result, await self.get_step(step.workflow_id, step.step_number)
 
     # -- events, messages, waits ---------------------------------------------
+
+    async def set_event(
+        self, step: NewStep, key: str
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+        # One round trip (event delivery latency is mostly this commit).
+        async with self._pool.connection() as conn:
+            result, record, seq = await record_set_event(conn, step, SetEvent(key))
+        if result is RecordResult.RECORDED:
+            assert step.outcome.output is not None and seq is not None
+            return result, record, EventRecord(step.workflow_id, seq, key, step.outcome.output,
+                                               step.step_number, step.completed_at)
+        # Nothing was written: the winner, as record_step reports it.
+        return result, await self.get_step(step.workflow_id, step.step_number), None
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         async with self._pool.connection() as conn:

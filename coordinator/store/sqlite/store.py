@@ -192,6 +192,18 @@ class SqliteStore(SqliteOperations):
 
     # -- events, messages, waits ---------------------------------------------
 
+    async def set_event(
+        self, step: NewStep, key: str
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+        def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+            result, record = _record_step(db, step, SetEvent(key))
+            if result is not RecordResult.RECORDED:
+                raise Rollback(lambda db: (result, _get_step(db, step.workflow_id, step.step_number), None))
+            row = db.execute(Q.get_event, (step.workflow_id, key)).fetchone()
+            return result, record, event_from_row(row)
+
+        return await self._run(tx)
+
     async def send_message(self, message: NewMessage) -> RecordResult:
         def tx(db: sqlite3.Connection) -> RecordResult:
             result = _send(db, message)
