@@ -67,7 +67,8 @@ def test_set_event_reports_the_event_it_appended(any_store_url: str) -> None:
 
         result, rec, event = await s.set_event(new(1, b"2"), "a")
         assert result is RecordResult.RECORDED and rec is not None and payload(rec) == b"2"
-        assert event == await s.get_event("w1", "a") == EventRecord("w1", 2, "a", Value("json", b"2"), 1, 3001)
+        expected = EventRecord("w1", 2, "a", Value("json", b"2"), 1, 3001)
+        assert event == await s.get_event("w1", "a") == expected
         first = await s.get_step("w1", 1)
         assert await s.set_event(new(1, b"3"), "a") == (RecordResult.DUPLICATE, first, None)
         assert await s.set_event(new(2, b"4", epoch + 1), "a") == (RecordResult.STALE, None, None)

@@ -254,3 +254,32 @@ def test_pg_a_refused_statement_in_a_group_commit_hurts_no_other(pg_url: str) ->
         assert len(await s.list_workflows(None, None, 100)) == 9
 
     run(pg_url, body)
+
+
+def test_pg_a_script_is_one_transaction_and_survives_lost_prepared_statements(pg_url: str) -> None:
+    """run_script (set_event's one write): a statement that fails rolls back
+    those before it; a session that lost its prepared statements (DISCARD
+    ALL) fails that once and prepares them again."""
+    from coordinator.store.postgres.pool import libpq_url
+    from coordinator.store.postgres.script import run_script
+
+    async def main() -> None:
+        conn = await psycopg.AsyncConnection.connect(libpq_url(pg_url), autocommit=True)
+        try:
+            await conn.execute("CREATE TEMP TABLE t (a int PRIMARY KEY, b text)")
+            insert = "INSERT INTO t VALUES (%s, %s) RETURNING a"
+            assert await run_script(conn, [(insert, (1, "x")), ("SELECT %s::int + 1", (41,)),
+                                           ("SELECT 1 WHERE false", ())]) == [(1,), (42,), None]
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await run_script(conn, [(insert, (2, "it's")), (insert, (1, "again"))])
+            assert await (await conn.execute("SELECT a FROM t ORDER BY a")).fetchall() == [(1,)]
+            await conn.execute("DISCARD ALL")
+            await conn.execute("CREATE TEMP TABLE t (a int PRIMARY KEY, b text)")
+            with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+                await run_script(conn, [(insert, (3, "z"))])
+            assert await run_script(conn, [(insert, (3, "50%"))]) == [(3,)]
+            assert await (await conn.execute("SELECT b FROM t")).fetchall() == [("50%",)]
+        finally:
+            await conn.close()
+
+    asyncio.run(main())

@@ -24,6 +24,7 @@ from ...core.records import (
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import message_from_row, step_params
 from .batcher import RECORD_STEP, record_step_params
+from .script import run_script
 from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, notify, wait_lock, waking
 
 Q = Queries(POSTGRES)
@@ -94,28 +95,24 @@ async def claim_waiter(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner:
 async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent
 ) -> tuple[RecordResult, StepRecord | None, int | None]:
-    """record_step with SetEvent in one round trip: the step (the workflow's
-    row lock first), the wait lock, the event and the wake-up of parked readers
-    (see wakeups.py) go out together with BEGIN and COMMIT in one pipeline
-    sync. What follows the step is guarded on the step being inserted by this
-    transaction, so a duplicate or stale one commits nothing. Returns the
-    result, the step's record and the event's seq."""
+    """record_step with SetEvent in one round trip and one write: the step
+    (the workflow's row lock first), the wait lock, the event and the wake-up
+    of parked readers (see wakeups.py) go as one script, one transaction
+    (script.py). What follows the step is guarded on the step being inserted
+    by this transaction, so a duplicate or stale one commits nothing. Returns
+    the result, the step's record and the event's seq."""
     output = step.outcome.output
     assert output is not None, "set_event records a value"
     wait_key = event_wait_key(step.workflow_id, effect.key)
     ours = (step.workflow_id, step.step_number)
-    async with conn.pipeline():
-        async with conn.transaction():
-            recorded = await conn.execute(RECORD_STEP, record_step_params(step))
-            await conn.execute(LOCK, (wait_lock(wait_key, step.workflow_id),))
-            event = await conn.execute(_INSERT_EVENT, (
-                step.workflow_id, effect.key, output.encoding, output.data, step.step_number,
-                step.completed_at, step.workflow_id, *ours))
-            await conn.execute(_WAKE_EVENT_WAITERS_IF_OURS, (
-                step.completed_at, wait_key, step.completed_at, *ours,
-                f"event:{step.workflow_id}", *ours))
-        row = await recorded.fetchone()
-        event_row = await event.fetchone()
+    row, _, event_row, _ = await run_script(conn, [
+        (RECORD_STEP, record_step_params(step)),
+        (LOCK, (wait_lock(wait_key, step.workflow_id),)),
+        (_INSERT_EVENT, (step.workflow_id, effect.key, output.encoding, output.data, step.step_number,
+                         step.completed_at, step.workflow_id, *ours)),
+        (_WAKE_EVENT_WAITERS_IF_OURS, (step.completed_at, wait_key, step.completed_at, *ours,
+                                       f"event:{step.workflow_id}", *ours)),
+    ])
     assert row is not None, "the step statement always returns one row"
     matched, seq = row
     if seq is not None:
