@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -48,6 +48,20 @@ def _flag(p: argparse.ArgumentParser, flag: str, env: str, default: Any, help: s
                    help=f"{help} (env {env}, default {default!r})")
 
 
+def _run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run the service on uvloop where asked and installed: about 8 % less
+    coordinator CPU per workflow than asyncio's own loop (bench/README.md)."""
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # not built for this platform: asyncio's loop does the same job
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coordinator", description="The keel workflow coordinator.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -73,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     _flag(s, "--max-payload-bytes", "KEEL_MAX_PAYLOAD_BYTES", DEFAULTS.max_payload_bytes,
           "largest input, output or error accepted", int)
     _flag(s, "--log-level", "KEEL_LOG_LEVEL", "INFO", "logging level")
+    s.add_argument("--event-loop", choices=["uvloop", "asyncio"],
+                   default=os.environ.get("KEEL_EVENT_LOOP", "uvloop"),
+                   help="uvloop (a cheaper loop, where installed; else asyncio) or asyncio's own "
+                        "(env KEEL_EVENT_LOOP, default 'uvloop')")
     _flag(s, "--retention", "KEEL_RETENTION", None,
           "delete finished workflows older than this (90s, 15m, 12h, 30d); none: keep them", duration_s)
     add_serve_flags(s)
@@ -225,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics_open=args.metrics_open,
     )
     try:
-        asyncio.run(serve(settings))
+        _run(serve(settings), args.event_loop)
     except (OSError, ValueError) as e:
         print(f"coordinator: {e}", file=sys.stderr)
         return 2
