@@ -111,6 +111,10 @@ class Context:
     wakeups: Wakeups = field(default_factory=Wakeups)
     work: WorkSignal = field(default_factory=WorkSignal)
     observer: Observer = field(default_factory=Observer)
+    # Workflows whose end this coordinator is committing: the store's note of
+    # that end (its own, heard back on PostgreSQL, often before the commit
+    # returns here) wakes nobody; the commit wakes them with the record.
+    ending: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.dispatch.clock = self.clock

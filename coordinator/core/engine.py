@@ -122,8 +122,9 @@ class Engine(EngineServices):
             wakeups.messages.wake(workflow_id)
             self._selects.message_arrived(workflow_id)
         elif note.kind is NoteKind.DONE:
-            wakeups.finished.wake(workflow_id)
-            wakeups.events.wake(workflow_id)
+            if workflow_id not in self.ctx.ending:  # else our commit wakes them, with the record
+                wakeups.finished.wake(workflow_id)
+                wakeups.events.wake(workflow_id)
             if self.dispatch.tasks_of(workflow_id):  # its steps our workers run: revoke them
                 self._in_background(self._revoke_steps(workflow_id))
         elif note.kind is NoteKind.WORK:

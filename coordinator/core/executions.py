@@ -182,9 +182,17 @@ class Executions:
         ctx = self.ctx
         ctx.check_not_stale(workflow_id, epoch)
         status = WorkflowStatus.ERROR if outcome.error is not None else WorkflowStatus.SUCCESS
-        with ctx.observer.commit("finish_workflow"):
-            wf = await ctx.store.finish_workflow(workflow_id, epoch, status, outcome, ctx.clock.now_ms())
+        ctx.ending.add(workflow_id)
+        try:
+            with ctx.observer.commit("finish_workflow"):
+                wf = await ctx.store.finish_workflow(workflow_id, epoch, status, outcome, ctx.clock.now_ms())
+        finally:
+            ctx.ending.discard(workflow_id)
         if wf is None:
+            # Ended elsewhere (cancelled, say) while we tried: its note may
+            # have come meanwhile and been passed over; wake its waiters now.
+            ctx.wakeups.finished.wake(workflow_id)
+            ctx.wakeups.events.wake(workflow_id)
             current = await ctx.store.get_workflow(workflow_id)
             if current is not None and current.epoch == epoch and current.status == status:
                 return current  # a retried call whose first try committed

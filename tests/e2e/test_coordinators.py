@@ -8,7 +8,10 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from tests.harness import free_port, wait_for
+from worker import WorkflowCancelled
 
 
 def test_a_step_only_another_coordinators_worker_serves(cluster_factory: Any, pg_url: str) -> None:
@@ -127,3 +130,24 @@ def test_a_message_sent_through_b_wins_a_select_on_a(cluster_factory: Any, pg_ur
     wait_for(lambda: on_a.get_workflow("parked").epoch >= 2, "the select to park", timeout=30)
     via_b.send("parked", "through b too", topic="approval")
     assert parked.result(timeout=30) == [0, "through b too", None]
+
+
+def test_a_workflow_cancelled_through_b_ends_the_wait_on_a_that_runs_it(
+        cluster_factory: Any, pg_url: str) -> None:
+    """A runs the workflow and holds the client's AwaitWorkflow, which skips
+    the store while A ends it itself; B cancels it: B's note wakes A's wait,
+    which reads the end A did not commit."""
+    c = cluster_factory(pg_url)
+    c.start_coordinator()
+    _, b = c.start_peer()
+    c.start_worker("tests.flows_ha")  # connected to A
+    on_a = c.client()
+    handle = on_a.start_workflow("held_flow", "cancel-me", workflow_id="cancel-me")
+    wait_for(lambda: c.runs("cancel-me"), "the step to start on A's worker")
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(handle.result, 30)  # held in A
+        c.client(b).retrieve_workflow("cancel-me").cancel()
+        with pytest.raises(WorkflowCancelled):
+            waiting.result(timeout=30)
+    c.open_gate("cancel-me")  # the step's late outcome is refused
+    assert on_a.get_workflow("cancel-me").status == "CANCELLED"
