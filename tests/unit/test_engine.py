@@ -15,6 +15,8 @@ from coordinator.core.engine import Engine
 from coordinator.core.errors import FailedPrecondition, NotFound
 from coordinator.core.records import (
     NewStep,
+    Note,
+    NoteKind,
     Outcome,
     StepKind,
     Value,
@@ -365,6 +367,49 @@ def test_cancel_revokes_and_await_returns_the_final_record() -> None:
         assert (await engine.cancel_workflow("a")) == cancelled  # idempotent
 
     run(body)
+
+
+def test_the_note_of_our_own_end_wakes_nobody_but_another_coordinators_does() -> None:
+    """On PostgreSQL our own end's NOTIFY can arrive before our commit returns:
+    it must not send awaiters to read the store (the commit hands them the
+    record). An end committed elsewhere (a note while we end nothing) wakes
+    them, and they read it."""
+    async def main() -> None:
+        engine = Engine(MemoryStore(), EngineConfig(node_id="node-a", poll_interval=60.0), FakeClock())
+        await engine.start(run_loops=False)
+        try:
+            engine.register(session("w1")[0])
+            for wid in ("ours", "theirs"):
+                await engine.start_workflow("wf", ARGS, wid, None)
+            reads: list[str] = []
+            read = engine.store.get_workflow
+
+            async def counted(workflow_id: str) -> Any:
+                reads.append(workflow_id)
+                return await read(workflow_id)
+
+            engine.store.get_workflow = counted  # type: ignore[method-assign]
+            ours = asyncio.create_task(engine.await_workflow("ours", timeout=30))
+            theirs = asyncio.create_task(engine.await_workflow("theirs", timeout=30))
+            await settle()
+            assert reads == []  # running here: the first look reads nothing
+            engine.ctx.ending.add("ours")  # as while finish_workflow commits
+            engine._on_note(Note(NoteKind.DONE, "ours"))
+            await settle()
+            assert not ours.done() and reads == []
+            engine.ctx.ending.discard("ours")
+            done = await engine.finish_workflow("ours", 1, ok())
+            assert await asyncio.wait_for(ours, 5) == done
+
+            cancelled = await engine.store.finish_workflow(  # as another coordinator would
+                "theirs", None, WorkflowStatus.CANCELLED, Outcome(output=Value("json", b"null")), 5)
+            engine._on_note(Note(NoteKind.DONE, "theirs"))
+            assert await asyncio.wait_for(theirs, 5) == cancelled
+            assert reads == ["theirs"]
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
 
 
 # -- several coordinators on one store ------------------------------------------
