@@ -258,24 +258,24 @@ class Execution:
 
     def read_event(self, step_number: int, workflow_id: str, key: str, timeout: float) -> Any:
         """Wait for another workflow's event (checkpointed at `step_number`)."""
-        def read(how: tuple[float, bool], **_: Any) -> Any:
-            return self.stub.ReadEvent(wpb.ReadEventRequest(
+        def read(hold: float, park: bool) -> wpb.ReadEventRequest:
+            return wpb.ReadEventRequest(
                 workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
                 target_workflow_id=workflow_id, key=key, timeout=duration(timeout),
-                hold=duration(how[0]), park=how[1]), timeout=how[0] + 60)
+                hold=duration(hold), park=park)
 
-        return self._wait(read, f"reading event {key!r} of {workflow_id}",
+        return self._wait("read_event", self.stub.ReadEvent, read, f"reading event {key!r} of {workflow_id}",
                           event=wpb.EventKey(workflow_id=workflow_id, key=key))
 
     def receive(self, step_number: int, topic: str, timeout: float) -> Any:
         """Wait for the next message on `topic` (consumed at `step_number`)."""
-        def receive(how: tuple[float, bool], **_: Any) -> Any:
-            return self.stub.ReceiveMessage(wpb.ReceiveMessageRequest(
+        def receive(hold: float, park: bool) -> wpb.ReceiveMessageRequest:
+            return wpb.ReceiveMessageRequest(
                 workflow_id=self.workflow_id, epoch=self.epoch, step_number=step_number,
-                topic=topic, timeout=duration(timeout), hold=duration(how[0]), park=how[1]),
-                timeout=how[0] + 60)
+                topic=topic, timeout=duration(timeout), hold=duration(hold), park=park)
 
-        return self._wait(receive, f"receiving on topic {topic!r}", topic=topic)
+        return self._wait("receive_message", self.stub.ReceiveMessage, receive,
+                          f"receiving on topic {topic!r}", topic=topic)
 
     def sleep(self, step_number: int, seconds: float) -> pb.StepRecord:
         """Record the wake-up time of a durable sleep; the record holds it (ms since the epoch)."""
@@ -312,14 +312,21 @@ class Execution:
         self.stop.set()
         raise Parked(f"until {resume_at.ToJsonString()}")
 
-    def _wait(self, call: Callable[..., Any], doing: str, **wait: Any) -> Any:
+    def _wait(self, field: str, method: Callable[..., Any], request_for: Callable[[float, bool], Any],
+              doing: str, **wait: Any) -> Any:
         """Wait for a recv or get_event: held at the coordinator for a short
-        while, then the workflow parks and a later execution replays to here."""
+        while, then the workflow parks and a later execution replays to here.
+        On the stream when there is one (a held request costs nothing there),
+        else a unary call bounded by the hold."""
         while True:
             # May park: then the coordinator parks it in the same call. (Only
             # settling futures could change that meanwhile, and not back.)
-            park = self.may_park()
-            response = self.call(call, (self.hold_seconds(), park), doing)
+            park, hold = self.may_park(), self.hold_seconds()
+            request = request_for(hold, park)
+            if self.stream is not None:
+                response = self.write(field, method, request, doing)
+            else:
+                response = self.call(lambda r, _hold=hold, **_: method(r, timeout=_hold + 60), request, doing)
             if response.WhichOneof("result") == "step":
                 return outcome_value(response.step)
             if response.parked:

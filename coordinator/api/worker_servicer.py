@@ -28,9 +28,10 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
         self.history_budget = settings.max_message_bytes // 2
         self.stream = WorkerStream(
             engine, settings.node_id, settings.heartbeat_interval, settings.worker_timeout,
-            # These three may also be sent on the stream, answered by a Reply.
+            # These may also be sent on the stream, answered by a Reply.
             {"record_step": self.record_step, "set_event": self.set_event,
-             "finish_workflow": self.finish_workflow},
+             "finish_workflow": self.finish_workflow, "receive_message": self.receive_message,
+             "read_event": self.read_event},
             # Flow control: at most about one message's worth waits unwritten per stream.
             buffer_bytes=settings.max_message_bytes,
         )
@@ -93,6 +94,9 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def ReadEvent(
         self, request: wpb.ReadEventRequest, context: grpc.aio.ServicerContext
     ) -> wpb.ReadEventResponse:
+        return await self.read_event(request)
+
+    async def read_event(self, request: wpb.ReadEventRequest) -> wpb.ReadEventResponse:
         result = await self.engine.read_event(*requests.read_event(request))
         return wpb.ReadEventResponse(**convert.waiting_or_step(result, request.park))
 
@@ -105,6 +109,9 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
     async def ReceiveMessage(
         self, request: wpb.ReceiveMessageRequest, context: grpc.aio.ServicerContext
     ) -> wpb.ReceiveMessageResponse:
+        return await self.receive_message(request)
+
+    async def receive_message(self, request: wpb.ReceiveMessageRequest) -> wpb.ReceiveMessageResponse:
         result = await self.engine.receive(*requests.receive(request))
         return wpb.ReceiveMessageResponse(**convert.waiting_or_step(result, request.park))
 

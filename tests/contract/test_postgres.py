@@ -258,8 +258,8 @@ def test_pg_a_refused_statement_in_a_group_commit_hurts_no_other(pg_url: str) ->
 
 def test_pg_a_script_is_one_transaction_and_survives_lost_prepared_statements(pg_url: str) -> None:
     """run_script (set_event's one write): a statement that fails rolls back
-    those before it; a session that lost its prepared statements (DISCARD
-    ALL) fails that once and prepares them again."""
+    those before it; a session that lost its prepared statements (psycopg's
+    DEALLOCATE ALL after a rollback, DISCARD ALL) prepares them again."""
     from coordinator.store.postgres.pool import libpq_url
     from coordinator.store.postgres.script import run_script
 
@@ -273,12 +273,15 @@ def test_pg_a_script_is_one_transaction_and_survives_lost_prepared_statements(pg
             with pytest.raises(psycopg.errors.UniqueViolation):
                 await run_script(conn, [(insert, (2, "it's")), (insert, (1, "again"))])
             assert await (await conn.execute("SELECT a FROM t ORDER BY a")).fetchall() == [(1,)]
+            # psycopg sends DEALLOCATE ALL after any ROLLBACK on the connection.
+            async with conn.transaction() as tx:
+                await conn.execute("SELECT 1")
+                raise psycopg.Rollback(tx)
+            assert await run_script(conn, [(insert, (3, "50%"))]) == [(3,)]
             await conn.execute("DISCARD ALL")
             await conn.execute("CREATE TEMP TABLE t (a int PRIMARY KEY, b text)")
-            with pytest.raises(psycopg.errors.InvalidSqlStatementName):
-                await run_script(conn, [(insert, (3, "z"))])
-            assert await run_script(conn, [(insert, (3, "50%"))]) == [(3,)]
-            assert await (await conn.execute("SELECT b FROM t")).fetchall() == [("50%",)]
+            assert await run_script(conn, [(insert, (4, "z")), ("SELECT %s::int + 1", (1,))]) == [(4,), (2,)]
+            assert await (await conn.execute("SELECT b FROM t")).fetchall() == [("z",)]
         finally:
             await conn.close()
 

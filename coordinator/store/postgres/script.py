@@ -7,9 +7,9 @@ committed at its end, each statement with a fresh snapshot as in any READ
 COMMITTED transaction) and answers with one result per statement. Against a
 pipeline of the same statements with BEGIN and COMMIT, this is one write
 instead of one per statement, so the server wakes once, not once per
-statement. EXECUTE keeps the plan the server made once per connection. A
-statement that fails rolls back the whole script; the error is raised as
-psycopg raises any.
+statement. EXECUTE keeps the plan the server made once per connection (made
+again when the session lost it). A statement that fails rolls back the whole
+script; the error is raised as psycopg raises any.
 """
 
 from __future__ import annotations
@@ -43,6 +43,17 @@ def _prepare(sql: str) -> tuple[str, str]:
 async def run_script(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> list[Any]:
     """Run `statements` as one transaction; each one's first row (None if it
     returned no rows or is not a query)."""
+    try:
+        return await _run(conn, statements)
+    except errors.InvalidSqlStatementName:
+        # The session lost them: psycopg sends DEALLOCATE ALL after any
+        # ROLLBACK on the connection (a transaction we roll back on purpose,
+        # say). Nothing of the script ran: prepare them again and run it.
+        _prepared.pop(conn, None)
+        return await _run(conn, statements)
+
+
+async def _run(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> list[Any]:
     ready = _prepared.setdefault(conn, set())
     binder = psycopg.AsyncClientCursor(conn)
     calls = []
@@ -55,11 +66,7 @@ async def run_script(conn: psycopg.AsyncConnection[Any], statements: list[Statem
         calls.append(binder.mogrify(f"EXECUTE {name}{args}", params))
     rows: list[Any] = []
     async with conn.cursor() as cur:
-        try:
-            await cur.execute(";\n".join(calls).encode())
-        except errors.InvalidSqlStatementName:
-            ready.clear()  # the session lost them (DISCARD ALL?): prepare again next time
-            raise
+        await cur.execute(";\n".join(calls).encode())
         while True:
             result = cur.pgresult
             rows.append(await cur.fetchone()

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow", "set_event", "batch")
+    __slots__ = ("seq", "register", "heartbeat", "drain", "record_step", "finish_workflow", "set_event", "batch", "receive_message", "read_event")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,8 @@ class WorkerMessage(_message.Message):
     FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     SET_EVENT_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    RECEIVE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    READ_EVENT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     register: Register
     heartbeat: Heartbeat
@@ -29,7 +31,9 @@ class WorkerMessage(_message.Message):
     finish_workflow: FinishWorkflowRequest
     set_event: SetEventRequest
     batch: WorkerBatch
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ..., set_event: _Optional[_Union[SetEventRequest, _Mapping]] = ..., batch: _Optional[_Union[WorkerBatch, _Mapping]] = ...) -> None: ...
+    receive_message: ReceiveMessageRequest
+    read_event: ReadEventRequest
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowRequest, _Mapping]] = ..., set_event: _Optional[_Union[SetEventRequest, _Mapping]] = ..., batch: _Optional[_Union[WorkerBatch, _Mapping]] = ..., receive_message: _Optional[_Union[ReceiveMessageRequest, _Mapping]] = ..., read_event: _Optional[_Union[ReadEventRequest, _Mapping]] = ...) -> None: ...
 
 class WorkerBatch(_message.Message):
     __slots__ = ("messages",)
@@ -88,18 +92,22 @@ class CoordinatorBatch(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[CoordinatorMessage, _Mapping]]] = ...) -> None: ...
 
 class Reply(_message.Message):
-    __slots__ = ("request_seq", "record_step", "finish_workflow", "error", "set_event")
+    __slots__ = ("request_seq", "record_step", "finish_workflow", "error", "set_event", "receive_message", "read_event")
     REQUEST_SEQ_FIELD_NUMBER: _ClassVar[int]
     RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     FINISH_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SET_EVENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    READ_EVENT_FIELD_NUMBER: _ClassVar[int]
     request_seq: int
     record_step: RecordStepResponse
     finish_workflow: FinishWorkflowResponse
     error: CallError
     set_event: SetEventResponse
-    def __init__(self, request_seq: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepResponse, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowResponse, _Mapping]] = ..., error: _Optional[_Union[CallError, _Mapping]] = ..., set_event: _Optional[_Union[SetEventResponse, _Mapping]] = ...) -> None: ...
+    receive_message: ReceiveMessageResponse
+    read_event: ReadEventResponse
+    def __init__(self, request_seq: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepResponse, _Mapping]] = ..., finish_workflow: _Optional[_Union[FinishWorkflowResponse, _Mapping]] = ..., error: _Optional[_Union[CallError, _Mapping]] = ..., set_event: _Optional[_Union[SetEventResponse, _Mapping]] = ..., receive_message: _Optional[_Union[ReceiveMessageResponse, _Mapping]] = ..., read_event: _Optional[_Union[ReadEventResponse, _Mapping]] = ...) -> None: ...
 
 class CallError(_message.Message):
     __slots__ = ("code", "message")

@@ -1,13 +1,16 @@
-"""Several stream messages in one (WorkerBatch / CoordinatorBatch), driven by
-hand over the wire on both stores: batches are opt-in each way, handled in
-order as if sent alone, and a malformed one ends only its own stream."""
+"""The worker stream driven by hand over the wire on both stores: several
+messages in one (WorkerBatch / CoordinatorBatch), opt-in each way, handled in
+order as if sent alone, a malformed one ending only its own stream; and the
+held waits (receive_message, read_event) sent on it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from keel.v1 import worker_service_pb2 as wpb
 
 from tests.harness import wait_for
@@ -104,3 +107,28 @@ def test_a_malformed_batch_ends_only_its_own_stream(cluster: Any, inner: wpb.Wor
     assert reply.WhichOneof("result") == "record_step"
     bad.close()
     bystander.close()
+
+
+def test_receive_and_read_event_on_the_stream_are_held_and_answered_by_a_reply(cluster: Any) -> None:
+    """The waits a Python worker sends on its stream: held like their unary
+    calls, answered once the message or event is committed, or parked."""
+    raw = RawWorker(cluster.address, "raw-waits", ["raw_wf"], [], batches=True)
+    epoch = taken(cluster, raw, "wf-waits")
+    client = cluster.client()
+    client.start_workflow("other_wf", workflow_id="wf-source")  # the event's workflow: nobody runs it
+    hold = Duration(seconds=30)
+    raw.send(wpb.WorkerMessage(receive_message=wpb.ReceiveMessageRequest(
+        workflow_id="wf-waits", epoch=epoch, step_number=0, topic="t", timeout=Duration(seconds=60),
+        hold=hold)))
+    recv_seq = raw.seq
+    client.send("wf-waits", {"hello": 1}, topic="t")
+    [reply], _ = replies(raw, 1)
+    assert reply.request_seq == recv_seq and reply.WhichOneof("result") == "receive_message"
+    assert json.loads(reply.receive_message.step.output.data) == {"hello": 1}
+
+    raw.send(wpb.WorkerMessage(read_event=wpb.ReadEventRequest(
+        workflow_id="wf-waits", epoch=epoch, step_number=1, target_workflow_id="wf-source", key="k",
+        timeout=Duration(seconds=60), hold=Duration(seconds=0), park=True)))
+    [parked], _ = replies(raw, 1)  # nothing set, no hold: parked in the same call
+    assert parked.WhichOneof("result") == "read_event" and parked.read_event.parked
+    raw.close()
