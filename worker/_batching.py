@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from keel.v1 import worker_service_pb2 as wpb
 
 # A batch is closed once it holds this much; a bigger message goes alone.
-BATCH_BYTES = 256 * 1024
+# Well under the smallest message limit a coordinator accepts (64 KiB, its
+# reserve for a record's fields), whatever --max-message-bytes it runs with.
+BATCH_BYTES = 32 * 1024
 
 
 def requests(outbox: queue.Queue[wpb.WorkerMessage | None],
