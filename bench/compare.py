@@ -282,7 +282,8 @@ def table(ours: list[dict[str, Any]], peer: list[dict[str, Any]]) -> tuple[list[
             r = None
             if o is not None and p is not None and o > 0 and p > 0:
                 r = p / o if row.lower_is_better else o / p
-            ours_text = fmt(o) if o is not None else "FAILED"
+            not_run = row.full_run is not None and o_rec is not None and not row.full_run(o_rec)
+            ours_text = fmt(o) if o is not None else "not run" if not_run else "FAILED"
             peer_text = "-" if not row.peer_key else (fmt(p) if p is not None else "FAILED")
             target_text = ""
             for t_store, target in row.targets:
@@ -290,8 +291,8 @@ def table(ours: list[dict[str, Any]], peer: list[dict[str, Any]]) -> tuple[list[
                     continue
                 met = target.met(o, p, r)
                 verdict = {True: "MET", False: "MISSED", None: "MISSED (no figure)"}[met]
-                if row.full_run is not None and o_rec is not None and not row.full_run(o_rec):
-                    verdict = "NOT TESTED (short run)"  # a --quick run does not test the target
+                if not_run:  # a --quick run, or an opt-in size, does not test the target
+                    verdict = "NOT TESTED (short or opt-in run)"
                 target_text = f"{target.text}: {verdict}"
                 verdicts.append(f"{store:8s} {row.label}: {target.text} -> {verdict}")
             rows.append([store, row.label, ours_text, peer_text, f"{r:.2f}x" if r else "-", target_text])

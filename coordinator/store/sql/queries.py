@@ -117,12 +117,22 @@ class Queries:
         self.release_all = r(
             f"UPDATE workflows{d.indexed_by('workflows_owned')} SET owner = NULL, lease_until = NULL "
             "WHERE owner = ? AND status = 'PENDING'")
+        # Many rows at once: on PostgreSQL locked in workflow_id order first, the
+        # order every group commit takes its rows in (batcher.py). Locked in
+        # scan order, a renewal and a batch of step records and ends
+        # deadlocked now and then (a second's wait for PostgreSQL to notice).
+        def ordered(where: str) -> str:
+            if not d.postgres:
+                return f"WHERE {where}"
+            return (f"FROM (SELECT workflow_id FROM workflows WHERE {where} ORDER BY workflow_id "
+                    "FOR UPDATE) locked WHERE workflows.workflow_id = locked.workflow_id")
+
         self.release_some = r(
             "UPDATE workflows SET owner = NULL, lease_until = NULL "
-            f"WHERE owner = ? AND {d.in_list('workflow_id')}")
+            + ordered(f"owner = ? AND {d.in_list('workflow_id')}"))
         self.renew_leases = r(
-            "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'PENDING' "
-            f"AND {d.in_list('workflow_id')}")
+            "UPDATE workflows SET lease_until = ? "
+            + ordered(f"owner = ? AND status = 'PENDING' AND {d.in_list('workflow_id')}"))
         # Keyed by "with an epoch"; parameters: status, the five outcome
         # columns, now, workflow_id[, epoch].
         # Without an epoch (a cancel) an ENQUEUED workflow may end too.
