@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 from ...core.errors import StoreUnavailable
-from ...core.records import NewStep
+from ...core.records import NewStep, Value
 from ..sql.queries import POSTGRES
 from ..sql.rows import STEP_INSERT, step_params
 from .pool import Pool
@@ -44,6 +44,56 @@ def record_step_params(step: NewStep) -> tuple[Any, ...]:
     return (step.workflow_id, step.epoch, *step_params(step), step.completed_at, step.workflow_id)
 
 
+# A recv in one statement, as RECORD_STEP: the workflow's row lock, its
+# oldest message of the topic, the step holding that message's value, the
+# message consumed and step_seq bumped only if the step was inserted. The
+# reads share the statement's snapshot, taken before the row lock: a message
+# committed meanwhile is missed as if it came just after, which the wait that
+# follows handles (park looks again). Returns (whether the workflow matched,
+# the new completion_seq or NULL, whether the step was recorded before, the
+# message's encoding and data or NULLs).
+_RECV_VALUES = ", ".join("msg." + ("encoding" if name == "output_encoding" else "data")
+                         if name in ("output_encoding", "output") else "?"
+                         for name in STEP_INSERT.names[:-1])
+RECORD_RECV = POSTGRES.render(f"""
+WITH wf AS (
+    SELECT step_seq FROM workflows
+    WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING'
+    FOR UPDATE
+), msg AS (
+    SELECT message_id, encoding, data FROM messages
+    WHERE workflow_id = ? AND topic = ? AND consumed_at IS NULL AND EXISTS (SELECT 1 FROM wf)
+    ORDER BY message_id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), ins AS (
+    INSERT INTO steps ({STEP_INSERT.sql})
+    SELECT {_RECV_VALUES}, wf.step_seq + 1 FROM wf, msg
+    ON CONFLICT (workflow_id, step_number) DO NOTHING
+    RETURNING completion_seq
+), used AS (
+    UPDATE messages m SET consumed_at = ?, consumed_step = ?
+    FROM msg, ins WHERE m.message_id = msg.message_id
+    RETURNING 1
+), bump AS (
+    UPDATE workflows w SET step_seq = ins.completion_seq, updated_at = ?
+    FROM ins WHERE w.workflow_id = ?
+    RETURNING w.step_seq
+)
+SELECT (SELECT count(*) FROM wf), (SELECT step_seq FROM bump),
+    EXISTS (SELECT 1 FROM steps WHERE workflow_id = ? AND step_number = ?),
+    (SELECT encoding FROM msg), (SELECT data FROM msg)
+""")
+
+
+def record_recv_params(step: NewStep, topic: str) -> tuple[Any, ...]:
+    outcome_at = STEP_INSERT.names.index("output_encoding")
+    values = step_params(step)
+    values = values[:outcome_at] + values[outcome_at + 2:]  # the message's instead
+    return (step.workflow_id, step.epoch, step.workflow_id, topic, *values,
+            step.completed_at, step.step_number, step.completed_at, step.workflow_id,
+            step.workflow_id, step.step_number)
+
+
 Item = tuple[str, tuple[Any, ...], tuple[str, int], "asyncio.Future[Any]"]
 
 
@@ -60,6 +110,16 @@ class StepBatcher:
         row = await self.run(RECORD_STEP, record_step_params(step), (step.workflow_id, step.step_number))
         assert row is not None, "the statement always returns one row"
         return row[0], row[1]
+
+    async def record_recv(self, step: NewStep, topic: str) -> tuple[int, int | None, bool, Value | None]:
+        """Queue a recv's record (RECORD_RECV): (1 if the workflow is PENDING
+        on the epoch else 0, its completion_seq if recorded, whether the step
+        was recorded before, the message consumed, if any)."""
+        row = await self.run(RECORD_RECV, record_recv_params(step, topic),
+                             (step.workflow_id, step.step_number))
+        assert row is not None, "the statement always returns one row"
+        matched, seq, existed, encoding, data = row
+        return matched, seq, existed, None if encoding is None else Value(encoding, bytes(data))
 
     async def run(self, sql: str, params: tuple[Any, ...], key: tuple[str, int]) -> Any:
         """Queue one statement about step `key` (workflow, step number); its

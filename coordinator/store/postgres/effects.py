@@ -4,7 +4,6 @@ the caller's transaction, which rolls back unless the result is RECORDED."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import psycopg
@@ -12,9 +11,7 @@ import psycopg
 from ...core.records import (
     NewMessage,
     NewStep,
-    Outcome,
     RecordResult,
-    Recv,
     Send,
     SetEvent,
     StepRecord,
@@ -22,7 +19,7 @@ from ...core.records import (
     message_wait_key,
 )
 from ..sql.queries import POSTGRES, Queries
-from ..sql.rows import message_from_row, step_params
+from ..sql.rows import step_params
 from .batcher import RECORD_STEP, record_step_params
 from .script import run_script
 from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, notify, wait_lock, waking
@@ -32,9 +29,10 @@ _WAKE_MESSAGE_WAITER = waking(Q.wake_message_waiter)
 
 
 async def record_with_effect(
-    conn: psycopg.AsyncConnection[Any], step: NewStep, effect: Recv | Send
+    conn: psycopg.AsyncConnection[Any], step: NewStep, effect: Send
 ) -> tuple[RecordResult, StepRecord | None]:
-    """record_step with a Recv or Send, inside the caller's transaction."""
+    """record_step with a Send, inside the caller's transaction. (A Recv is
+    one statement of its own: RECORD_RECV in batcher.py.)"""
     # The row lock, held until commit, serialises the workflow's step commits
     # (completion_seq is commit order), its recvs and its set_events; each
     # statement after it reads a fresh snapshot, so sees the previous holder's.
@@ -43,29 +41,12 @@ async def record_with_effect(
     if row is None:
         return RecordResult.STALE, None
     seq = row[0]
-    message_id = None
-    if isinstance(effect, Recv):
-        # The oldest message. The row lock already keeps recvs of this
-        # workflow apart; SKIP LOCKED would still never hand out a message
-        # another transaction is consuming. (Asked together, in a pipeline:
-        # whether the step is recorded already, which wins over "no message".)
-        cur = await conn.execute(Q.oldest_message, (step.workflow_id, effect.topic))
-        exists = await conn.execute(Q.step_exists, (step.workflow_id, step.step_number))
-        msg = await cur.fetchone()
-        if msg is None:
-            return (RecordResult.DUPLICATE if await exists.fetchone() else RecordResult.EMPTY), None
-        message_id, value = message_from_row(msg)
-        step = dataclasses.replace(step, outcome=Outcome(output=value))
     cur = await conn.execute(Q.insert_step, (*step_params(step), seq))
-    if message_id is not None:
-        # Consumed in the same go as the insert; a duplicate rolls both back.
-        await conn.execute(Q.consume_message, (step.completed_at, step.step_number, message_id))
     if await cur.fetchone() is None:
         return RecordResult.DUPLICATE, None
-    if isinstance(effect, Send):
-        result = await send(conn, effect.message)
-        if result is not RecordResult.RECORDED:
-            return result, None
+    result = await send(conn, effect.message)
+    if result is not RecordResult.RECORDED:
+        return result, None
     return RecordResult.RECORDED, step.recorded(seq)
 
 

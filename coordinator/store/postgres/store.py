@@ -10,6 +10,7 @@ channel "keel" tells the others what changed (wakeups.py, listener.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ from ...core.records import (
     QueueRecord,
     QueueState,
     RecordResult,
+    Recv,
+    Send,
     SetEvent,
     StepRecord,
     TaskRecord,
@@ -206,9 +209,23 @@ class PostgresStore(PostgresOperations):
         elif isinstance(effect, SetEvent):
             result, record, _ = await self.set_event(step, effect.key)
             return result, record
+        elif isinstance(effect, Recv):
+            # One statement, group-committed like a plain step.
+            matched, seq, existed, value = await self._batcher.record_recv(step, effect.topic)
+            if seq is not None:
+                assert value is not None
+                received = dataclasses.replace(step, outcome=Outcome(output=value))
+                return RecordResult.RECORDED, received.recorded(seq)
+            if not matched:
+                result = RecordResult.STALE
+            elif existed or value is not None:  # recorded before, or by a racing twin
+                result = RecordResult.DUPLICATE
+            else:
+                return RecordResult.EMPTY, None
         else:
-            # Pipelined: a recv's statements wait only for what they need
-            # (the row lock's sequence, the message), three round trips, not six.
+            assert isinstance(effect, Send)
+            # Pipelined: the statements go out together, a round trip for the
+            # row lock's sequence and one for the rest.
             async with self._pool.connection() as conn:
                 async with conn.pipeline(), conn.transaction() as tx:
                     result, record = await record_with_effect(conn, step, effect)

@@ -336,4 +336,38 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "DROP INDEX workflows_name_created",
         ],
     ),
+    (
+        # Version 13 (issue 17; as SQLite's 13): the select wake-ups of
+        # version 6, driven by select_waits. Its one UPDATE for every kind of
+        # key let the planner, without statistics, read the workflows through
+        # workflows_resume (resume_at > p_at): every parked workflow walked at
+        # each message sent and each workflow's end (665 us a call with 3,000
+        # parked, two calls a wake). Now a message looks up its own
+        # workflow's waits by primary key, the others by select_waits_key,
+        # and nobody waiting (the usual case) costs one index probe.
+        13,
+        [
+            """CREATE OR REPLACE FUNCTION keel_wake_selects(p_key TEXT, p_only TEXT, p_at BIGINT)
+                RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE
+                waiter TEXT;
+                woken BOOLEAN := FALSE;
+            BEGIN
+                FOR waiter IN SELECT s.workflow_id FROM select_waits s
+                    WHERE s.wait_key = p_key AND p_only IS NULL
+                    UNION ALL
+                    SELECT s.workflow_id FROM select_waits s
+                    WHERE s.workflow_id = p_only AND s.wait_key = p_key
+                LOOP
+                    UPDATE workflows SET resume_at = p_at
+                    WHERE workflow_id = waiter AND status = 'PENDING' AND wait_key = 'select'
+                    AND resume_at > p_at;
+                    woken := woken OR FOUND;
+                END LOOP;
+                IF woken THEN
+                    PERFORM pg_notify('keel', 'work');
+                END IF;
+            END $$""",
+        ],
+    ),
 ]
