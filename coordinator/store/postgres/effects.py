@@ -1,6 +1,6 @@
-"""PostgreSQL transactions that write more than a step: record_step with an
-effect (Recv, Send; SetEvent pipelined), and message delivery. Each runs in
-the caller's transaction, which rolls back unless the result is RECORDED."""
+"""PostgreSQL transactions that write more than a step: record_step with a
+Send (in the caller's transaction, rolled back unless RECORDED), with a
+SetEvent, and a client's send (each one script, script.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import step_params
 from .batcher import RECORD_STEP, record_step_params
 from .script import run_script
-from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, notify, wait_lock, waking
+from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, wait_lock, waking
 
 Q = Queries(POSTGRES)
 _WAKE_MESSAGE_WAITER = waking(Q.wake_message_waiter)
@@ -62,17 +62,6 @@ _WAKE_EVENT_WAITERS_IF_OURS = (
     f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_OURS}")
 
 
-async def claim_waiter(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str,
-                       lease_until: int) -> psycopg.AsyncCursor[Any]:
-    """After send(..., claim=True), in its transaction (so after its lock and
-    insert: see wakeups.py): claim the workflow the message wakes, if it is
-    parked on its topic (the cursor returns its row). Other coordinators hear
-    of the message as after a wake-up, not of new work."""
-    await notify(conn, f"msg:{m.workflow_id}")
-    return await conn.execute(Q.claim_message_waiter, (owner, lease_until, m.created_at, m.workflow_id,
-                                                       message_wait_key(m.topic), m.created_at))
-
-
 async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent
 ) -> tuple[RecordResult, StepRecord | None, int | None]:
@@ -102,20 +91,18 @@ async def record_set_event(
     return (RecordResult.DUPLICATE if matched else RecordResult.STALE), None, None
 
 
-async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage, claim: bool = False) -> RecordResult:
-    """Deliver a message inside the caller's transaction; rolled back unless
-    RECORDED. The statements do not wait for each other's results (in a
-    pipeline they go out together): what a missing workflow or a duplicate
-    wrote is rolled back with the rest. With `claim` the waiter is not woken:
-    the caller claims it next (claim_waiter)."""
+async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:
+    """Deliver a message from a workflow inside the caller's transaction;
+    rolled back unless RECORDED. The statements do not wait for each other's
+    results (in a pipeline they go out together): what a missing workflow or
+    a duplicate wrote is rolled back with the rest."""
     wait_key = message_wait_key(m.topic)
     # The lock first, so the wake-up UPDATE below reads after it (wakeups.py).
     find = await conn.execute(LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id))
     params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
     inserted = await conn.execute(Q.insert_message, params)
-    if not claim:
-        await conn.execute(_WAKE_MESSAGE_WAITER,
-                           (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
+    await conn.execute(_WAKE_MESSAGE_WAITER,
+                       (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
     row = await find.fetchone()
     assert row is not None
     if not row[1]:
@@ -123,3 +110,54 @@ async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage, claim: bool = 
     if await inserted.fetchone() is None:
         return RecordResult.DUPLICATE
     return RecordResult.RECORDED
+
+
+# A client's send as one script (script.py): one write and one transaction,
+# each statement with its own snapshot, so the wake-up (or the claim) reads
+# after the wait lock as in send() above. The message is inserted only if its
+# workflow exists; the statements after it act only if this transaction
+# inserted it (a duplicate writes nothing).
+_INSERT_IF_FOUND = POSTGRES.render(
+    "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
+    "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ?) "
+    "ON CONFLICT DO NOTHING RETURNING 1")
+_SENT = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = %s AND topic = %s AND consumed_at IS NULL "
+         "AND xmin = pg_current_xact_id()::xid)")
+_WAKE_IF_SENT = (
+    f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) "
+    f"SELECT pg_notify('{CHANNEL}', %s), "
+    f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_SENT}")
+_NOTE_IF_SENT = f"SELECT pg_notify('{CHANNEL}', %s) WHERE {_SENT}"
+_CLAIM_IF_SENT = Q.claim_message_waiter.replace(" RETURNING ", f" AND {_SENT} RETURNING ", 1)
+assert _CLAIM_IF_SENT != Q.claim_message_waiter
+
+
+async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str | None = None,
+                      lease_until: int = 0) -> tuple[RecordResult, Any]:
+    """Deliver a message from a client in one round trip: wake its waiter, or
+    with an `owner` claim it instead if it is parked on the topic (then the
+    claimed workflow's row is returned too, else None)."""
+    wait_key = message_wait_key(m.topic)
+    sent = (m.workflow_id, m.topic)
+    note = f"msg:{m.workflow_id}"
+    statements = [
+        (LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id)),
+        (_INSERT_IF_FOUND, (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key,
+                            m.created_at, m.workflow_id)),
+    ]
+    if owner is None:
+        statements.append((_WAKE_IF_SENT, (m.created_at, m.workflow_id, wait_key, m.created_at, *sent,
+                                           note, *sent)))
+    else:
+        statements += [
+            (_NOTE_IF_SENT, (note, *sent)),
+            (_CLAIM_IF_SENT, (owner, lease_until, m.created_at, m.workflow_id, wait_key, m.created_at,
+                              *sent)),
+        ]
+    found, inserted, *_, claimed = await run_script(conn, statements)
+    assert found is not None
+    if not found[1]:
+        return RecordResult.NOT_FOUND, None
+    if inserted is None:
+        return RecordResult.DUPLICATE, None
+    return RecordResult.RECORDED, claimed if owner is not None else None

@@ -59,7 +59,7 @@ from ..sql.rows import (
     workflow_from_row,
 )
 from .batcher import StepBatcher
-from .effects import claim_waiter, record_set_event, record_with_effect, send
+from .effects import record_set_event, record_with_effect, send_script
 from .listener import Listeners
 from .ops import PostgresOperations
 from .pool import Pool, connect, libpq_url
@@ -254,22 +254,13 @@ class PostgresStore(PostgresOperations):
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         async with self._pool.connection() as conn:
-            # Pipelined: two round trips instead of five.
-            async with conn.pipeline(), conn.transaction() as tx:
-                result = await send(conn, message)
-                if result is not RecordResult.RECORDED:
-                    raise psycopg.Rollback(tx)
+            result, _ = await send_script(conn, message)  # one round trip
         return result
 
     async def send_and_claim(self, message: NewMessage, owner: str,
                              lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
-        row = None
         async with self._pool.connection() as conn:
-            async with conn.pipeline(), conn.transaction() as tx:
-                result = await send(conn, message, claim=True)
-                if result is not RecordResult.RECORDED:
-                    raise psycopg.Rollback(tx)
-                row = await (await claim_waiter(conn, message, owner, lease_until)).fetchone()
+            result, row = await send_script(conn, message, owner, lease_until)
         return result, workflow_from_row(row) if row else None
 
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
