@@ -84,13 +84,16 @@ class Queries:
         # claim walks neither parked nor finished rows: neither owned nor
         # parked (oldest first), parked and due (by resume_at), owned with the
         # lease run out (among the owned only). Each kind gives at most
-        # `limit`; the oldest of those win. Claiming ends the park. The first
-        # sorts on created_at + 0, which no index gives: PostgreSQL, whose
-        # statistics cannot see that few PENDING rows are unowned and not
-        # parked, would otherwise walk the PENDING rows of an index in order.
+        # `limit`; the oldest of those win. Claiming ends the park. Each
+        # branch's ORDER BY is its index's order, so a claim reads `limit`
+        # index entries however long the backlog (with an order no index
+        # gave, 50,000 started workflows waiting for a slot cost each claim
+        # 21 ms on SQLite and 57 ms on PostgreSQL). PostgreSQL's index of the
+        # unowned is on created_at + 0, which no other index gives (schema
+        # 14); SQLite is told its index.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
         kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL",
-                  "created_at + 0, workflow_id"),
+                  "created_at + 0, workflow_id" if d.postgres else "created_at, workflow_id"),
                  ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
                   "resume_at, workflow_id"),
                  ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL",
