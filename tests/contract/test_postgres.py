@@ -178,6 +178,66 @@ def test_pg_listen_gets_notes_from_another_store(pg_url: str) -> None:
     asyncio.run(main())
 
 
+def test_pg_notes_only_while_another_coordinator_listens(pg_url: str) -> None:
+    """A store that listens alone sends no notes for its workflows' ends,
+    events and messages (they would only reach itself); from the moment a
+    second one listens it does, and again not once that one has gone."""
+
+    async def main() -> None:
+        a, b = store_from_url(pg_url), store_from_url(pg_url)
+        await asyncio.gather(a.open(), b.open())
+        heard: list[str] = []  # by a plain connection, not a coordinator's listener
+        spy = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        await spy.execute("LISTEN keel")
+
+        async def spying() -> None:
+            async for n in spy.notifies():
+                heard.append(n.payload)
+
+        spying_task = asyncio.create_task(spying())
+        count = iter(range(1000))
+        ended: list[str] = []
+
+        async def round_trip() -> set[str]:
+            """A workflow of `a` that sets an event, gets a message and ends,
+            then an unclaimed one whose note ("work") is always sent: once
+            heard, the notes before it are in. The first's notes heard."""
+            wid = f"w{next(count)}"
+            ended.append(wid)
+            heard.clear()
+            epoch = await claimed(a, wid)
+            await set_event(a, wid, epoch, 0, "k", b"1")
+            assert await a.send_message(msg(wid, topic="t")) is RecordResult.RECORDED
+            await a.finish_workflow(wid, None, WorkflowStatus.SUCCESS, ok(), 3000)
+            await a.create_workflow(wf(f"marker-{wid}", name="nobody"))
+            await wait_note(heard, "work")
+            return {n.split(":")[0] for n in heard if n.endswith(f":{wid}")}
+
+        loop = asyncio.get_running_loop()
+        try:
+            await a.listen(lambda note: None)
+            assert await round_trip() == set()  # alone
+            notes: list[str] = []
+            await b.listen(lambda note: notes.append(note.encode()))  # says hello
+            deadline = loop.time() + 10
+            while "done" not in await round_trip():  # a hears the hello within moments
+                assert loop.time() < deadline, "a never heard b's hello"
+            assert await round_trip() == {"event", "msg", "done"}
+            await wait_note(notes, f"done:{ended[-1]}")  # and b hears them
+            await b.close()
+            deadline = loop.time() + 15
+            while await round_trip():  # a sees b gone at its next look
+                assert loop.time() < deadline, "a kept notifying after b left"
+                await asyncio.sleep(0.1)
+        finally:
+            spying_task.cancel()
+            await asyncio.gather(spying_task, return_exceptions=True)
+            await spy.close()
+            await asyncio.gather(a.close(), b.close())
+
+    asyncio.run(main())
+
+
 def test_pg_listen_survives_a_lost_connection(pg_url: str, pg_admin_url: str) -> None:
     dbname = pg_url.rsplit("/", 1)[1]
 

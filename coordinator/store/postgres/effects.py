@@ -55,33 +55,39 @@ async def record_with_effect(
 _OURS = "EXISTS (SELECT 1 FROM steps WHERE workflow_id = %s AND step_number = %s " \
         "AND xmin = pg_current_xact_id()::xid)"
 _INSERT_EVENT = f"{Q.insert_event} HAVING {_OURS} RETURNING seq"
+_WAKE_EVENT_READERS = (f"UPDATE workflows SET resume_at = %s WHERE wait_key = %s AND status = 'PENDING' "
+                       f"AND resume_at > %s AND {_OURS} RETURNING 1")
 _WAKE_EVENT_WAITERS_IF_OURS = (
-    f"WITH woken AS (UPDATE workflows SET resume_at = %s WHERE wait_key = %s AND status = 'PENDING' "
-    f"AND resume_at > %s AND {_OURS} RETURNING 1) "
+    f"WITH woken AS ({_WAKE_EVENT_READERS}) "
     f"SELECT pg_notify('{CHANNEL}', %s), "
     f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_OURS}")
+# The same with no note, while no other coordinator listens (peers.py).
+_WAKE_EVENT_WAITERS_QUIETLY = f"WITH woken AS ({_WAKE_EVENT_READERS}) SELECT count(*) FROM woken"
 
 
 async def record_set_event(
-    conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent
+    conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent, notify: bool = True
 ) -> tuple[RecordResult, StepRecord | None, int | None]:
     """record_step with SetEvent in one round trip and one write: the step
     (the workflow's row lock first), the wait lock, the event and the wake-up
     of parked readers (see wakeups.py) go as one script, one transaction
     (script.py). What follows the step is guarded on the step being inserted
-    by this transaction, so a duplicate or stale one commits nothing. Returns
-    the result, the step's record and the event's seq."""
+    by this transaction, so a duplicate or stale one commits nothing. Without
+    `notify`, no note tells other coordinators. Returns the result, the
+    step's record and the event's seq."""
     output = step.outcome.output
     assert output is not None, "set_event records a value"
     wait_key = event_wait_key(step.workflow_id, effect.key)
     ours = (step.workflow_id, step.step_number)
+    wake = (_WAKE_EVENT_WAITERS_IF_OURS, (step.completed_at, wait_key, step.completed_at, *ours,
+                                          f"event:{step.workflow_id}", *ours)) if notify else \
+        (_WAKE_EVENT_WAITERS_QUIETLY, (step.completed_at, wait_key, step.completed_at, *ours))
     row, _, event_row, _ = await run_script(conn, [
         (RECORD_STEP, record_step_params(step)),
         (LOCK, (wait_lock(wait_key, step.workflow_id),)),
         (_INSERT_EVENT, (step.workflow_id, effect.key, output.encoding, output.data, step.step_number,
                          step.completed_at, step.workflow_id, *ours)),
-        (_WAKE_EVENT_WAITERS_IF_OURS, (step.completed_at, wait_key, step.completed_at, *ours,
-                                       f"event:{step.workflow_id}", *ours)),
+        wake,
     ])
     assert row is not None, "the step statement always returns one row"
     matched, seq = row
@@ -127,16 +133,18 @@ _WAKE_IF_SENT = (
     f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) "
     f"SELECT pg_notify('{CHANNEL}', %s), "
     f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_SENT}")
+_WAKE_IF_SENT_QUIETLY = f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) SELECT count(*) FROM woken"
 _NOTE_IF_SENT = f"SELECT pg_notify('{CHANNEL}', %s) WHERE {_SENT}"
 _CLAIM_IF_SENT = Q.claim_message_waiter.replace(" RETURNING ", f" AND {_SENT} RETURNING ", 1)
 assert _CLAIM_IF_SENT != Q.claim_message_waiter
 
 
 async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str | None = None,
-                      lease_until: int = 0) -> tuple[RecordResult, Any]:
+                      lease_until: int = 0, notify: bool = True) -> tuple[RecordResult, Any]:
     """Deliver a message from a client in one round trip: wake its waiter, or
     with an `owner` claim it instead if it is parked on the topic (then the
-    claimed workflow's row is returned too, else None)."""
+    claimed workflow's row is returned too, else None). Without `notify`, no
+    note tells other coordinators."""
     wait_key = message_wait_key(m.topic)
     sent = (m.workflow_id, m.topic)
     note = f"msg:{m.workflow_id}"
@@ -145,15 +153,14 @@ async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: 
         (_INSERT_IF_FOUND, (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key,
                             m.created_at, m.workflow_id)),
     ]
+    wake = (m.created_at, m.workflow_id, wait_key, m.created_at, *sent)
     if owner is None:
-        statements.append((_WAKE_IF_SENT, (m.created_at, m.workflow_id, wait_key, m.created_at, *sent,
-                                           note, *sent)))
+        statements.append((_WAKE_IF_SENT, (*wake, note, *sent)) if notify else (_WAKE_IF_SENT_QUIETLY, wake))
     else:
-        statements += [
-            (_NOTE_IF_SENT, (note, *sent)),
-            (_CLAIM_IF_SENT, (owner, lease_until, m.created_at, m.workflow_id, wait_key, m.created_at,
-                              *sent)),
-        ]
+        if notify:
+            statements.append((_NOTE_IF_SENT, (note, *sent)))
+        statements.append((_CLAIM_IF_SENT, (owner, lease_until, m.created_at, m.workflow_id, wait_key,
+                                            m.created_at, *sent)))
     found, inserted, *_, claimed = await run_script(conn, statements)
     assert found is not None
     if not found[1]:

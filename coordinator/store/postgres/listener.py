@@ -12,22 +12,24 @@ from typing import Any
 import psycopg
 
 from ...core.records import Note
+from .peers import LISTEN_APP_NAME, Peers
 from .pool import CONNECT_TIMEOUT, connect
 from .wakeups import CHANNEL
 
 log = logging.getLogger(__name__)
 
-# The listener checks its connection when nothing arrived for this long
-# (TCP keepalives catch a silent peer too), and reconnects with backoff.
-_LISTEN_CHECK = 30.0
+# Every this many seconds the listener looks who else listens (peers.py),
+# which also checks its connection (TCP keepalives catch a silent peer too);
+# it reconnects with backoff.
+_LOOK_EVERY = 2.0
 _RETRY_MIN = 0.05
 _RETRY_MAX = 5.0
-_LISTEN_APP_NAME = "keel-listen"
 
 
 class Listeners:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, peers: Peers) -> None:
         self._url = url
+        self._peers = peers
         self._tasks: list[asyncio.Task[None]] = []
 
     async def add(self, callback: Callable[[Note], None]) -> None:
@@ -54,16 +56,19 @@ class Listeners:
             conn: psycopg.AsyncConnection[Any] | None = None
             try:
                 conn = await connect(
-                    self._url, application_name=_LISTEN_APP_NAME,
+                    self._url, application_name=LISTEN_APP_NAME,
                     keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
                 )
                 await conn.execute(f"LISTEN {CHANNEL}")
+                await self._peers.joined(conn)
                 if outage:
                     log.info("listening for changes on PostgreSQL again")
                 outage, delay = False, _RETRY_MIN
                 started.set()
                 while True:
-                    async for note in conn.notifies(timeout=_LISTEN_CHECK):
+                    async for note in conn.notifies(timeout=_LOOK_EVERY):
+                        if self._peers.heard(note.payload, note.pid, conn.info.backend_pid):
+                            continue
                         parsed = Note.decode(note.payload)
                         if parsed is None:
                             continue  # from a newer coordinator: nothing we act on
@@ -71,12 +76,12 @@ class Listeners:
                             callback(parsed)
                         except Exception:
                             log.exception("listen callback failed on %r", note.payload)
-                    # Quiet for a while: make sure the connection still works.
                     # (Notes arriving meanwhile wait for the next notifies().)
-                    await asyncio.wait_for(conn.execute("SELECT 1"), CONNECT_TIMEOUT)
+                    await asyncio.wait_for(self._peers.look(conn), CONNECT_TIMEOUT)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # psycopg.Error, OSError, TimeoutError, ...
+                self._peers.lost()
                 if not outage:
                     log.warning("lost the PostgreSQL listener connection, reconnecting: %s", e)
                     outage = True

@@ -61,6 +61,7 @@ from ..sql.rows import (
 from .batcher import StepBatcher
 from .effects import record_set_event, record_with_effect, send_script
 from .listener import Listeners
+from .peers import Peers
 from .ops import PostgresOperations
 from .pool import Pool, connect, libpq_url
 from .presence import Presence
@@ -90,6 +91,9 @@ def _ending(sql: str) -> str:
 
 
 _FINISH = {with_epoch: _ending(sql) for with_epoch, sql in Q.finish_workflow.items()}
+# No note while no other coordinator listens (peers.py): our own ends wake
+# our own waiters.
+_FINISH_QUIETLY = Q.finish_workflow
 _EXPIRE = _ending(Q.expire_deadlines)
 # Batch keys of a workflow's own statements: before and after its steps'.
 _CREATE, _FINISHED = -1, 1 << 62
@@ -110,7 +114,8 @@ class PostgresStore(PostgresOperations):
     def __init__(self, url: str, min_size: int = 2, max_size: int = 10) -> None:
         self._url = libpq_url(url)
         self._pool = Pool(self._url, min_size, max_size)
-        self._listeners = Listeners(self._url)
+        self._peers = Peers()
+        self._listeners = Listeners(self._url, self._peers)
         self._batcher = StepBatcher(self._pool)
         self._tasks = Tasks(self._pool, self._batcher)
         self._presence = Presence(self._url)
@@ -188,7 +193,8 @@ class PostgresStore(PostgresOperations):
         params = (status.value, *outcome_params(outcome), now, workflow_id,
                   *([epoch] if epoch is not None else []))
         # Group-committed too: one commit (and one NOTIFY lock) for many ends.
-        row = await self._batcher.run(_FINISH[epoch is not None], params, (workflow_id, _FINISHED))
+        finish = _FINISH if self._peers.present else _FINISH_QUIETLY
+        row = await self._batcher.run(finish[epoch is not None], params, (workflow_id, _FINISHED))
         return workflow_from_row(row) if row else None
 
     async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
@@ -244,7 +250,7 @@ class PostgresStore(PostgresOperations):
     ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
         # One round trip (event delivery latency is mostly this commit).
         async with self._pool.connection() as conn:
-            result, record, seq = await record_set_event(conn, step, SetEvent(key))
+            result, record, seq = await record_set_event(conn, step, SetEvent(key), self._peers.present)
         if result is RecordResult.RECORDED:
             assert step.outcome.output is not None and seq is not None
             return result, record, EventRecord(step.workflow_id, seq, key, step.outcome.output,
@@ -254,13 +260,13 @@ class PostgresStore(PostgresOperations):
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         async with self._pool.connection() as conn:
-            result, _ = await send_script(conn, message)  # one round trip
+            result, _ = await send_script(conn, message, notify=self._peers.present)  # one round trip
         return result
 
     async def send_and_claim(self, message: NewMessage, owner: str,
                              lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
         async with self._pool.connection() as conn:
-            result, row = await send_script(conn, message, owner, lease_until)
+            result, row = await send_script(conn, message, owner, lease_until, self._peers.present)
         return result, workflow_from_row(row) if row else None
 
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
