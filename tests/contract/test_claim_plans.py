@@ -27,8 +27,9 @@ NAMES = ["wf"]
 
 def _backlog_sql(series: str, empty_json: str) -> str:
     """Unowned PENDING workflows, neither parked nor running: started, waiting for a slot."""
-    return ("INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, updated_at) "
-            f"SELECT 'w-' || i, 'wf', 'PENDING', 'json', {empty_json}, 1000 + i, 1000 + i FROM {series}")
+    return ("INSERT INTO workflows (workflow_id, name, status, input_encoding, input, created_at, "
+            f"updated_at) SELECT 'w-' || i, 'wf', 'PENDING', 'json', {empty_json}, 1000 + i, 1000 + i "
+            f"FROM {series}")
 
 
 def test_sqlite_claim_walks_the_claimable_index_in_order(sqlite_url: str) -> None:

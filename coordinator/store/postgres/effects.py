@@ -133,7 +133,8 @@ _WAKE_IF_SENT = (
     f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) "
     f"SELECT pg_notify('{CHANNEL}', %s), "
     f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_SENT}")
-_WAKE_IF_SENT_QUIETLY = f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) SELECT count(*) FROM woken"
+_WAKE_IF_SENT_QUIETLY = (f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) "
+                         "SELECT count(*) FROM woken")
 _NOTE_IF_SENT = f"SELECT pg_notify('{CHANNEL}', %s) WHERE {_SENT}"
 _CLAIM_IF_SENT = Q.claim_message_waiter.replace(" RETURNING ", f" AND {_SENT} RETURNING ", 1)
 assert _CLAIM_IF_SENT != Q.claim_message_waiter

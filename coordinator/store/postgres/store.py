@@ -61,8 +61,8 @@ from ..sql.rows import (
 from .batcher import StepBatcher
 from .effects import record_set_event, record_with_effect, send_script
 from .listener import Listeners
-from .peers import Peers
 from .ops import PostgresOperations
+from .peers import Peers
 from .pool import Pool, connect, libpq_url
 from .presence import Presence
 from .selects import park_select
