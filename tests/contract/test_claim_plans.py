@@ -49,19 +49,21 @@ def test_sqlite_claim_walks_the_claimable_index_in_order(sqlite_url: str) -> Non
     assert sorted(row[0] for row in claimed) == sorted(f"w-{i}" for i in range(1, 17))
 
 
-@pytest.mark.parametrize("waiting", ["started", "parked"])
+@pytest.mark.parametrize("waiting", ["started", "parked", "due"])
 def test_postgres_claim_walks_the_claimable_index_in_order(pg_url: str, waiting: str) -> None:
     """`started`: a backlog waiting for a slot; `parked`: nothing to claim
     among many parked, where the planner once walked every PENDING row of
-    workflows_by_status instead."""
+    workflows_by_status instead; `due`: parked and all woken at once. With
+    statistics (ANALYZE, as autovacuum keeps them)."""
     asyncio.run(migrate(pg_url))
     now = int(time.time() * 1000)
     q = Queries(POSTGRES).claim_workflows
     params = claim_params(POSTGRES.list_param(NAMES), now, 16, "node-1", now + 30_000)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(_backlog_sql(f"generate_series(1, {BACKLOG}) AS s(i)", "'\\x7b7d'::bytea"))
-        if waiting == "parked":
-            conn.execute("UPDATE workflows SET resume_at = %s, wait_key = 'msg:go'", (now + 3_600_000,))
+        if waiting != "started":  # parked; "due": all woken at once, as by 20,000 messages
+            at = now + 3_600_000 if waiting == "parked" else now
+            conn.execute("UPDATE workflows SET resume_at = %s - created_at, wait_key = 'msg:go'", (at,))
         conn.execute("VACUUM ANALYZE workflows")
         plan = [row[0] for row in conn.execute("EXPLAIN " + q, params).fetchall()]
         # The first CTE (k0) is the unowned branch; it ends where the next begins.
@@ -70,5 +72,29 @@ def test_postgres_claim_walks_the_claimable_index_in_order(pg_url: str, waiting:
         branch = "\n".join(plan[start:end])
         assert "Index Scan using workflows_claimable_order" in branch, "\n".join(plan)
         assert "Sort" not in branch, "\n".join(plan)
+        # The second (k1) is the parked and due, read in resume_at order.
+        due = "\n".join(plan[end:next(i for i, line in enumerate(plan) if "CTE k2" in line)])
+        assert "Index Scan using workflows_resume" in due, "\n".join(plan)
+        assert "Sort" not in due, "\n".join(plan)
         claimed = conn.execute(q, params).fetchall()
-    assert len(claimed) == (16 if waiting == "started" else 0)
+    assert len(claimed) == (0 if waiting == "parked" else 16)
+
+
+def test_sqlite_claim_of_the_due_walks_the_resume_index_in_order(sqlite_url: str) -> None:
+    """Parked workflows made due by what they waited for (all woken at once):
+    the claim reads `limit` of them, in resume_at order, sorting none."""
+    asyncio.run(migrate(sqlite_url))
+    now = int(time.time() * 1000)
+    q = Queries(SQLITE).claim_workflows
+    params = claim_params(SQLITE.list_param(NAMES), now, 16, "node-1", now + 30_000)
+    with contextlib.closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
+        db.execute(_backlog_sql(f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s "
+                                f"WHERE i < {BACKLOG}) SELECT i FROM s)", "x'7b7d'"))
+        db.execute("UPDATE workflows SET resume_at = ? - created_at, wait_key = 'msg:go'", (now,))
+        db.commit()
+        plan = db.execute("EXPLAIN QUERY PLAN " + q, params).fetchall()
+        [scan] = [row for row in plan if "USING INDEX workflows_resume" in row[3]]
+        siblings = [row[3] for row in plan if row[1] == scan[1]]
+        assert not any("TEMP B-TREE FOR ORDER BY" in d for d in siblings), siblings
+        claimed = db.execute(q, params).fetchall()
+    assert len(claimed) == 16
