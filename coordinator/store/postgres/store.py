@@ -65,9 +65,10 @@ from .ops import PostgresOperations
 from .peers import Peers
 from .pool import Pool, connect, libpq_url
 from .presence import Presence
+from .script import Statement, run_script
 from .selects import park_select
 from .tasks import Tasks
-from .wakeups import CHANNEL, LOCK, LOCK_PARKING, notify, notifying, wait_lock
+from .wakeups import CHANNEL, LOCK, LOCK_PARKING, notifying, wait_lock
 
 Q = Queries(POSTGRES)
 QQ = queues.QueueQueries(POSTGRES)
@@ -98,6 +99,11 @@ _EXPIRE = _ending(Q.expire_deadlines)
 # Batch keys of a workflow's own statements: before and after its steps'.
 _CREATE, _FINISHED = -1, 1 << 62
 _RESUME_PARKED = f"WITH u AS ({Q.resume_parked}) SELECT 1, pg_notify('keel', 'work') FROM u"
+# The park's UPDATE, and "work" for the claimers when what it waits for came
+# first (it is due at once). The last of park's script (script.py).
+_PARK = {kind: f"WITH p AS ({sql}) SELECT p.resume_at, "
+               f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE p.resume_at <= %s) FROM p"
+         for kind, sql in Q.park.items()}
 
 
 def _rows(conn: psycopg.AsyncConnection[Any]) -> Callable[[str, tuple[Any, ...]], Awaitable[list[Any]]]:
@@ -289,27 +295,21 @@ class PostgresStore(PostgresOperations):
             return int(row[0])
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
+        # One script: one write and one transaction, each statement after the
+        # one before (so after its locks) with a snapshot of its own. (A
+        # pipelined transaction cost psycopg's pipeline machinery, and a write
+        # per statement.)
+        statements: list[Statement] = []
+        if wait.wait_key is not None:
+            # Own row first, then the wait's lock, then the UPDATE with its
+            # EXISTS in a snapshot taken after both: see wakeups.py. (A stale
+            # epoch locks nothing, and the UPDATE then matches nothing either.)
+            statements += [(LOCK_PARKING, (workflow_id, epoch)),
+                           (LOCK, (wait_lock(wait.wait_key, workflow_id),))]
+        statements.append((_PARK[wait.kind], (*park_params(workflow_id, epoch, resume_at, wait, now), now)))
         async with self._pool.connection() as conn:
-            # Pipelined: the statements run in order, each after the one before
-            # (so after its locks), without a round trip each.
-            async with conn.pipeline(), conn.transaction():
-                wait_key = wait.wait_key
-                if wait_key is not None:
-                    # Own row first, then the wait's lock, then the UPDATE with
-                    # its EXISTS in a snapshot taken after both: see wakeups.py.
-                    # (A stale epoch locks nothing, and the UPDATE then matches
-                    # nothing either.)
-                    await conn.execute(LOCK_PARKING, (workflow_id, epoch))
-                    await conn.execute(LOCK, (wait_lock(wait_key, workflow_id),))
-                cur = await conn.execute(
-                    Q.park[wait.kind], park_params(workflow_id, epoch, resume_at, wait, now))
-                row = await cur.fetchone()
-                if row is None:
-                    return False
-                (resumes_at,) = row
-                if resumes_at <= now:
-                    await notify(conn, "work")
-        return True
+            *_, parked = await run_script(conn, statements)
+        return parked is not None
 
     async def listen(self, callback: Callable[[Note], None]) -> None:
         """Deliver NOTIFYs on "keel" to `callback` (see listener.py)."""

@@ -235,7 +235,8 @@ class Queries:
         self.park = {
             kind: r(
                 "UPDATE workflows SET owner = NULL, lease_until = NULL, wait_key = ?, "
-                f"epoch = epoch + 1, resume_at = CASE WHEN {exists} THEN ? ELSE ? END "
+                f"epoch = epoch + 1, resume_at = CASE WHEN {exists} THEN CAST(? AS BIGINT) "
+                "ELSE CAST(? AS BIGINT) END "
                 "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING resume_at")
             for kind, exists in ready.items()
         }
