@@ -1,8 +1,11 @@
-"""The one mapping of domain errors to gRPC statuses, and the interceptor that applies it.
+"""The one mapping of domain errors to gRPC statuses, and the wrapping that applies it.
 
 Handlers raise the core's domain errors (coordinator.core.errors) and never
-catch them: the interceptor turns whatever escapes a handler of our services
-into the status a client sees, and stream replies use the same `status_of`.
+catch them: every handler of our services is wrapped once, when registered
+(`add_servicer`), to turn whatever escapes it into the status a client sees;
+stream replies use the same `status_of`. (An interceptor did this at every
+call, and its per-call chain of coroutines and handler objects cost every
+unary call: see bench/README.md.)
 """
 
 from __future__ import annotations
@@ -168,27 +171,44 @@ def _checked_request(request: Any) -> Any:
     return _checked(request)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Applies the table to every handler of our services: unary, server- and bidi-streaming."""
+def wrap_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """`handler` of `method` (/keel.v1.Service/Name) with the table applied:
+    unary, server- and bidi-streaming; undecodable requests refused."""
+    serde = {"request_deserializer": _tolerant(handler.request_deserializer),
+             "response_serializer": handler.response_serializer}
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **serde)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream, method), **serde)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary, method), **serde)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream, method), **serde)
+    return handler
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or not method.startswith(SERVICE_PREFIX):
-            return handler
-        serde = {"request_deserializer": _tolerant(handler.request_deserializer),
-                 "response_serializer": handler.response_serializer}
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **serde)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream, method), **serde)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary, method), **serde)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream, method), **serde)
-        return handler
+
+class _Registrar:
+    """Stands for the server while a generated add_*Servicer_to_server
+    registers a servicer: its method handlers reach the server wrapped."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.server = server
+        self.services: list[str] = []
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass  # made again below, from the wrapped method handlers
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        wrapped = {name: wrap_handler(f"/{service}/{name}", h) for name, h in handlers.items()}
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, wrapped),))
+        self.server.add_registered_method_handlers(service, wrapped)
+        self.services.append(service)
+
+
+def add_servicer(add_to_server: Callable[[Any, Any], None], servicer: Any, server: grpc.aio.Server) -> None:
+    """Register one of our servicers with add_to_server (generated), every
+    handler wrapped with the table."""
+    registrar = _Registrar(server)
+    add_to_server(servicer, registrar)
+    if not registrar.services:  # stubs of another grpcio-tools: register by hand here
+        raise RuntimeError(f"{add_to_server.__name__} registered no method handlers")

@@ -21,7 +21,7 @@ from ..core.tokens import Tokens
 from ..settings import Settings
 from .auth import AuthInterceptor
 from .client_servicer import ClientServicer
-from .errors import ErrorInterceptor
+from .errors import add_servicer
 from .tls import server_credentials
 from .worker_servicer import WorkerServicer
 
@@ -63,13 +63,15 @@ def build_server(engine: Engine, settings: Settings, tokens: Tokens | None = Non
     """The server with all services added, listening on settings.listen (not started).
     With `tokens`, every call to our services is checked (api/auth.py); with
     settings.tls, the port speaks TLS (api/tls.py)."""
-    # The first interceptor is the outermost: a refused call never reaches a handler.
-    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]
-    if tokens is not None:
-        interceptors.insert(0, AuthInterceptor(tokens))
+    # A refused call never reaches a handler. Without tokens no interceptor
+    # runs: each costs every call a chain of coroutines.
+    interceptors = [AuthInterceptor(tokens)] if tokens is not None else None
     server = grpc.aio.server(options=server_options(settings), interceptors=interceptors)
-    worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(engine, settings), server)
-    client_service_pb2_grpc.add_ClientServiceServicer_to_server(ClientServicer(engine, settings), server)
+    # Each handler of our services applies the table of api/errors.py.
+    add_servicer(worker_service_pb2_grpc.add_WorkerServiceServicer_to_server,
+                 WorkerServicer(engine, settings), server)
+    add_servicer(client_service_pb2_grpc.add_ClientServiceServicer_to_server,
+                 ClientServicer(engine, settings), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
