@@ -11,6 +11,7 @@ channel "keel" tells the others what changed (wakeups.py, listener.py).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -69,6 +70,8 @@ from .script import Statement, run_script
 from .selects import park_select
 from .tasks import Tasks
 from .wakeups import CHANNEL, LOCK, LOCK_PARKING, notifying, wait_lock
+
+log = logging.getLogger(__name__)
 
 Q = Queries(POSTGRES)
 QQ = queues.QueueQueries(POSTGRES)
@@ -134,6 +137,13 @@ class PostgresStore(PostgresOperations):
                 if migrate:
                     async with conn.transaction():
                         await migrations.run_async(migrations.migrate(SCHEMA), _rows(conn))
+                cur = await conn.execute("SHOW autovacuum")
+                if (await cur.fetchone()) == ("off",):
+                    # Then nothing refreshes the planner's statistics: as the
+                    # workflows table grows, claims may read every parked or
+                    # due row instead of a few (bench/README.md).
+                    log.warning("autovacuum is off on this PostgreSQL server: run ANALYZE on "
+                                "keel's tables regularly, or turn it on")
         except psycopg.OperationalError as e:
             raise StoreUnavailable(f"postgres: cannot connect: {e}") from e
         await self._pool.open()
