@@ -86,13 +86,10 @@ class Queries:
         # lease run out (among the owned only). Each kind gives at most
         # `limit`; the oldest of those win. Claiming ends the park. Each
         # branch's ORDER BY is its index's order, so a claim reads `limit`
-        # index entries however long the backlog (with an order no index
-        # gave, 50,000 started workflows waiting for a slot cost each claim
-        # 21 ms on SQLite and 57 ms on PostgreSQL). PostgreSQL's index of the
-        # unowned is on created_at + 0, which no other index gives (schema
-        # 14); SQLite is told its index. The parked and due are taken by
-        # resume_at alone: a tie-break on workflow_id, which the index does
-        # not hold, sorted every due workflow (the 100,000 woken at once).
+        # entries however long the backlog (an order no index gave sorted
+        # every started or woken workflow at each claim: bench/README.md).
+        # PostgreSQL's index of the unowned is on created_at + 0, which no
+        # other index gives (schema 14); SQLite is told its index.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
         kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL",
                   "created_at + 0, workflow_id" if d.postgres else "created_at, workflow_id"),
