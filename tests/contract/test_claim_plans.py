@@ -32,21 +32,30 @@ def _backlog_sql(series: str, empty_json: str) -> str:
             f"FROM {series}")
 
 
-def test_sqlite_claim_walks_the_claimable_index_in_order(sqlite_url: str) -> None:
+@pytest.mark.parametrize("waiting", ["started", "due"])
+def test_sqlite_claim_walks_its_index_in_order(sqlite_url: str, waiting: str) -> None:
+    """`started`: a backlog waiting for a slot, read in workflows_claimable's
+    order; `due`: parked and all woken at once (by what they waited for),
+    read in workflows_resume's order. Either way no sort of its own, and the
+    claim takes `limit` of them."""
     asyncio.run(migrate(sqlite_url))
     now = int(time.time() * 1000)
     q = Queries(SQLITE).claim_workflows
     params = claim_params(SQLITE.list_param(NAMES), now, 16, "node-1", now + 30_000)
+    index = "workflows_claimable" if waiting == "started" else "workflows_resume"
     with contextlib.closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
         db.execute(_backlog_sql(f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s "
                                 f"WHERE i < {BACKLOG}) SELECT i FROM s)", "x'7b7d'"))
+        if waiting == "due":
+            db.execute("UPDATE workflows SET resume_at = ? - created_at, wait_key = 'msg:go'", (now,))
         db.commit()
         plan = db.execute("EXPLAIN QUERY PLAN " + q, params).fetchall()
-        [scan] = [row for row in plan if "USING INDEX workflows_claimable" in row[3]]
+        [scan] = [row for row in plan if f"USING INDEX {index}" in row[3]]
         siblings = [row[3] for row in plan if row[1] == scan[1]]
         assert not any("TEMP B-TREE FOR ORDER BY" in d for d in siblings), siblings
-        claimed = db.execute(q, params).fetchall()
-    assert sorted(row[0] for row in claimed) == sorted(f"w-{i}" for i in range(1, 17))
+        claimed = sorted(row[0] for row in db.execute(q, params).fetchall())
+    oldest = range(1, 17) if waiting == "started" else range(BACKLOG - 15, BACKLOG + 1)
+    assert claimed == sorted(f"w-{i}" for i in oldest)
 
 
 @pytest.mark.parametrize("waiting", ["started", "parked", "due"])
@@ -79,22 +88,3 @@ def test_postgres_claim_walks_the_claimable_index_in_order(pg_url: str, waiting:
         claimed = conn.execute(q, params).fetchall()
     assert len(claimed) == (0 if waiting == "parked" else 16)
 
-
-def test_sqlite_claim_of_the_due_walks_the_resume_index_in_order(sqlite_url: str) -> None:
-    """Parked workflows made due by what they waited for (all woken at once):
-    the claim reads `limit` of them, in resume_at order, sorting none."""
-    asyncio.run(migrate(sqlite_url))
-    now = int(time.time() * 1000)
-    q = Queries(SQLITE).claim_workflows
-    params = claim_params(SQLITE.list_param(NAMES), now, 16, "node-1", now + 30_000)
-    with contextlib.closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
-        db.execute(_backlog_sql(f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s "
-                                f"WHERE i < {BACKLOG}) SELECT i FROM s)", "x'7b7d'"))
-        db.execute("UPDATE workflows SET resume_at = ? - created_at, wait_key = 'msg:go'", (now,))
-        db.commit()
-        plan = db.execute("EXPLAIN QUERY PLAN " + q, params).fetchall()
-        [scan] = [row for row in plan if "USING INDEX workflows_resume" in row[3]]
-        siblings = [row[3] for row in plan if row[1] == scan[1]]
-        assert not any("TEMP B-TREE FOR ORDER BY" in d for d in siblings), siblings
-        claimed = db.execute(q, params).fetchall()
-    assert len(claimed) == 16
