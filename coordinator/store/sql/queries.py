@@ -87,7 +87,8 @@ class Queries:
         # `limit`; the oldest of those win. Claiming ends the park. Each
         # branch's ORDER BY is its index's order, so a claim reads `limit`
         # entries however long the backlog (an order no index gave sorted
-        # every started or woken workflow at each claim: bench/README.md).
+        # every started workflow, on PostgreSQL every woken one too, at each
+        # claim: bench/README.md).
         # PostgreSQL's index of the unowned is on created_at + 0, which no
         # other index gives (schema 14); SQLite is told its index.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
