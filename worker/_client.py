@@ -17,6 +17,7 @@ from keel.v1 import client_service_pb2_grpc as cgrpc
 from keel.v1 import common_pb2 as pb
 
 from . import _codec, _transport
+from ._calls import CallStream
 from ._errors import CoordinatorError, WorkflowCancelled, WorkflowFailed, WorkflowNotFound
 from ._operations import Operations
 from ._queues import QueueInfo, duplicate_from, enqueue_request, queue_info, queue_limits
@@ -120,8 +121,18 @@ class Client(Operations):
         # One address or a comma-separated list: calls fail over between them.
         self._endpoints = _transport.Endpoints(address, _transport.Security(token, tls_ca, tls_cert, tls_key))
         self._stub = self._endpoints.stub(cgrpc.ClientServiceStub)
+        # The calls made per workflow go on one stream (worker/_calls.py).
+        self._calls = CallStream(self._endpoints)
+        stub = self._stub
+        self._start_rpc = self._calls.method("start_workflow", stub.StartWorkflow)
+        self._get_rpc = self._calls.method("get_workflow", stub.GetWorkflow)
+        self._await_rpc = self._calls.method("await_workflow", stub.AwaitWorkflow)
+        self._get_event_rpc = self._calls.method("get_event", stub.GetEvent)
+        self._send_rpc = self._calls.method("send", stub.Send)
+        self._enqueue_rpc = self._calls.method("enqueue", stub.Enqueue)
 
     def close(self) -> None:
+        self._calls.close()
         self._endpoints.close()
 
     def __enter__(self) -> Client:
@@ -145,12 +156,12 @@ class Client(Operations):
         return WorkflowHandle(self, workflow_id)
 
     def _get(self, workflow_id: str) -> cpb.WorkflowInfo:
-        return self._call(self._stub.GetWorkflow, cpb.GetWorkflowRequest(workflow_id=workflow_id),
+        return self._call(self._get_rpc, cpb.GetWorkflowRequest(workflow_id=workflow_id),
                           f"reading workflow {workflow_id}", workflow_id).workflow
 
     def _await(self, workflow_id: str, wait: float) -> cpb.WorkflowInfo:
         request = cpb.AwaitWorkflowRequest(workflow_id=workflow_id, timeout=_duration(wait))
-        return self._call(self._stub.AwaitWorkflow, request, f"waiting for workflow {workflow_id}",
+        return self._call(self._await_rpc, request, f"waiting for workflow {workflow_id}",
                           workflow_id, timeout=wait + self.timeout).workflow
 
     def start_workflow(
@@ -174,7 +185,7 @@ class Client(Operations):
         )
         if timeout is not None:
             request.timeout.CopyFrom(_duration(timeout))
-        resp = self._call(self._stub.StartWorkflow, request,
+        resp = self._call(self._start_rpc, request,
                           f"starting workflow {name} ({workflow_id})")
         return WorkflowHandle(self, resp.workflow.workflow_id, resp.created)
 
@@ -190,7 +201,7 @@ class Client(Operations):
         while True:
             wait = max(0.0, min(60.0, deadline - time.monotonic()))
             request = cpb.GetEventRequest(workflow_id=workflow_id, key=key, timeout=_duration(wait))
-            resp = self._call(self._stub.GetEvent, request, f"reading event {key!r} of {workflow_id}",
+            resp = self._call(self._get_event_rpc, request, f"reading event {key!r} of {workflow_id}",
                               timeout=wait + self.timeout)
             if resp.found:
                 return _codec.decode(resp.event.value)
@@ -231,7 +242,7 @@ class Client(Operations):
             # A key chosen here makes retries after a lost answer harmless.
             idempotency_key=idempotency_key or f"client:{uuid.uuid4()}",
         )
-        resp = self._call(self._stub.Send, request, f"sending to workflow {workflow_id}", workflow_id)
+        resp = self._call(self._send_rpc, request, f"sending to workflow {workflow_id}", workflow_id)
         return bool(resp.delivered)
 
     def get_workflow(self, workflow_id: str) -> WorkflowInfo:
@@ -311,7 +322,7 @@ class Client(Operations):
         request = enqueue_request(cpb.EnqueueRequest(queue=queue, name=name, workflow_id=workflow_id),
                                   args, priority, deduplication_id, partition_key, timeout)
         try:
-            resp = self._call(self._stub.Enqueue, request, f"enqueuing workflow {name} on {queue}")
+            resp = self._call(self._enqueue_rpc, request, f"enqueuing workflow {name} on {queue}")
         except CoordinatorError as e:
             raise duplicate_from(e, queue, deduplication_id) from None
         return WorkflowHandle(self, resp.workflow.workflow_id, resp.created)

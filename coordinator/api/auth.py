@@ -14,8 +14,10 @@ its token is revoked or expires.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -38,7 +40,7 @@ ROLES: dict[str, Role] = {
         "StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps", "GetEvent",
         "WatchEvents", "Send", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow", "SetSchedule",
         "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule",
-        "SetQueue", "GetQueue", "ListQueues", "Enqueue")},
+        "SetQueue", "GetQueue", "ListQueues", "Enqueue", "Calls")},
     **{_WORKER + rpc: Role.WORKER for rpc in (
         "Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent", "ReadEvent",
         "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow", "EnqueueWorkflow")},
@@ -47,6 +49,11 @@ ROLES: dict[str, Role] = {
 }
 
 RECHECK = 0.5  # seconds between checks of a long call's token
+
+# Set for a long call (and the tasks it starts) when tokens are required:
+# raises Unauthenticated once the call's token is no longer valid. The Calls
+# stream awaits it before each call, as each unary call is checked.
+STILL_VALID: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("keel_still_valid", default=None)
 
 
 def bearer(metadata: Sequence[tuple[str, Any]] | None) -> str:
@@ -102,6 +109,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             CALLER.set(caller)  # this call's task (and the tasks it starts) only
+            STILL_VALID.set(functools.partial(self._still_valid, caller))
             task = asyncio.current_task()
             assert task is not None
             watcher = asyncio.create_task(self._watch(caller, context, task))
@@ -112,6 +120,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 watcher.cancel()
 
         return guarded
+
+    async def _still_valid(self, caller: TokenRecord) -> None:
+        try:
+            valid = await self.tokens.still_valid(caller)
+        except CoordinatorError:
+            return  # the store is unreachable: as the watch below, keep serving
+        if not valid:
+            raise Unauthenticated(f"token {caller.name!r} was revoked or expired")
 
     async def _watch(self, caller: TokenRecord, context: grpc.aio.ServicerContext,
                      task: asyncio.Task[Any]) -> None:

@@ -1,6 +1,6 @@
 """ClientService: translates applications' calls (start workflows, read what
 happened to them) into engine calls; checks in api/requests.py, errors mapped
-by the interceptor in api/errors.py."""
+by api/errors.py. Calls, many of them on one stream: api/client_calls.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from keel.v1 import client_service_pb2_grpc as cgrpc
 from ..core.engine import Engine
 from ..settings import Settings
 from . import convert, queue_requests, requests, requests_ops
+from .client_calls import ClientCalls
 from .limits import Gauge
 from .ops_servicer import OperationsServicer
 
@@ -24,6 +25,11 @@ class ClientServicer(OperationsServicer, cgrpc.ClientServiceServicer):
         self.watches = Gauge("open event watches", settings.max_watch_streams, "--max-watch-streams")
         # Pages of lists stay well within the message limit.
         self.page_budget = settings.max_message_bytes - settings.MESSAGE_RESERVE
+        self.calls = ClientCalls({
+            "start_workflow": self.StartWorkflow, "get_workflow": self.GetWorkflow,
+            "await_workflow": self.AwaitWorkflow, "get_event": self.GetEvent, "send": self.Send,
+            "enqueue": self.Enqueue,
+        })
 
     async def StartWorkflow(
         self, request: cpb.StartWorkflowRequest, context: grpc.aio.ServicerContext
@@ -88,6 +94,12 @@ class ClientServicer(OperationsServicer, cgrpc.ClientServiceServicer):
     ) -> cpb.CancelWorkflowResponse:
         wf = await self.engine.cancel_workflow(requests.check_id(request.workflow_id))
         return cpb.CancelWorkflowResponse(workflow=convert.workflow_info(wf))
+
+    async def Calls(
+        self, request_iterator: AsyncIterator[cpb.CallsRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[cpb.CallsResponse]:
+        async for answers in self.calls.serve(request_iterator):
+            yield answers
 
     # -- queues ------------------------------------------------------------
 

@@ -28,7 +28,7 @@ ALLOWED = {
     "client": {"StartWorkflow", "GetWorkflow", "AwaitWorkflow", "ListWorkflows", "ListSteps",
                "GetEvent", "WatchEvents", "Send", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow",
                "SetSchedule", "DeleteSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule",
-               "SetQueue", "GetQueue", "ListQueues", "Enqueue"},
+               "SetQueue", "GetQueue", "ListQueues", "Enqueue", "Calls"},
     "worker": {"Connect", "GetHistory", "RecordStep", "ScheduleStep", "Select", "SetEvent",
                "ReadEvent", "SendMessage", "ReceiveMessage", "Sleep", "Park", "FinishWorkflow",
                "EnqueueWorkflow", "StartChildWorkflow", "StartWait"},

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from keel.v1 import common_pb2 as _common_pb2
+from keel.v1 import worker_service_pb2 as _worker_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -10,6 +11,58 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CallsRequest(_message.Message):
+    __slots__ = ("calls", "cancel")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[ClientCall]
+    cancel: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, calls: _Optional[_Iterable[_Union[ClientCall, _Mapping]]] = ..., cancel: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ClientCall(_message.Message):
+    __slots__ = ("id", "start_workflow", "get_workflow", "await_workflow", "get_event", "send", "enqueue")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    START_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    GET_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    AWAIT_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    GET_EVENT_FIELD_NUMBER: _ClassVar[int]
+    SEND_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    start_workflow: StartWorkflowRequest
+    get_workflow: GetWorkflowRequest
+    await_workflow: AwaitWorkflowRequest
+    get_event: GetEventRequest
+    send: SendRequest
+    enqueue: EnqueueRequest
+    def __init__(self, id: _Optional[int] = ..., start_workflow: _Optional[_Union[StartWorkflowRequest, _Mapping]] = ..., get_workflow: _Optional[_Union[GetWorkflowRequest, _Mapping]] = ..., await_workflow: _Optional[_Union[AwaitWorkflowRequest, _Mapping]] = ..., get_event: _Optional[_Union[GetEventRequest, _Mapping]] = ..., send: _Optional[_Union[SendRequest, _Mapping]] = ..., enqueue: _Optional[_Union[EnqueueRequest, _Mapping]] = ...) -> None: ...
+
+class CallsResponse(_message.Message):
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[ClientAnswer]
+    def __init__(self, answers: _Optional[_Iterable[_Union[ClientAnswer, _Mapping]]] = ...) -> None: ...
+
+class ClientAnswer(_message.Message):
+    __slots__ = ("id", "start_workflow", "get_workflow", "await_workflow", "get_event", "send", "enqueue", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    START_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    GET_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    AWAIT_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    GET_EVENT_FIELD_NUMBER: _ClassVar[int]
+    SEND_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    start_workflow: StartWorkflowResponse
+    get_workflow: GetWorkflowResponse
+    await_workflow: AwaitWorkflowResponse
+    get_event: GetEventResponse
+    send: SendResponse
+    enqueue: EnqueueResponse
+    error: _worker_service_pb2.CallError
+    def __init__(self, id: _Optional[int] = ..., start_workflow: _Optional[_Union[StartWorkflowResponse, _Mapping]] = ..., get_workflow: _Optional[_Union[GetWorkflowResponse, _Mapping]] = ..., await_workflow: _Optional[_Union[AwaitWorkflowResponse, _Mapping]] = ..., get_event: _Optional[_Union[GetEventResponse, _Mapping]] = ..., send: _Optional[_Union[SendResponse, _Mapping]] = ..., enqueue: _Optional[_Union[EnqueueResponse, _Mapping]] = ..., error: _Optional[_Union[_worker_service_pb2.CallError, _Mapping]] = ...) -> None: ...
 
 class WorkflowInfo(_message.Message):
     __slots__ = ("workflow_id", "name", "status", "input", "output", "error", "created_at", "updated_at", "executions", "deadline", "epoch", "payloads_omitted", "forked_from", "queue", "started_at", "parent_workflow_id")

@@ -135,6 +135,11 @@ class ClientServiceStub:
                 request_serializer=keel_dot_v1_dot_client__service__pb2.EnqueueRequest.SerializeToString,
                 response_deserializer=keel_dot_v1_dot_client__service__pb2.EnqueueResponse.FromString,
                 _registered_method=True)
+        self.Calls = channel.stream_stream(
+                '/keel.v1.ClientService/Calls',
+                request_serializer=keel_dot_v1_dot_client__service__pb2.CallsRequest.SerializeToString,
+                response_deserializer=keel_dot_v1_dot_client__service__pb2.CallsResponse.FromString,
+                _registered_method=True)
 
 
 class ClientServiceServicer:
@@ -305,6 +310,19 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Calls(self, request_iterator, context):
+        """Many calls on one stream: StartWorkflow, GetWorkflow, AwaitWorkflow,
+        GetEvent, Send and Enqueue with the same requests, meaning and errors as
+        the unary RPCs, each answered (in the order they complete, not sent) by
+        a ClientAnswer carrying its id. Cheaper per call than a unary RPC; a
+        client may use either. The stream's own status ends every call in flight
+        (UNAVAILABLE: retry them, on this coordinator or another); a call's own
+        failure is its answer's `error` and leaves the others alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -407,6 +425,11 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.Enqueue,
                     request_deserializer=keel_dot_v1_dot_client__service__pb2.EnqueueRequest.FromString,
                     response_serializer=keel_dot_v1_dot_client__service__pb2.EnqueueResponse.SerializeToString,
+            ),
+            'Calls': grpc.stream_stream_rpc_method_handler(
+                    servicer.Calls,
+                    request_deserializer=keel_dot_v1_dot_client__service__pb2.CallsRequest.FromString,
+                    response_serializer=keel_dot_v1_dot_client__service__pb2.CallsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -950,6 +973,33 @@ class ClientService:
             '/keel.v1.ClientService/Enqueue',
             keel_dot_v1_dot_client__service__pb2.EnqueueRequest.SerializeToString,
             keel_dot_v1_dot_client__service__pb2.EnqueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Calls(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/keel.v1.ClientService/Calls',
+            keel_dot_v1_dot_client__service__pb2.CallsRequest.SerializeToString,
+            keel_dot_v1_dot_client__service__pb2.CallsResponse.FromString,
             options,
             channel_credentials,
             insecure,
