@@ -105,7 +105,9 @@ class _Stream:
             code, message = status_logged(exc, f"Calls {kind}")
             answer.error.CopyFrom(wpb.CallError(code=code.value[0], message=message))
         finally:
-            self.in_flight.pop(call_id, None)
+            # (A cancelled call's id may already be in flight again, a new call's.)
+            if self.in_flight.get(call_id) is asyncio.current_task():
+                del self.in_flight[call_id]
         self.ready.put_nowait(answer)
 
     def _answer_error(self, call_id: int, exc: Exception) -> None:
