@@ -84,6 +84,8 @@ class WorkflowInfo:
     # Set once ERROR or CANCELLED.
     error: ErrorInfo | None
     created_at: datetime
+    # When it last started running (each claim for a worker) or ended; a
+    # recorded step leaves it alone.
     updated_at: datetime
     # The fencing epoch: bumped each time an execution is handed out (a claim,
     # a recovery, a resume after a park); 0 until the first claim.

@@ -250,7 +250,7 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         elif isinstance(effect, SetEvent):
             assert step.outcome.output is not None, "set_event records a value"
         seq = row.record.step_seq + 1
-        row.record = dataclasses.replace(row.record, step_seq=seq, updated_at=step.completed_at)
+        row.record = dataclasses.replace(row.record, step_seq=seq)
         record = step.recorded(seq)
         steps[step.step_number] = record
         if queue is not None:

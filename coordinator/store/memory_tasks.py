@@ -101,7 +101,7 @@ class MemoryTasks:
             return RecordResult.STALE, None
         del db.tasks[key]
         seq = row.record.step_seq + 1
-        row.record = dataclasses.replace(row.record, step_seq=seq, updated_at=step.completed_at)
+        row.record = dataclasses.replace(row.record, step_seq=seq)
         record = step.recorded(seq)
         db.steps.setdefault(step.workflow_id, {})[step.step_number] = record
         return RecordResult.RECORDED, record
@@ -161,7 +161,7 @@ class MemoryTasks:
             row = db.workflows[task.workflow_id]
             del db.tasks[task.key]
             seq = row.record.step_seq + 1
-            row.record = dataclasses.replace(row.record, step_seq=seq, updated_at=step.completed_at)
+            row.record = dataclasses.replace(row.record, step_seq=seq)
             record = step.recorded(seq)
             db.steps.setdefault(task.workflow_id, {})[task.step_number] = record
             done.append((task, record))

@@ -91,8 +91,6 @@ def test_calls_are_answered_by_id_each_error_its_own(cluster: Any) -> None:
             name="noops", workflow_id="calls-1", input=payload({"args": [2], "kwargs": {}}))),
         cpb.ClientCall(id=2, get_workflow=cpb.GetWorkflowRequest(workflow_id="nobody")),
         cpb.ClientCall(id=3),
-        cpb.ClientCall(id=4, await_workflow=cpb.AwaitWorkflowRequest(workflow_id="calls-1",
-                                                                     timeout=_seconds(30))),
         cpb.ClientCall(id=5, send=cpb.SendRequest(workflow_id="nobody", message=payload(1),
                                                   idempotency_key="k")),
         cpb.ClientCall(id=6, get_event=cpb.GetEventRequest(workflow_id="calls-1", key="never",
@@ -100,6 +98,10 @@ def test_calls_are_answered_by_id_each_error_its_own(cluster: Any) -> None:
         cpb.ClientCall(id=7, start_workflow=cpb.StartWorkflowRequest(name="", workflow_id="calls-7")),
     )
     assert calls.answer(1).start_workflow.created
+    # (Calls sent together run concurrently: an await sent with the start may
+    # find no workflow yet.)
+    calls.send(cpb.ClientCall(id=4, await_workflow=cpb.AwaitWorkflowRequest(workflow_id="calls-1",
+                                                                            timeout=_seconds(30))))
     assert _error(calls.answer(2))[0] == C.NOT_FOUND
     code, message = _error(calls.answer(3))
     assert code == C.INVALID_ARGUMENT and "names no request" in message
@@ -137,5 +139,16 @@ def test_a_malformed_request_ends_only_its_stream(cluster: Any) -> None:
     calls = RawCalls(cluster.address)  # the coordinator serves on
     calls.send(cpb.ClientCall(id=1, get_workflow=cpb.GetWorkflowRequest(workflow_id="nobody")))
     assert _error(calls.answer(1))[0] == C.NOT_FOUND
+    calls.close()
+    assert calls.ended()[0] == C.OK
+
+
+def test_a_cancelled_id_may_be_used_again_at_once(cluster: Any) -> None:
+    calls = RawCalls(cluster.address)
+    calls.send(cpb.ClientCall(id=3, get_event=cpb.GetEventRequest(workflow_id="w", key="k",
+                                                                  timeout=_seconds(50))))
+    calls.send(cpb.ClientCall(id=3, await_workflow=cpb.AwaitWorkflowRequest(workflow_id="nobody")),
+               cancel=(3,))
+    assert _error(calls.answer(3))[0] == C.NOT_FOUND  # the new call's, never the cancelled one's
     calls.close()
     assert calls.ended()[0] == C.OK

@@ -32,7 +32,7 @@ WITH wf AS (
     ON CONFLICT (workflow_id, step_number) DO NOTHING
     RETURNING completion_seq
 ), bump AS (
-    UPDATE workflows w SET step_seq = ins.completion_seq, updated_at = ?
+    UPDATE workflows w SET step_seq = ins.completion_seq
     FROM ins WHERE w.workflow_id = ?
     RETURNING w.step_seq
 )
@@ -41,7 +41,7 @@ SELECT (SELECT count(*) FROM wf), (SELECT step_seq FROM bump)
 
 
 def record_step_params(step: NewStep) -> tuple[Any, ...]:
-    return (step.workflow_id, step.epoch, *step_params(step), step.completed_at, step.workflow_id)
+    return (step.workflow_id, step.epoch, *step_params(step), step.workflow_id)
 
 
 # A recv in one statement, as RECORD_STEP: the workflow's row lock, its
@@ -75,7 +75,7 @@ WITH wf AS (
     FROM msg, ins WHERE m.message_id = msg.message_id
     RETURNING 1
 ), bump AS (
-    UPDATE workflows w SET step_seq = ins.completion_seq, updated_at = ?
+    UPDATE workflows w SET step_seq = ins.completion_seq
     FROM ins WHERE w.workflow_id = ?
     RETURNING w.step_seq
 )
@@ -90,7 +90,7 @@ def record_recv_params(step: NewStep, topic: str) -> tuple[Any, ...]:
     values = step_params(step)
     values = values[:outcome_at] + values[outcome_at + 2:]  # the message's instead
     return (step.workflow_id, step.epoch, step.workflow_id, topic, *values,
-            step.completed_at, step.step_number, step.completed_at, step.workflow_id,
+            step.completed_at, step.step_number, step.workflow_id,
             step.workflow_id, step.step_number)
 
 

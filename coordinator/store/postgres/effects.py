@@ -36,7 +36,7 @@ async def record_with_effect(
     # The row lock, held until commit, serialises the workflow's step commits
     # (completion_seq is commit order), its recvs and its set_events; each
     # statement after it reads a fresh snapshot, so sees the previous holder's.
-    cur = await conn.execute(Q.next_step_seq, (step.completed_at, step.workflow_id, step.epoch))
+    cur = await conn.execute(Q.next_step_seq, (step.workflow_id, step.epoch))
     row = await cur.fetchone()
     if row is None:
         return RecordResult.STALE, None

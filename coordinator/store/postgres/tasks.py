@@ -44,7 +44,7 @@ WITH wf AS (
     ON CONFLICT (workflow_id, step_number) DO NOTHING
     RETURNING completion_seq
 ), bump AS (
-    UPDATE workflows w SET step_seq = ins.completion_seq, updated_at = ?
+    UPDATE workflows w SET step_seq = ins.completion_seq
     FROM ins WHERE w.workflow_id = ?
     RETURNING w.step_seq
 ), note AS (
@@ -120,7 +120,7 @@ class Tasks:
         params: tuple[Any, ...] = (
             step.workflow_id, step.workflow_id, step.step_number, step.attempt, step.completed_at,
             *step_params(step),
-            step.completed_at, step.workflow_id, step.step_number, step.workflow_id)
+            step.workflow_id, step.step_number, step.workflow_id)
         row = await self._batcher.run(_COMPLETE, params, (step.workflow_id, step.step_number))
         assert row is not None, "the statement always returns one row"
         if row[2] is not None:
@@ -168,8 +168,7 @@ class Tasks:
                         done.append((task, None))
                         continue
                     step = failure(task)
-                    cur = await conn.execute(Q.next_step_seq_any_epoch,
-                                             (step.completed_at, task.workflow_id))
+                    cur = await conn.execute(Q.next_step_seq_any_epoch, (task.workflow_id,))
                     seq = await cur.fetchone()
                     if seq is None:
                         continue

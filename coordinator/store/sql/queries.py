@@ -162,7 +162,7 @@ class Queries:
         # Takes the workflow's next completion_seq, if it is PENDING on the
         # epoch; in PostgreSQL also its row lock, until commit.
         self.next_step_seq = r(
-            "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
+            "UPDATE workflows SET step_seq = step_seq + 1 "
             "WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' RETURNING step_seq")
         marks = ", ".join("?" * len(STEP_INSERT.names))
         self.insert_step = r(
@@ -277,9 +277,9 @@ class Queries:
         self.take_task = r(
             f"DELETE FROM step_tasks WHERE {task_key} AND attempt = ? "
             "AND (attempt_deadline IS NULL OR attempt_deadline > ?) RETURNING 1")
-        # Parameters: now (the step's completed_at), workflow_id. Any epoch.
+        # Parameters: workflow_id. Any epoch.
         self.next_step_seq_any_epoch = r(
-            "UPDATE workflows SET step_seq = step_seq + 1, updated_at = ? "
+            "UPDATE workflows SET step_seq = step_seq + 1 "
             "WHERE workflow_id = ? AND status = 'PENDING' RETURNING step_seq")
         self.delete_dead_tasks = r(
             "DELETE FROM step_tasks WHERE EXISTS (SELECT 1 FROM workflows w "

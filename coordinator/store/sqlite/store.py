@@ -420,7 +420,7 @@ def _record_step(
 ) -> tuple[RecordResult, StepRecord | None]:
     """The body of record_step, inside the caller's transaction (rolled back
     unless RECORDED)."""
-    row = db.execute(Q.next_step_seq, (step.completed_at, step.workflow_id, step.epoch)).fetchone()
+    row = db.execute(Q.next_step_seq, (step.workflow_id, step.epoch)).fetchone()
     if row is None:
         return RecordResult.STALE, None
     seq = row[0]

@@ -28,7 +28,7 @@ def create_task(db: sqlite3.Connection, task: NewTask) -> tuple[TaskRecord | Non
 def complete_task(db: sqlite3.Connection, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
     """Rolled back unless RECORDED; then the step as recorded, if it is."""
     key = (step.workflow_id, step.step_number)
-    seq = db.execute(Q.next_step_seq_any_epoch, (step.completed_at, step.workflow_id)).fetchone()
+    seq = db.execute(Q.next_step_seq_any_epoch, (step.workflow_id,)).fetchone()
     taken = seq is not None and db.execute(
         Q.take_task, (*key, step.attempt, step.completed_at)).fetchone() is not None
     if taken and db.execute(Q.insert_step, (*step_params(step), seq[0])).fetchone() is not None:
@@ -66,7 +66,7 @@ def expire_attempts(db: sqlite3.Connection, now: int, failure: Callable[[TaskRec
             done.append((task, None))
             continue
         step = failure(task)
-        seq = db.execute(Q.next_step_seq_any_epoch, (step.completed_at, task.workflow_id)).fetchone()
+        seq = db.execute(Q.next_step_seq_any_epoch, (task.workflow_id,)).fetchone()
         if seq is None or db.execute(Q.drop_task, (*key, task.attempt)).fetchone() is None:
             continue
         if db.execute(Q.insert_step, (*step_params(step), seq[0])).fetchone() is not None:
