@@ -346,3 +346,33 @@ def test_pg_a_script_is_one_transaction_and_survives_lost_prepared_statements(pg
             await conn.close()
 
     asyncio.run(main())
+
+
+def test_pg_statistics_refreshed_while_autovacuum_is_off(pg_url: str) -> None:
+    """With autovacuum off nothing re-plans the statements a coordinator
+    prepared against empty tables: it runs ANALYZE itself (statistics.py)."""
+    from coordinator.store.postgres.statistics import Statistics
+
+    async def last_analyzed(conn: psycopg.AsyncConnection[Any]) -> Any:
+        cur = await conn.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'workflows'")
+        return (await cur.fetchone() or (None,))[0]
+
+    async def main() -> None:
+        store = store_from_url(pg_url)
+        await store.open()
+        try:
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+                off = (await (await conn.execute("SHOW autovacuum")).fetchone()) == ("off",)
+                statistics: Statistics = store._statistics  # type: ignore[attr-defined]
+                assert (statistics._task is not None) == off  # only where nothing else does
+                refresher = Statistics(store._pool, every=0.05)  # type: ignore[attr-defined]
+                refresher.start()
+                deadline = asyncio.get_running_loop().time() + 10
+                while await last_analyzed(conn) is None:
+                    assert asyncio.get_running_loop().time() < deadline, "no ANALYZE within 10 s"
+                    await asyncio.sleep(0.05)
+                await refresher.close()
+        finally:
+            await store.close()
+
+    asyncio.run(main())

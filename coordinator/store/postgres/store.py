@@ -68,6 +68,7 @@ from .pool import Pool, connect, libpq_url
 from .presence import Presence
 from .script import Statement, run_script
 from .selects import park_select
+from .statistics import Statistics
 from .tasks import Tasks
 from .wakeups import CHANNEL, LOCK, LOCK_PARKING, notifying, wait_lock
 
@@ -128,6 +129,7 @@ class PostgresStore(PostgresOperations):
         self._batcher = StepBatcher(self._pool)
         self._tasks = Tasks(self._pool, self._batcher)
         self._presence = Presence(self._url)
+        self._statistics = Statistics(self._pool)
 
     async def open(self, migrate: bool = True) -> None:
         try:
@@ -138,21 +140,23 @@ class PostgresStore(PostgresOperations):
                     async with conn.transaction():
                         await migrations.run_async(migrations.migrate(SCHEMA), _rows(conn))
                 cur = await conn.execute("SHOW autovacuum")
-                if (await cur.fetchone()) == ("off",):
-                    # Then nothing refreshes the planner's statistics: as the
-                    # workflows table grows, claims may read every parked or
-                    # due row instead of a few (bench/README.md).
-                    log.warning("autovacuum is off on this PostgreSQL server: run ANALYZE on "
-                                "keel's tables regularly, or turn it on")
+                # Then nothing refreshes the planner's statistics (statistics.py).
+                analyze = (await cur.fetchone()) == ("off",)
         except psycopg.OperationalError as e:
             raise StoreUnavailable(f"postgres: cannot connect: {e}") from e
         await self._pool.open()
+        if analyze:
+            log.warning("autovacuum is off on this PostgreSQL server: keel runs ANALYZE on its "
+                        "tables every %.0f s, and nothing reclaims dead rows: turn it on",
+                        self._statistics.every)
+            self._statistics.start()
 
     async def schema_state(self) -> SchemaState:
         async with self._pool.connection() as conn:
             return await migrations.run_async(migrations.read_state(SCHEMA), _rows(conn))
 
     async def close(self) -> None:
+        await self._statistics.close()
         await self._presence.close()
         await self._listeners.close()
         await self._pool.close()
