@@ -22,6 +22,7 @@ import grpc
 from keel.v1 import client_service_pb2 as cpb
 from keel.v1 import client_service_pb2_grpc as cgrpc
 
+from ._errors import status_code
 from ._transport import Endpoints
 
 # Calls in flight on one stream (the coordinator answers RESOURCE_EXHAUSTED
@@ -30,8 +31,6 @@ MAX_IN_FLIGHT = 2048
 # A message of calls is closed at this size (the message limit is 4 MiB); a
 # bigger call goes alone.
 _BATCH_BYTES = 512 * 1024
-
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class AnswerError(grpc.RpcError):
@@ -104,8 +103,7 @@ class _Link:
         answer = waiting.answer
         assert answer is not None
         if answer.WhichOneof("answer") == "error":
-            code = _CODES.get(answer.error.code, grpc.StatusCode.UNKNOWN)
-            raise AnswerError(code, answer.error.message)
+            raise AnswerError(status_code(answer.error.code), answer.error.message)
         return getattr(answer, kind)
 
     def _requests(self) -> Iterator[cpb.CallsRequest]:

@@ -11,6 +11,14 @@ class KeelError(Exception):
     """Base of every error the SDK raises."""
 
 
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_code(number: int) -> grpc.StatusCode:
+    """The gRPC status of a `CallError.code` (google.rpc.Code numbering); UNKNOWN if none."""
+    return _STATUS_CODES.get(number, grpc.StatusCode.UNKNOWN)
+
+
 class CoordinatorError(KeelError):
     """A call to the coordinator failed; `code` is the gRPC status name."""
 

@@ -26,7 +26,7 @@ from keel.v1 import worker_service_pb2 as wpb
 from keel.v1 import worker_service_pb2_grpc as wgrpc
 
 from . import _batching, _codec, _transport
-from ._errors import CoordinatorError, LeaseLost
+from ._errors import CoordinatorError, LeaseLost, status_code
 from ._execution import Execution, record_outcome
 from ._registry import REGISTRY, Registry
 from ._steps import now, run_step_function
@@ -34,7 +34,6 @@ from ._steps import now, run_step_function
 log = logging.getLogger(__name__)
 
 SDK = "python/0.1.0"
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 class _Waiter:
@@ -277,7 +276,7 @@ class Worker:
             self._outbox.put(wpb.WorkerMessage(seq=self._seq, **{field: request}))
         reply = waiter.wait(stop)
         if reply.WhichOneof("result") == "error":
-            raise CoordinatorError(reply.error.message, _CODE_NAMES.get(reply.error.code, "UNKNOWN"))
+            raise CoordinatorError(reply.error.message, status_code(reply.error.code).name)
         return getattr(reply, field)
 
     def _end_stream(self) -> None:
