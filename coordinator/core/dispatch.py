@@ -149,6 +149,18 @@ class Dispatcher:
         session.reserved += 1
         return Reservation(session)
 
+    def reserve_any(self) -> Reservation | None:
+        """A workflow slot on the live worker with the most free ones,
+        whatever it serves (the reservation's session says what)."""
+        if not self.accepting:
+            return None
+        session = max((s for s in self.workers.values() if s.free_workflow_slots > 0),
+                      key=lambda s: s.free_workflow_slots, default=None)
+        if session is None:
+            return None
+        session.reserved += 1
+        return Reservation(session)
+
     def reserve_step(self, name: str, workflow_id: str) -> Reservation | None:
         """A step slot for step `name` of `workflow_id`: its own worker first."""
         if not self.accepting:

@@ -4,7 +4,7 @@ it dispatches to. Adapters implement them (coordinator/store, coordinator/api)."
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -157,14 +157,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def send_message(self, message: NewMessage) -> RecordResult:
         """Deliver a message from outside any workflow: RECORDED, DUPLICATE (the
-        idempotency key was used before) or NOT_FOUND (no such workflow)."""
+        idempotency key was used before), NOT_FOUND (no such workflow) or
+        STALE (the workflow is final: nothing was written)."""
 
-    async def send_and_claim(self, message: NewMessage, owner: str,
-                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+    async def send_and_claim(self, message: NewMessage, owner: str, lease_until: int,
+                             names: Collection[str]) -> tuple[RecordResult, WorkflowRecord | None]:
         """send_message; and if the message is RECORDED and wakes its
-        destination parked in a recv of its topic (not on a queue), claim it
-        for `owner` in the same commit, as claim_workflows would: the claimed
-        record (None if not claimed: then it is due, as after send_message)."""
+        destination parked in a recv of its topic (not on a queue), a
+        workflow of one of `names`, claim it for `owner` in the same commit,
+        as claim_workflows would: the claimed record (None if not claimed:
+        then it is due, as after send_message)."""
         return await self.send_message(message), None
 
     @abc.abstractmethod

@@ -191,41 +191,43 @@ class Waits:
         # Client keys get their own namespace: they can never collide with the
         # keys of sends from workflow steps ("step:...").
         key = f"client:{idempotency_key}" if idempotency_key else None
-        # A final workflow never reads its messages: say so rather than deliver.
-        # (A send that races the end is stored, and never read.)
-        wf = await self.ctx.workflow(destination)
-        if wf.status.final:
-            raise FailedPrecondition(
-                f"cannot send to {destination!r}: the workflow is already {wf.status.value}")
         delivery = NewMessage(destination, topic, message, key, self.ctx.clock.now_ms())
-        reservation = None
-        if wf.owner is None and wf.queue is None:  # parked, maybe: hand it to a free slot at once
-            reservation = self.ctx.dispatch.reserve(wf.name)
+        # With a free slot, the commit that delivers may also claim the
+        # workflow it wakes (parked in a recv) and hand it to that slot.
+        reservation = self.ctx.dispatch.reserve_any()
         if reservation is not None:
-            result = await self._send_and_hand_out(wf.workflow_id, delivery, reservation)
+            result = await self._send_and_hand_out(destination, delivery, reservation)
         else:
             result = await self.ctx.store.send_message(delivery)
-            if result is not RecordResult.NOT_FOUND:
+            if result is RecordResult.RECORDED or result is RecordResult.DUPLICATE:
                 self._message_arrived(destination)
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"cannot send to {destination!r}: no such workflow")
+        if result is RecordResult.STALE:
+            # A final workflow never reads its messages: the store said so
+            # rather than deliver. (A send that races the end is stored, and
+            # never read.)
+            wf = await self.ctx.workflow(destination)
+            raise FailedPrecondition(
+                f"cannot send to {destination!r}: the workflow is already {wf.status.value}")
         return result is RecordResult.RECORDED
 
     async def _send_and_hand_out(self, workflow_id: str, delivery: NewMessage,
                                  reservation: Reservation) -> RecordResult:
         """Send to a workflow that may be parked in a recv, holding a free slot
-        for it: if the message wakes it, the commit that delivers also claims
-        it, and it goes to that slot with its history, skipping the dispatch
-        loop's claim."""
+        for it: if the message wakes it (and the slot's worker serves it), the
+        commit that delivers also claims it, and it goes to that slot with its
+        history, skipping the dispatch loop's claim."""
         ctx = self.ctx
         try:
-            result, claimed = await ctx.store.send_and_claim(delivery, ctx.config.node_id, ctx.lease_until())
+            result, claimed = await ctx.store.send_and_claim(
+                delivery, ctx.config.node_id, ctx.lease_until(), reservation.session.workflows)
             if claimed is not None:
                 [claimed] = await with_histories(ctx.store, [claimed])
         finally:
             ctx.dispatch.release(reservation)
         if claimed is None:
-            if result is not RecordResult.NOT_FOUND:
+            if result is RecordResult.RECORDED or result is RecordResult.DUPLICATE:
                 self._message_arrived(workflow_id)
         elif ctx.dispatch.is_live(reservation.session):
             ctx.wakeups.messages.wake(workflow_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ..core.ports import SchemaState
@@ -244,7 +244,7 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
                 return RecordResult.EMPTY, None
             step = dataclasses.replace(step, outcome=Outcome(output=queue[0]))
         elif isinstance(effect, Send):
-            refused = self._refuse(effect.message)
+            refused = self._refuse(effect.message, to_final=True)
             if refused is not None:
                 return refused, None
         elif isinstance(effect, SetEvent):
@@ -278,14 +278,15 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         self._deliver(message)
         return RecordResult.RECORDED
 
-    async def send_and_claim(self, message: NewMessage, owner: str,
-                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+    async def send_and_claim(self, message: NewMessage, owner: str, lease_until: int,
+                             names: Collection[str]) -> tuple[RecordResult, WorkflowRecord | None]:
         refused = self._refuse(message)
         if refused is not None:
             return refused, None
         row = self._db.workflows[message.workflow_id]
         at = message.created_at
         if not (row.wait_key == message_wait_key(message.topic) and row.record.queue is None
+                and row.record.name in names
                 and row.record.status is WorkflowStatus.PENDING and row.resume_at is not None
                 and row.resume_at > at):
             self._deliver(message)
@@ -295,10 +296,13 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         row.lease_until, row.resume_at, row.wait_key = lease_until, None, None
         return RecordResult.RECORDED, row.record
 
-    def _refuse(self, m: NewMessage) -> RecordResult | None:
-        """Why `m` cannot be delivered (NOT_FOUND, DUPLICATE), or None."""
+    def _refuse(self, m: NewMessage, to_final: bool = False) -> RecordResult | None:
+        """Why `m` cannot be delivered (NOT_FOUND, STALE: final, unless
+        `to_final`; DUPLICATE), or None."""
         if m.workflow_id not in self._db.workflows:
             return RecordResult.NOT_FOUND
+        if self._db.workflows[m.workflow_id].record.status.final and not to_final:
+            return RecordResult.STALE
         if m.idempotency_key is not None and (m.workflow_id, m.idempotency_key) in self._db.message_keys:
             return RecordResult.DUPLICATE
         return None

@@ -14,6 +14,7 @@ from coordinator.store import (
     StepKind,
     Store,
     Value,
+    WorkflowStatus,
 )
 
 from .support import claimed, msg, ok, payload, recv, run, set_event, step, wf
@@ -73,6 +74,24 @@ def test_set_event_reports_the_event_it_appended(any_store_url: str) -> None:
         assert await s.set_event(new(1, b"3"), "a") == (RecordResult.DUPLICATE, first, None)
         assert await s.set_event(new(2, b"4", epoch + 1), "a") == (RecordResult.STALE, None, None)
         assert [e.seq for e in await s.list_events("w1", 0, 10)] == [1, 2]
+
+    run(any_store_url, body)
+
+
+def test_send_to_a_final_workflow_writes_nothing(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w1")
+        assert await s.finish_workflow("w1", epoch, WorkflowStatus.SUCCESS, ok(), 2000)
+        assert await s.send_message(msg("w1", b"1")) is RecordResult.STALE
+        assert await s.send_message(msg("w1", b"1", key="k")) is RecordResult.STALE
+        assert await s.send_and_claim(msg("w1", b"1"), "node-b", 9000, ["wf"]) == (RecordResult.STALE, None)
+        assert await s.oldest_message_at("w1", "") is None  # nothing was written
+        # A workflow's send (a step) to a final one is stored, never read, as before.
+        await s.create_workflow(wf("w2"))
+        epoch2 = (await s.claim_workflows("n", ["wf"], 1, 1000, 9000))[0].epoch
+        sent = NewMessage("w1", "a", Value("json", b"3"), "step:w2:0", 3000)
+        result, _ = await s.record_step(step("w2", epoch2, 0), Send(sent))
+        assert result is RecordResult.RECORDED
 
     run(any_store_url, body)
 

@@ -14,6 +14,8 @@ from coordinator.store import (
 
 from .support import claimable, claimed, msg, ok, payload, recv, run, set_event, step, wf
 
+WF = ["wf"]  # the names a claimer takes (support.wf's)
+
 
 def test_wait_deadline_keeps_the_first(any_store_url: str) -> None:
     async def body(s: Store) -> None:
@@ -124,9 +126,10 @@ def test_send_and_claim_claims_a_recv_it_wakes_in_the_same_commit(any_store_url:
         epoch = await claimed(s, "w1")
         assert await s.park("w1", epoch, 90_000, recv_t, 2000)
         # Another topic: delivered, nobody woken or claimed.
-        assert await s.send_and_claim(msg("w1", topic="u"), "node-b", 9000) == (RecordResult.RECORDED, None)
+        assert await s.send_and_claim(msg("w1", topic="u"), "node-b", 9000, WF) == (
+            RecordResult.RECORDED, None)
         assert await claimable(s, now=4000) == []
-        result, got = await s.send_and_claim(msg("w1", b"2", topic="t", key="k"), "node-b", 9000)
+        result, got = await s.send_and_claim(msg("w1", b"2", topic="t", key="k"), "node-b", 9000, WF)
         assert result is RecordResult.RECORDED and got is not None
         assert (got.workflow_id, got.owner, got.epoch) == ("w1", "node-b", epoch + 2)
         assert await claimable(s, now=4000) == []  # held by node-b now, not merely due
@@ -134,11 +137,23 @@ def test_send_and_claim_claims_a_recv_it_wakes_in_the_same_commit(any_store_url:
         result, rec = await recv(s, "w1", epoch + 2, 0, topic="t")
         assert result is RecordResult.RECORDED and payload(rec) == b"2"
         # A duplicate, a workflow not parked, a missing one: nothing claimed.
-        assert await s.send_and_claim(msg("w1", b"2", topic="t", key="k"), "node-c", 9000) == (
+        assert await s.send_and_claim(msg("w1", b"2", topic="t", key="k"), "node-c", 9000, WF) == (
             RecordResult.DUPLICATE, None)
-        assert await s.send_and_claim(msg("w1", topic="t"), "node-c", 9000) == (RecordResult.RECORDED, None)
+        assert await s.send_and_claim(msg("w1", topic="t"), "node-c", 9000, WF) == (
+            RecordResult.RECORDED, None)
         assert (await s.get_workflow("w1")).owner == "node-b"  # type: ignore[union-attr]
-        assert await s.send_and_claim(msg("nope", topic="t"), "node-c", 9000) == (
+        assert await s.send_and_claim(msg("nope", topic="t"), "node-c", 9000, WF) == (
             RecordResult.NOT_FOUND, None)
+
+    run(any_store_url, body)
+
+
+def test_send_and_claim_leaves_a_workflow_of_another_name_to_whoever_takes_it(any_store_url: str) -> None:
+    async def body(s: Store) -> None:
+        epoch = await claimed(s, "w1")
+        assert await s.park("w1", epoch, 90_000, Wait(WaitKind.RECV, topic="t"), 2000)
+        assert await s.send_and_claim(msg("w1", topic="t"), "node-b", 9000, ["other"]) == (
+            RecordResult.RECORDED, None)
+        assert await claimable(s, now=4000) == ["w1"]  # woken: due, not claimed
 
     run(any_store_url, body)

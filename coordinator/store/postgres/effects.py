@@ -4,6 +4,7 @@ SetEvent, and a client's send (each one script, script.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -15,13 +16,14 @@ from ...core.records import (
     Send,
     SetEvent,
     StepRecord,
+    WorkflowStatus,
     event_wait_key,
     message_wait_key,
 )
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import step_params
 from .batcher import RECORD_STEP, record_step_params
-from .script import run_script
+from .script import Statement, run_script
 from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, wait_lock, waking
 
 Q = Queries(POSTGRES)
@@ -123,10 +125,12 @@ async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResul
 # after the wait lock as in send() above. The message is inserted only if its
 # workflow exists; the statements after it act only if this transaction
 # inserted it (a duplicate writes nothing).
+# (A final workflow is refused: nothing written, STALE.)
+_LOCK_AND_STATUS = "SELECT pg_advisory_xact_lock(%s), (SELECT status FROM workflows WHERE workflow_id = %s)"
 _INSERT_IF_FOUND = POSTGRES.render(
     "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
-    "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ?) "
-    "ON CONFLICT DO NOTHING RETURNING 1")
+    "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? "
+    "AND status IN ('PENDING', 'ENQUEUED')) ON CONFLICT DO NOTHING RETURNING 1")
 _SENT = ("EXISTS (SELECT 1 FROM messages WHERE workflow_id = %s AND topic = %s AND consumed_at IS NULL "
          "AND xmin = pg_current_xact_id()::xid)")
 _WAKE_IF_SENT = (
@@ -136,21 +140,28 @@ _WAKE_IF_SENT = (
 _WAKE_IF_SENT_QUIETLY = (f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} RETURNING 1) "
                          "SELECT count(*) FROM woken")
 _NOTE_IF_SENT = f"SELECT pg_notify('{CHANNEL}', %s) WHERE {_SENT}"
-_CLAIM_IF_SENT = Q.claim_message_waiter.replace(" RETURNING ", f" AND {_SENT} RETURNING ", 1)
+# With a claimer: a workflow of a name it does not take is woken instead.
+_WAKE_OTHERS = f"WITH woken AS ({Q.wake_message_waiter} AND {_SENT} AND name <> ALL(%s) RETURNING 1) "
+_WAKE_OTHERS_IF_SENT = (f"{_WAKE_OTHERS}SELECT pg_notify('{CHANNEL}', 'work') "
+                        "WHERE EXISTS (SELECT 1 FROM woken)")
+_WAKE_OTHERS_IF_SENT_QUIETLY = f"{_WAKE_OTHERS}SELECT count(*) FROM woken"
+_CLAIM_IF_SENT = Q.claim_message_waiter.replace(" RETURNING ", f" AND {_SENT} AND name = ANY(%s) RETURNING ",
+                                                1)
 assert _CLAIM_IF_SENT != Q.claim_message_waiter
 
 
 async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str | None = None,
-                      lease_until: int = 0, notify: bool = True) -> tuple[RecordResult, Any]:
+                      lease_until: int = 0, notify: bool = True,
+                      names: Collection[str] = ()) -> tuple[RecordResult, Any]:
     """Deliver a message from a client in one round trip: wake its waiter, or
-    with an `owner` claim it instead if it is parked on the topic (then the
-    claimed workflow's row is returned too, else None). Without `notify`, no
-    note tells other coordinators."""
+    with an `owner` claim it instead if it is parked on the topic and a
+    workflow of one of `names` (then the claimed workflow's row is returned
+    too, else None). Without `notify`, no note tells other coordinators."""
     wait_key = message_wait_key(m.topic)
     sent = (m.workflow_id, m.topic)
     note = f"msg:{m.workflow_id}"
-    statements = [
-        (LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id)),
+    statements: list[Statement] = [
+        (_LOCK_AND_STATUS, (wait_lock(wait_key, m.workflow_id), m.workflow_id)),
         (_INSERT_IF_FOUND, (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key,
                             m.created_at, m.workflow_id)),
     ]
@@ -160,12 +171,19 @@ async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: 
     else:
         if notify:
             statements.append((_NOTE_IF_SENT, (note, *sent)))
+        statements.append((_WAKE_OTHERS_IF_SENT if notify else _WAKE_OTHERS_IF_SENT_QUIETLY,
+                           (*wake, list(names))))
         statements.append((_CLAIM_IF_SENT, (owner, lease_until, m.created_at, m.workflow_id, wait_key,
-                                            m.created_at, *sent)))
+                                            m.created_at, *sent, list(names))))
     found, inserted, *_, claimed = await run_script(conn, statements)
     assert found is not None
-    if not found[1]:
+    if inserted is not None:
+        return RecordResult.RECORDED, claimed if owner is not None else None
+    status = found[1]
+    if status is None:
         return RecordResult.NOT_FOUND, None
-    if inserted is None:
-        return RecordResult.DUPLICATE, None
-    return RecordResult.RECORDED, claimed if owner is not None else None
+    # Not inserted: final, or a key seen before (or, without a key, it ended
+    # between the two statements).
+    if WorkflowStatus(status).final or m.idempotency_key is None:
+        return RecordResult.STALE, None
+    return RecordResult.DUPLICATE, None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import psycopg
@@ -283,10 +283,10 @@ class PostgresStore(PostgresOperations):
             result, _ = await send_script(conn, message, notify=self._peers.present)  # one round trip
         return result
 
-    async def send_and_claim(self, message: NewMessage, owner: str,
-                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+    async def send_and_claim(self, message: NewMessage, owner: str, lease_until: int,
+                             names: Collection[str]) -> tuple[RecordResult, WorkflowRecord | None]:
         async with self._pool.connection() as conn:
-            result, row = await send_script(conn, message, owner, lease_until, self._peers.present)
+            result, row = await send_script(conn, message, owner, lease_until, self._peers.present, names)
         return result, workflow_from_row(row) if row else None
 
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:

@@ -182,6 +182,7 @@ class Queries:
 
         # -- messages --------------------------------------------------------
         self.workflow_exists = r("SELECT 1 FROM workflows WHERE workflow_id = ?")
+        self.workflow_status = r("SELECT status, name FROM workflows WHERE workflow_id = ?")
         self.insert_message = r(
             "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1")

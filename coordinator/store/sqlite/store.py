@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from ...core.ports import SchemaState
@@ -206,20 +206,22 @@ class SqliteStore(SqliteOperations):
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         def tx(db: sqlite3.Connection) -> RecordResult:
-            result = _send(db, message)
+            result, _ = _send(db, message)
             if result is not RecordResult.RECORDED:
                 raise Rollback(lambda db: result)
             return result
 
         return await self._run(tx)
 
-    async def send_and_claim(self, message: NewMessage, owner: str,
-                             lease_until: int) -> tuple[RecordResult, WorkflowRecord | None]:
+    async def send_and_claim(self, message: NewMessage, owner: str, lease_until: int,
+                             names: Collection[str]) -> tuple[RecordResult, WorkflowRecord | None]:
         def tx(db: sqlite3.Connection) -> tuple[RecordResult, WorkflowRecord | None]:
             m = message
-            result = _send(db, m, claim=True)
+            result, name = _send(db, m, claim=names)
             if result is not RecordResult.RECORDED:
                 raise Rollback(lambda db: (result, None))
+            if name not in names:
+                return result, None
             row = db.execute(Q.claim_message_waiter, (owner, lease_until, m.created_at, m.workflow_id,
                                                       message_wait_key(m.topic), m.created_at)).fetchone()
             return result, workflow_from_row(row) if row else None
@@ -443,24 +445,31 @@ def _record_step(
         wait_key = event_wait_key(step.workflow_id, effect.key)
         db.execute(Q.wake_event_waiters, (step.completed_at, wait_key, step.completed_at))
     elif isinstance(effect, Send):
-        result = _send(db, effect.message)
+        result, _ = _send(db, effect.message, to_final=True)
         if result is not RecordResult.RECORDED:
             return result, None
     return RecordResult.RECORDED, step.recorded(seq)
 
 
-def _send(db: sqlite3.Connection, m: NewMessage, claim: bool = False) -> RecordResult:
+def _send(db: sqlite3.Connection, m: NewMessage, claim: Collection[str] = (),
+          to_final: bool = False) -> tuple[RecordResult, str]:
     """Deliver a message inside the caller's transaction (rolled back unless
-    RECORDED); its waiter is woken, unless the caller claims it (`claim`)."""
-    if db.execute(Q.workflow_exists, (m.workflow_id,)).fetchone() is None:
-        return RecordResult.NOT_FOUND
+    RECORDED), and the workflow's name; its waiter is woken, unless the
+    caller may claim it (`claim`: the names it takes). To a final workflow
+    only `to_final` (a workflow's send, recorded as a step either way)."""
+    row = db.execute(Q.workflow_status, (m.workflow_id,)).fetchone()
+    if row is None:
+        return RecordResult.NOT_FOUND, ""
+    status, name = row
+    if WorkflowStatus(status).final and not to_final:
+        return RecordResult.STALE, name
     params = (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key, m.created_at)
     if db.execute(Q.insert_message, params).fetchone() is None:
-        return RecordResult.DUPLICATE
-    if not claim:
+        return RecordResult.DUPLICATE, name
+    if name not in claim:
         db.execute(Q.wake_message_waiter,
                    (m.created_at, m.workflow_id, message_wait_key(m.topic), m.created_at))
-    return RecordResult.RECORDED
+    return RecordResult.RECORDED, name
 
 
 def _get_workflow(db: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
