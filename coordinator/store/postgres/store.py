@@ -298,15 +298,14 @@ class PostgresStore(PostgresOperations):
         return [event_from_row(r) for r in rows]
 
     async def wait_deadline(self, workflow_id: str, step_number: int, deadline_at: int) -> int:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(Q.insert_wait, (workflow_id, step_number, deadline_at))
-            row = await cur.fetchone()
-            if row is None:
-                # A new statement sees the row the INSERT conflicted with.
-                cur = await conn.execute(Q.get_wait, (workflow_id, step_number))
-                row = await cur.fetchone()
-            assert row is not None
-            return int(row[0])
+        # Group-committed with the step records (it locks only its own row).
+        row = await self._batcher.run(Q.insert_wait, (workflow_id, step_number, deadline_at),
+                                      (workflow_id, step_number))
+        if row is None:
+            # A new statement sees the row the INSERT conflicted with.
+            row = await self._pool.fetchone(Q.get_wait, (workflow_id, step_number))
+        assert row is not None
+        return int(row[0])
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
         # One script: one write and one transaction, each statement after the
