@@ -14,6 +14,7 @@ from coordinator.store import (
     RecordResult,
     Store,
     StoreUnavailable,
+    Value,
     Wait,
     WaitKind,
     WorkflowStatus,
@@ -312,6 +313,26 @@ def test_pg_a_refused_statement_in_a_group_commit_hurts_no_other(pg_url: str) ->
         assert results[9][0] is RecordResult.RECORDED
         assert await s.get_workflow("w-bad") is None
         assert len(await s.list_workflows(None, None, 100)) == 9
+
+    run(pg_url, body)
+
+
+def test_pg_a_group_commit_of_big_values_and_of_small_ones_keeps_every_byte(pg_url: str) -> None:
+    """A group commit goes as one script; one whose values are big goes as a
+    pipeline instead (binding them rather than spelling them out): both keep
+    each value exactly, bytes that need escaping included."""
+    async def body(s: Store) -> None:
+        epochs = [await claimed(s, f"w{i}") for i in range(6)]
+        odd = bytes(range(256)) * 4  # quotes, backslashes, NULs in a BYTEA
+        for size in (1, 200):  # KiB of values per step: 6 KiB, then 1.2 MiB together
+            value = (odd * size)[: size * 1024]
+            number = 0 if size == 1 else 1
+            results = await asyncio.gather(*(s.record_step(step(f"w{i}", epoch, number, ok(value)))
+                                             for i, epoch in enumerate(epochs)))
+            assert [r for r, _ in results] == [RecordResult.RECORDED] * 6
+            for i in range(6):
+                got = await s.get_step(f"w{i}", number)
+                assert got is not None and got.outcome.output == Value("json", value)
 
     run(pg_url, body)
 

@@ -13,8 +13,16 @@ from ...core.records import NewStep, Value
 from ..sql.queries import POSTGRES
 from ..sql.rows import STEP_INSERT, step_params
 from .pool import Pool
+from .script import run_script
 
 _MAX_BATCH = 200
+# Above this many bytes of values, a batch goes as a pipeline rather than a
+# script (whose text spells each value out, bytes as hex).
+_SCRIPT_MAX_BYTES = 256 * 1024
+
+
+def _payload_bytes(params: tuple[Any, ...]) -> int:
+    return sum(len(p) for p in params if isinstance(p, (bytes, str)))
 
 # One statement, one round trip. Lock the workflow row (epoch and status
 # checked on its newest version), insert the step with the next sequence
@@ -177,6 +185,12 @@ class StepBatcher:
             if len(batch) == 1:  # alone: one autocommitted statement is quickest
                 cur = await conn.execute(batch[0][0], batch[0][1])
                 return [await cur.fetchone()]
+            if sum(_payload_bytes(params) for _, params, _, _ in batch) <= _SCRIPT_MAX_BYTES:
+                # One script (script.py): one write, one wake-up of the server
+                # and of our loop for the whole batch, where a pipeline waited
+                # on the socket once per statement.
+                return await run_script(conn, [(sql, params) for sql, params, _, _ in batch])
+            # Big values: bound as parameters, not spelled out in the script's text.
             async with conn.pipeline(), conn.transaction():
                 cursors = [await conn.execute(sql, params) for sql, params, _, _ in batch]
                 return [await cur.fetchone() for cur in cursors]
