@@ -30,6 +30,7 @@ from ._errors import CoordinatorError, LeaseLost, status_code
 from ._execution import Execution, record_outcome
 from ._registry import REGISTRY, Registry
 from ._steps import now, run_step_function
+from ._threads import Runners
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Worker:
         self.coordinator_address = self._endpoints.address(0)
         self._steps_pool = ThreadPoolExecutor(step_concurrency, thread_name_prefix="keel-step")
         self._executions: dict[str, Execution] = {}
+        self._runners = Runners("keel-wf")
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._steps_running = 0
@@ -304,8 +306,7 @@ class Worker:
             if old is not None:
                 old.stop.set()
             self._executions[assignment.workflow_id] = execution
-        threading.Thread(target=self._run_execution, args=(execution,),
-                         name=f"keel-wf-{assignment.workflow_id[:20]}", daemon=True).start()
+        self._runners.submit(self._run_execution, execution, name=f"keel-wf-{assignment.workflow_id[:20]}")
 
     def _run_execution(self, execution: Execution) -> None:
         try:

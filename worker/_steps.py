@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,10 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def now() -> Timestamp:
-    """The current time, as a step's `started_at`."""
-    ts = Timestamp()
-    ts.GetCurrentTime()
-    return ts
+    """The current time, as a step's `started_at`. (Timestamp.GetCurrentTime
+    goes through a datetime: five times the cost.)"""
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    return Timestamp(seconds=seconds, nanos=nanos)
 
 
 def run_step_function(
