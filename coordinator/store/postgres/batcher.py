@@ -1,7 +1,7 @@
 """Group commit on PostgreSQL for the hot paths (workflows created and
-finished, plain step records, step tasks created and completed): statements
-in flight are committed together in one pipelined transaction, one round trip
-and one commit for many."""
+finished, plain step records and recvs, wait deadlines, step tasks created
+and completed): statements in flight are committed together in one
+transaction (a script, script.py), one round trip and one commit for many."""
 
 from __future__ import annotations
 
