@@ -337,6 +337,35 @@ def test_pg_a_group_commit_of_big_values_and_of_small_ones_keeps_every_byte(pg_u
     run(pg_url, body)
 
 
+def test_pg_sends_in_one_group_commit_each_get_their_own_result(pg_url: str) -> None:
+    """Clients' sends ride the group commit with the steps: several in one
+    batch (to one workflow, a key twice, a missing and a final workflow, a
+    parked one claimed, one beside it woken) each get the answer they would
+    alone."""
+    async def body(s: Store) -> None:
+        run_epoch = await claimed(s, "w-run")
+        done = await claimed(s, "w-done")
+        assert await s.finish_workflow("w-done", done, WorkflowStatus.SUCCESS, ok(), 2000)
+        for wid in ("w-park", "w-other"):
+            epoch = await claimed(s, wid)
+            assert await s.park(wid, epoch, 90_000, Wait(WaitKind.RECV, topic="t"), 2000)
+        results = await asyncio.gather(
+            s.record_step(step("w-run", run_epoch, 0)),
+            s.send_message(msg("w-run", b"1", key="k")), s.send_message(msg("w-run", b"2", key="k")),
+            s.send_message(msg("w-run", b"3")), s.send_message(msg("nope")), s.send_message(msg("w-done")),
+            s.send_and_claim(msg("w-park", topic="t"), "node-b", 9000, ["wf"]),
+            s.send_and_claim(msg("w-other", topic="t"), "node-b", 9000, ["another"]))
+        assert results[0][0] is RecordResult.RECORDED
+        assert sorted(r.value for r in results[1:3]) == ["duplicate", "recorded"]
+        assert results[3:6] == [RecordResult.RECORDED, RecordResult.NOT_FOUND, RecordResult.STALE]
+        result, got = results[6]
+        assert result is RecordResult.RECORDED and got is not None and got.owner == "node-b"
+        assert results[7] == (RecordResult.RECORDED, None)
+        assert await claimable(s, now=4000) == ["w-other"]  # woken, for whoever serves it
+
+    run(pg_url, body)
+
+
 def test_pg_a_script_is_one_transaction_and_survives_lost_prepared_statements(pg_url: str) -> None:
     """run_script (set_event's one write): a statement that fails rolls back
     those before it; a session that lost its prepared statements (psycopg's

@@ -13,7 +13,7 @@ from ...core.records import NewStep, Value
 from ..sql.queries import POSTGRES
 from ..sql.rows import STEP_INSERT, step_params
 from .pool import Pool
-from .script import run_script
+from .script import Statement, run_script
 
 _MAX_BATCH = 200
 # Above this many bytes of values, a batch goes as a pipeline rather than a
@@ -102,7 +102,9 @@ def record_recv_params(step: NewStep, topic: str) -> tuple[Any, ...]:
             step.workflow_id, step.step_number)
 
 
-Item = tuple[str, tuple[Any, ...], tuple[str, int], "asyncio.Future[Any]"]
+# The statements of one caller (committed together, in this order, within a
+# batch), what orders them in it (workflow, step number), its future.
+Item = tuple[list[Statement], tuple[str, int], "asyncio.Future[list[Any]]"]
 
 
 class StepBatcher:
@@ -131,13 +133,18 @@ class StepBatcher:
 
     async def run(self, sql: str, params: tuple[Any, ...], key: tuple[str, int]) -> Any:
         """Queue one statement about step `key` (workflow, step number); its
-        first row (or None) once committed. Whoever flushes commits everything
-        queued in one pipelined transaction, statements in key order (one lock
-        order for every batch and every coordinator: no deadlocks between
-        them). With nothing in flight the caller flushes its own statement at
-        once, so a lone one pays no extra hop."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((sql, params, key, future))
+        first row (or None) once committed."""
+        return (await self.run_all([(sql, params)], key))[0]
+
+    async def run_all(self, statements: list[Statement], key: tuple[str, int]) -> list[Any]:
+        """Queue statements about `key`, to run one after the other in the
+        same transaction; each one's first row (or None) once committed.
+        Whoever flushes commits everything queued in one transaction, callers
+        in key order (one lock order for every batch and every coordinator:
+        no deadlocks between them). With nothing in flight the caller flushes
+        its own at once, so a lone one pays no extra hop."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append((statements, key, future))
         if not self._flushing:
             self._flushing = True
             try:
@@ -161,7 +168,7 @@ class StepBatcher:
 
     async def _flush_batch(self) -> None:
         batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
-        batch.sort(key=lambda item: item[2])
+        batch.sort(key=lambda item: item[1])
         try:
             rows = await self._commit(batch)
         except Exception as e:
@@ -176,32 +183,39 @@ class StepBatcher:
                 if not future.done():
                     future.set_exception(e)
             return
-        for (*_, future), row in zip(batch, rows, strict=True):
+        for (*_, future), item_rows in zip(batch, rows, strict=True):
             if not future.done():
-                future.set_result(row)
+                future.set_result(item_rows)
 
-    async def _commit(self, batch: list[Item]) -> list[Any]:
+    async def _commit(self, batch: list[Item]) -> list[list[Any]]:
+        """Commit the batch in one transaction: each item's rows."""
+        statements = [statement for item in batch for statement in item[0]]
         async with self._pool.connection() as conn:
-            if len(batch) == 1:  # alone: one autocommitted statement is quickest
-                cur = await conn.execute(batch[0][0], batch[0][1])
-                return [await cur.fetchone()]
-            if sum(_payload_bytes(params) for _, params, _, _ in batch) <= _SCRIPT_MAX_BYTES:
+            if len(statements) == 1:  # alone: one autocommitted statement is quickest
+                cur = await conn.execute(*statements[0])
+                rows = [await cur.fetchone()]
+            elif sum(_payload_bytes(params) for _, params in statements) <= _SCRIPT_MAX_BYTES:
                 # One script (script.py): one write, one wake-up of the server
                 # and of our loop for the whole batch, where a pipeline waited
                 # on the socket once per statement.
-                return await run_script(conn, [(sql, params) for sql, params, _, _ in batch])
-            # Big values: bound as parameters, not spelled out in the script's text.
-            async with conn.pipeline(), conn.transaction():
-                cursors = [await conn.execute(sql, params) for sql, params, _, _ in batch]
-                return [await cur.fetchone() for cur in cursors]
+                rows = await run_script(conn, statements)
+            else:  # big values: bound as parameters, not spelled out in the script's text
+                async with conn.pipeline(), conn.transaction():
+                    cursors = [await conn.execute(sql, params) for sql, params in statements]
+                    rows = [await cur.fetchone() for cur in cursors]
+        out, at = [], 0
+        for item in batch:
+            out.append(rows[at:at + len(item[0])])
+            at += len(item[0])
+        return out
 
     async def _commit_alone(self, item: Item) -> None:
-        future = item[3]
+        future = item[2]
         try:
-            [row] = await self._commit([item])
+            [rows] = await self._commit([item])
         except Exception as e:
             if not future.done():
                 future.set_exception(e)
             return
         if not future.done():
-            future.set_result(row)
+            future.set_result(rows)

@@ -1,6 +1,7 @@
 """PostgreSQL transactions that write more than a step: record_step with a
 Send (in the caller's transaction, rolled back unless RECORDED), with a
-SetEvent, and a client's send (each one script, script.py)."""
+SetEvent (one script, script.py), and a client's send (statements the group
+commit runs, batcher.py)."""
 
 from __future__ import annotations
 
@@ -120,9 +121,9 @@ async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResul
     return RecordResult.RECORDED
 
 
-# A client's send as one script (script.py): one write and one transaction,
-# each statement with its own snapshot, so the wake-up (or the claim) reads
-# after the wait lock as in send() above. The message is inserted only if its
+# A client's send as statements of one transaction (group-committed with the
+# steps, batcher.py), each with its own snapshot, so the wake-up (or the
+# claim) reads after the wait lock as in send() above. The message is inserted only if its
 # workflow exists; the statements after it act only if this transaction
 # inserted it (a duplicate writes nothing).
 # (A final workflow is refused: nothing written, STALE.)
@@ -150,13 +151,13 @@ _CLAIM_IF_SENT = Q.claim_message_waiter.replace(" RETURNING ", f" AND {_SENT} AN
 assert _CLAIM_IF_SENT != Q.claim_message_waiter
 
 
-async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: str | None = None,
-                      lease_until: int = 0, notify: bool = True,
-                      names: Collection[str] = ()) -> tuple[RecordResult, Any]:
-    """Deliver a message from a client in one round trip: wake its waiter, or
-    with an `owner` claim it instead if it is parked on the topic and a
-    workflow of one of `names` (then the claimed workflow's row is returned
-    too, else None). Without `notify`, no note tells other coordinators."""
+def send_statements(m: NewMessage, owner: str | None = None, lease_until: int = 0, notify: bool = True,
+                    names: Collection[str] = ()) -> list[Statement]:
+    """A client's send as statements to run in order in one transaction
+    (group-committed, batcher.py): wake its waiter, or with an `owner` claim
+    it instead if it is parked on the topic and a workflow of one of `names`.
+    Without `notify`, no note tells other coordinators. send_outcome reads
+    their rows."""
     wait_key = message_wait_key(m.topic)
     sent = (m.workflow_id, m.topic)
     note = f"msg:{m.workflow_id}"
@@ -175,10 +176,16 @@ async def send_script(conn: psycopg.AsyncConnection[Any], m: NewMessage, owner: 
                            (*wake, list(names))))
         statements.append((_CLAIM_IF_SENT, (owner, lease_until, m.created_at, m.workflow_id, wait_key,
                                             m.created_at, *sent, list(names))))
-    found, inserted, *_, claimed = await run_script(conn, statements)
+    return statements
+
+
+def send_outcome(m: NewMessage, rows: list[Any], claiming: bool) -> tuple[RecordResult, Any]:
+    """What send_statements did: the result, and the claimed workflow's row
+    (None if not claimed, or not `claiming`)."""
+    found, inserted, *_, claimed = rows
     assert found is not None
     if inserted is not None:
-        return RecordResult.RECORDED, claimed if owner is not None else None
+        return RecordResult.RECORDED, claimed if claiming else None
     status = found[1]
     if status is None:
         return RecordResult.NOT_FOUND, None

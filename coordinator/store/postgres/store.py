@@ -60,7 +60,7 @@ from ..sql.rows import (
     workflow_from_row,
 )
 from .batcher import StepBatcher
-from .effects import record_set_event, record_with_effect, send_script
+from .effects import record_set_event, record_with_effect, send_outcome, send_statements
 from .listener import Listeners
 from .ops import PostgresOperations
 from .peers import Peers
@@ -279,14 +279,16 @@ class PostgresStore(PostgresOperations):
         return result, await self.get_step(step.workflow_id, step.step_number), None
 
     async def send_message(self, message: NewMessage) -> RecordResult:
-        async with self._pool.connection() as conn:
-            result, _ = await send_script(conn, message, notify=self._peers.present)  # one round trip
-        return result
+        # Group-committed: after the workflow's creation, if in the same batch.
+        rows = await self._batcher.run_all(send_statements(message, notify=self._peers.present),
+                                           (message.workflow_id, _CREATE))
+        return send_outcome(message, rows, claiming=False)[0]
 
     async def send_and_claim(self, message: NewMessage, owner: str, lease_until: int,
                              names: Collection[str]) -> tuple[RecordResult, WorkflowRecord | None]:
-        async with self._pool.connection() as conn:
-            result, row = await send_script(conn, message, owner, lease_until, self._peers.present, names)
+        statements = send_statements(message, owner, lease_until, self._peers.present, names)
+        rows = await self._batcher.run_all(statements, (message.workflow_id, _CREATE))
+        result, row = send_outcome(message, rows, claiming=True)
         return result, workflow_from_row(row) if row else None
 
     async def get_event(self, workflow_id: str, key: str) -> EventRecord | None:
