@@ -64,6 +64,11 @@ class Runners:
                 self._idle += 1
 
     @property
+    def idle(self) -> int:
+        """Threads waiting for a job that no submitted job counts on yet."""
+        return self._idle
+
+    @property
     def threads(self) -> int:
         """Threads alive, running or idle."""
         return self._started

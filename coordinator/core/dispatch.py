@@ -131,31 +131,22 @@ class Dispatcher:
 
     # -- workflow executions -------------------------------------------------
 
-    def free_worker_for(self, name: str) -> WorkerSession | None:
-        """The live worker serving workflow `name` with the most free slots."""
+    def free_worker_for(self, name: str | None) -> WorkerSession | None:
+        """The live worker serving workflow `name` (any, if None) with the most free slots."""
         if not self.accepting:
             return None
-        candidates = [s for s in self.workers.values() if name in s.workflows and s.free_workflow_slots > 0]
+        candidates = [s for s in self.workers.values()
+                      if (name is None or name in s.workflows) and s.free_workflow_slots > 0]
         return max(candidates, key=lambda s: s.free_workflow_slots, default=None)
 
     def serves(self, name: str) -> bool:
         """Whether a live worker serves workflow `name`."""
         return any(name in s.workflows for s in self.workers.values())
 
-    def reserve(self, name: str) -> Reservation | None:
+    def reserve(self, name: str | None) -> Reservation | None:
+        """A workflow slot for workflow `name`; with None, on whichever worker
+        has the most free ones (the reservation's session says what it serves)."""
         session = self.free_worker_for(name)
-        if session is None:
-            return None
-        session.reserved += 1
-        return Reservation(session)
-
-    def reserve_any(self) -> Reservation | None:
-        """A workflow slot on the live worker with the most free ones,
-        whatever it serves (the reservation's session says what)."""
-        if not self.accepting:
-            return None
-        session = max((s for s in self.workers.values() if s.free_workflow_slots > 0),
-                      key=lambda s: s.free_workflow_slots, default=None)
         if session is None:
             return None
         session.reserved += 1

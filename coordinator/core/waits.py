@@ -194,7 +194,7 @@ class Waits:
         delivery = NewMessage(destination, topic, message, key, self.ctx.clock.now_ms())
         # With a free slot, the commit that delivers may also claim the
         # workflow it wakes (parked in a recv) and hand it to that slot.
-        reservation = self.ctx.dispatch.reserve_any()
+        reservation = self.ctx.dispatch.reserve(None)
         if reservation is not None:
             result = await self._send_and_hand_out(destination, delivery, reservation)
         else:

@@ -24,7 +24,7 @@ def test_an_idle_thread_takes_the_next_job_under_the_jobs_name() -> None:
         runners.submit(job, name=f"job-{i}")
         assert done.wait(5), f"job {i} did not run"
         deadline = time.monotonic() + 5
-        while runners._idle == 0 and time.monotonic() < deadline:  # back to idle
+        while runners.idle == 0 and time.monotonic() < deadline:  # back to idle
             time.sleep(0.001)
     assert [name for _, name in seen] == [f"job-{i}" for i in range(5)]
     assert len({ident for ident, _ in seen}) == 1 and runners.threads == 1
@@ -56,7 +56,7 @@ def test_a_failing_job_leaves_its_thread_serving() -> None:
 
     runners.submit(fails, name="bad")
     deadline = time.monotonic() + 5
-    while runners._idle == 0 and time.monotonic() < deadline:
+    while runners.idle == 0 and time.monotonic() < deadline:
         time.sleep(0.001)
     runners.submit(ran.set, name="good")
     assert ran.wait(5)

@@ -114,7 +114,7 @@ async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResul
                        (m.created_at, m.workflow_id, wait_key, m.created_at, f"msg:{m.workflow_id}"))
     row = await find.fetchone()
     assert row is not None
-    if not row[1]:
+    if row[1] is None:  # no status: no such workflow
         return RecordResult.NOT_FOUND
     if await inserted.fetchone() is None:
         return RecordResult.DUPLICATE
@@ -127,7 +127,6 @@ async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResul
 # workflow exists; the statements after it act only if this transaction
 # inserted it (a duplicate writes nothing).
 # (A final workflow is refused: nothing written, STALE.)
-_LOCK_AND_STATUS = "SELECT pg_advisory_xact_lock(%s), (SELECT status FROM workflows WHERE workflow_id = %s)"
 _INSERT_IF_FOUND = POSTGRES.render(
     "INSERT INTO messages (workflow_id, topic, encoding, data, idempotency_key, created_at) "
     "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? "
@@ -162,7 +161,7 @@ def send_statements(m: NewMessage, owner: str | None = None, lease_until: int = 
     sent = (m.workflow_id, m.topic)
     note = f"msg:{m.workflow_id}"
     statements: list[Statement] = [
-        (_LOCK_AND_STATUS, (wait_lock(wait_key, m.workflow_id), m.workflow_id)),
+        (LOCK_AND_FIND, (wait_lock(wait_key, m.workflow_id), m.workflow_id)),
         (_INSERT_IF_FOUND, (m.workflow_id, m.topic, m.value.encoding, m.value.data, m.idempotency_key,
                             m.created_at, m.workflow_id)),
     ]

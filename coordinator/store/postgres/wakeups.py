@@ -51,8 +51,9 @@ def wait_lock(wait_key: str, workflow_id: str) -> int:
 
 # Takes a wait lock (or the migration lock) until the transaction ends.
 LOCK = "SELECT pg_advisory_xact_lock(%s)"
-# The lock of a send, and whether its destination exists, in one round trip.
-LOCK_AND_FIND = "SELECT pg_advisory_xact_lock(%s), EXISTS (SELECT 1 FROM workflows WHERE workflow_id = %s)"
+# The lock of a send, and its destination's status (NULL: no such workflow),
+# in one round trip.
+LOCK_AND_FIND = "SELECT pg_advisory_xact_lock(%s), (SELECT status FROM workflows WHERE workflow_id = %s)"
 # The parking workflow's own row, locked first (see above).
 LOCK_PARKING = POSTGRES.render(
     "SELECT 1 FROM workflows WHERE workflow_id = ? AND epoch = ? AND status = 'PENDING' FOR UPDATE")
