@@ -6,7 +6,10 @@ Only this module changes the index, so its invariants hold in one place:
 - a step task claimed by this coordinator is in `tasks`, assigned to a live
   worker (`worker`, counted in that session's `steps_running`); tasks waiting
   for a worker wait in the store, where any coordinator can claim them;
-- a slot promised before the store answered is a `Reservation`, counted apart.
+- a slot promised before the store answered is a `Reservation`, counted apart:
+  a claim of many holds all it asks for while it waits, so that the starts
+  served meanwhile cannot take the same slots (the worker would be handed more
+  than its concurrency).
 Nothing here awaits: every change is atomic on the event loop.
 """
 
@@ -65,11 +68,13 @@ class Execution:
 
 @dataclass(eq=False)
 class Reservation:
-    """A slot promised to a workflow or step task not yet committed (created claimed)."""
+    """Slots promised to workflows or step tasks not yet committed (created
+    claimed), or held by a claim of `count` until the store answers."""
 
     session: WorkerSession
     step: bool = False
     released: bool = False
+    count: int = 1
 
 
 @dataclass(eq=False)
@@ -162,13 +167,25 @@ class Dispatcher:
         session.steps_reserved += 1
         return Reservation(session, step=True)
 
+    def hold(self, session: WorkerSession, limit: int, step: bool = False) -> Reservation | None:
+        """Every free slot of `session`, at most `limit`, of workflows (of
+        steps, if `step`), for a claim of as many; None if it has none."""
+        count = min(session.free_step_slots if step else session.free_workflow_slots, limit)
+        if count <= 0:
+            return None
+        if step:
+            session.steps_reserved += count
+        else:
+            session.reserved += count
+        return Reservation(session, step, count=count)
+
     def release(self, reservation: Reservation) -> None:
         if not reservation.released:
             reservation.released = True
             if reservation.step:
-                reservation.session.steps_reserved -= 1
+                reservation.session.steps_reserved -= reservation.count
             else:
-                reservation.session.reserved -= 1
+                reservation.session.reserved -= reservation.count
 
     def assign(self, session: WorkerSession, wf: WorkflowRecord) -> None:
         """Hand an execution (claimed in the store under `wf.epoch`) to a worker."""

@@ -156,20 +156,24 @@ class Engine(EngineServices):
                 continue
             # A batch at a time: their inputs wait in memory until the stream
             # takes them, and a congested stream has no free slots.
-            free = min(session.free_workflow_slots, CLAIM_BATCH)
-            if free <= 0:
+            held = self.dispatch.hold(session, CLAIM_BATCH)
+            if held is None:
                 exhausted = False  # could not look for it: work may still wait
                 continue
-            claimed = await self.store.claim_workflows(
-                self.config.node_id, sorted(session.workflows), free, self.clock.now_ms(),
-                self.ctx.lease_until(),
-            )
-            exhausted = exhausted and len(claimed) < free
-            # Queued ones count towards their queue's limit on this worker
-            # (those over it are released: not claimed again at once).
-            claimed = await self._queues.admit(session, claimed)
-            again = again or len(claimed) == free
-            claimed = await with_histories(self.store, claimed)
+            free = held.count
+            try:
+                claimed = await self.store.claim_workflows(
+                    self.config.node_id, sorted(session.workflows), free, self.clock.now_ms(),
+                    self.ctx.lease_until(),
+                )
+                exhausted = exhausted and len(claimed) < free
+                # Queued ones count towards their queue's limit on this worker
+                # (those over it are released: not claimed again at once).
+                claimed = await self._queues.admit(session, claimed)
+                again = again or len(claimed) == free
+                claimed = await with_histories(self.store, claimed)
+            finally:
+                self.dispatch.release(held)
             for wf in claimed:
                 if not self.dispatch.is_live(session):
                     # It left while we claimed: give the workflow back.
@@ -189,13 +193,17 @@ class Engine(EngineServices):
             return
         generation, exhausted = work.task_generation, True
         for session in self.dispatch.step_workers():
-            free = min(session.free_step_slots, CLAIM_BATCH)
-            if free <= 0:
+            held = self.dispatch.hold(session, CLAIM_BATCH, step=True)
+            if held is None:
                 exhausted = False  # could not look for it: work may still wait
                 continue
-            claimed = await self.store.claim_tasks(
-                self.config.node_id, sorted(session.steps), free, self.clock.now_ms(),
-                self.ctx.lease_until())
+            free = held.count
+            try:
+                claimed = await self.store.claim_tasks(
+                    self.config.node_id, sorted(session.steps), free, self.clock.now_ms(),
+                    self.ctx.lease_until())
+            finally:
+                self.dispatch.release(held)
             exhausted = exhausted and len(claimed) < free
             if not self.dispatch.is_live(session):
                 await self.store.release_tasks(self.config.node_id, [t.key for t in claimed])

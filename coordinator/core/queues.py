@@ -128,13 +128,17 @@ class Queues:
         for session in list(dispatch.workers.values()):
             if not session.workflows:
                 continue
-            free = min(session.free_workflow_slots, DEQUEUE_BATCH)
-            if free <= 0:
+            held = dispatch.hold(session, DEQUEUE_BATCH)
+            if held is None:
                 exhausted = False  # could not look for it: work may still wait
                 continue
-            started, retry_at = await ctx.store.dequeue_workflows(
-                ctx.config.node_id, sorted(session.workflows), free, ctx.clock.now_ms(),
-                ctx.lease_until(), dispatch.queued_on(session))
+            free = held.count
+            try:
+                started, retry_at = await ctx.store.dequeue_workflows(
+                    ctx.config.node_id, sorted(session.workflows), free, ctx.clock.now_ms(),
+                    ctx.lease_until(), dispatch.queued_on(session))
+            finally:
+                dispatch.release(held)
             if retry_at is not None:
                 self._wake_at(retry_at)
             exhausted = exhausted and len(started) < free

@@ -62,3 +62,30 @@ def test_a_congested_worker_gets_nothing_until_it_catches_up() -> None:
         assert len(link.workflows) == 2 * CLAIM_BATCH
 
     run(body)
+
+
+def test_a_claim_in_flight_holds_its_slots_from_the_starts_served_meanwhile() -> None:
+    """A worker is never handed more than its slots: while the dispatch loop's
+    claim waits for the store, a start may not take the slots it asked for."""
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        for n in range(10):
+            await engine.store.create_workflow(NewWorkflow(f"w{n:03}", "wf", BIG, 1000 + n, None))
+        s, link = session("w-1", workflow_slots=4)
+        engine.register(s)
+        claim, gate = engine.store.claim_workflows, asyncio.Event()
+
+        async def slow_claim(*args: object) -> list[WR]:
+            await gate.wait()
+            return await claim(*args)  # type: ignore[arg-type]
+
+        engine.store.claim_workflows = slow_claim  # type: ignore[method-assign]
+        dispatching = asyncio.create_task(engine.dispatch_workflows())
+        await asyncio.sleep(0)
+        assert s.free_workflow_slots == 0  # held by the claim in flight
+        wf, _ = await engine.start_workflow("wf", BIG, "started-meanwhile", None)
+        assert wf.owner is None  # created unclaimed: no slot was free
+        gate.set()
+        await dispatching
+        assert len(link.workflows) == 4 and s.running == 4 and s.free_workflow_slots == 0
+
+    run(body)
