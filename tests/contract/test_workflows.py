@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from coordinator.store import (
     Failure,
     Outcome,
@@ -11,6 +14,7 @@ from coordinator.store import (
     WaitKind,
     WorkflowRecord,
     WorkflowStatus,
+    store_from_url,
 )
 
 from .support import claimed, ok, run, step, wf
@@ -236,5 +240,44 @@ def test_claim_mixes_fresh_due_parked_and_expired_in_age_order(any_store_url: st
         assert await s.claim_workflows("node-c", ["wf"], 10, now=8999, lease_until=9500) == []
         got = await s.claim_workflows("node-c", ["wf"], 10, now=9000, lease_until=9500)
         assert [(w.workflow_id, w.epoch) for w in got] == [("p1", 3), ("p3", 3)]
+
+    run(any_store_url, body)
+
+
+def test_a_released_workflow_is_claimed_first_whatever_was_claimed_after_it(any_store_url: str) -> None:
+    # PostgreSQL's claims read the unowned from a floor of created_at (the
+    # oldest they took last): a release must take the floor away.
+    async def body(s: Store) -> None:
+        await s.create_workflow(wf("old", created_at=1_000))
+        await s.create_workflow(wf("new", created_at=50_000))
+        assert [w.workflow_id for w in await s.claim_workflows("a", ["wf"], 1, 60_000, 90_000)] == ["old"]
+        assert [w.workflow_id for w in await s.claim_workflows("a", ["wf"], 1, 60_000, 90_000)] == ["new"]
+        await s.release_workflows("a", ["old"])
+        await s.create_workflow(wf("newer", created_at=55_000))
+        got = await s.claim_workflows("a", ["wf"], 5, 60_000, 90_000)
+        assert [w.workflow_id for w in got] == ["old", "newer"]
+
+    run(any_store_url, body)
+
+
+def test_an_old_workflow_another_coordinator_released_is_claimed_soon(any_store_url: str) -> None:
+    # The floor of one coordinator's claims does not see another's release:
+    # it ages out within the dispatch loop's poll interval.
+    async def body(a: Store) -> None:
+        await a.create_workflow(wf("old", created_at=1_000))
+        await a.create_workflow(wf("new", created_at=50_000))
+        b = store_from_url(any_store_url)
+        await b.open()
+        try:
+            assert [w.workflow_id for w in await b.claim_workflows("b", ["wf"], 1, 60_000, 90_000)] == ["old"]
+            assert [w.workflow_id for w in await a.claim_workflows("a", ["wf"], 1, 60_000, 90_000)] == ["new"]
+            await b.release_workflows("b", ["old"])
+            deadline = time.monotonic() + 5
+            while not (got := await a.claim_workflows("a", ["wf"], 5, 60_000, 90_000)):
+                assert time.monotonic() < deadline, "a released workflow was not claimed within 5 s"
+                await asyncio.sleep(0.05)
+            assert [w.workflow_id for w in got] == ["old"]
+        finally:
+            await b.close()
 
     run(any_store_url, body)

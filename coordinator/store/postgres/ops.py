@@ -12,6 +12,7 @@ from ...core.ports import Store
 from ...core.records import ScheduleRecord, Tick, WorkflowRecord
 from ..sql.queries import POSTGRES, Queries, workflow_params
 from ..sql.rows import schedule_from_row, schedule_params, workflow_from_row
+from .claim_floor import ClaimFloor
 from .pool import Pool
 from .wakeups import notify
 
@@ -20,6 +21,7 @@ Q = Queries(POSTGRES)
 
 class PostgresOperations(Store):
     _pool: Pool  # PostgresStore's
+    _floor: ClaimFloor
 
     async def resume_workflow(self, workflow_id: str, now: int) -> tuple[WorkflowRecord | None, bool]:
         async with self._pool.connection() as conn, conn.transaction():
@@ -36,6 +38,7 @@ class PostgresOperations(Store):
             row = await (await conn.execute(Q.resume_workflow, (now, workflow_id))).fetchone()
             assert row is not None, "locked, CANCELLED or ERROR: it resumes"
             await notify(conn, "work", "task")
+            self._floor.reset()  # claimable again, however old
             return workflow_from_row(row), True
 
     async def fork_workflow(

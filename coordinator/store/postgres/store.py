@@ -60,6 +60,7 @@ from ..sql.rows import (
     workflow_from_row,
 )
 from .batcher import StepBatcher
+from .claim_floor import ClaimFloor
 from .effects import record_set_event, record_with_effect, send_outcome, send_statements
 from .listener import Listeners
 from .ops import PostgresOperations
@@ -130,6 +131,7 @@ class PostgresStore(PostgresOperations):
         self._tasks = Tasks(self._pool, self._batcher)
         self._presence = Presence(self._url)
         self._statistics = Statistics(self._pool)
+        self._floor = ClaimFloor()
 
     async def open(self, migrate: bool = True) -> None:
         try:
@@ -194,11 +196,16 @@ class PostgresStore(PostgresOperations):
     ) -> list[WorkflowRecord]:
         if not names or limit <= 0:
             return []
+        floor, token = self._floor.get()
         rows = await self._pool.fetchall(
-            Q.claim_workflows, claim_params(list(names), now, limit, owner, lease_until))
-        return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
+            Q.claim_workflows, claim_params(list(names), now, limit, owner, lease_until, floor))
+        claimed = sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
+        if claimed:
+            self._floor.claimed(token, claimed[0].created_at)
+        return claimed
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
+        self._floor.reset()  # they are claimable again, however old
         if workflow_ids is None:
             await self._pool.execute(Q.release_all, (owner,))
         elif workflow_ids:
@@ -380,7 +387,10 @@ class PostgresStore(PostgresOperations):
         return await self._pool.fetchone(Q.heartbeat_node, (now, node_id, incarnation)) is not None
 
     async def reap_nodes(self, silent_since: int) -> list[str]:
-        return await self._tasks.reap_nodes(silent_since)
+        dead = await self._tasks.reap_nodes(silent_since)
+        if dead:
+            self._floor.reset()  # their workflows are claimable again
+        return dead
 
     async def remove_node(self, node_id: str, incarnation: str) -> None:
         await self._pool.execute(Q.remove_node, (node_id, incarnation))

@@ -5,8 +5,7 @@ sqlite3, `%s` for psycopg). Text differs only where the dialects do: a list
 parameter (`json_each` or `= ANY`), row locks (`FOR UPDATE SKIP LOCKED`), the
 shape of the claim UPDATE, and how a table's existence is asked. What only
 PostgreSQL has (NOTIFY, advisory locks, the one-statement step record) is in
-coordinator/store/postgres.
-"""
+coordinator/store/postgres."""
 
 from __future__ import annotations
 
@@ -82,18 +81,17 @@ class Queries:
         # re-checked WHERE. Claimable are three kinds of PENDING rows, each
         # read through a partial index of its own (schema version 11), so a
         # claim walks neither parked nor finished rows: neither owned nor
-        # parked (oldest first), parked and due (by resume_at), owned with the
-        # lease run out (among the owned only). Each kind gives at most
-        # `limit`; the oldest of those win. Claiming ends the park. Each
-        # branch's ORDER BY is its index's order, so a claim reads `limit`
-        # entries however long the backlog (an order no index gave sorted
-        # every started workflow, on PostgreSQL every woken one too, at each
-        # claim: bench/README.md).
+        # parked (oldest first, from a floor of created_at: postgres/store.py),
+        # parked and due (by resume_at), owned with the lease run out. Each
+        # kind gives at most `limit`; the oldest of those win. Claiming ends
+        # the park. Each branch's ORDER BY is its index's order, so a claim
+        # reads `limit` entries however long the backlog (bench/README.md).
         # PostgreSQL's index of the unowned is on created_at + 0, which no
         # other index gives (schema 14); SQLite is told its index.
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
-        kinds = (("workflows_claimable", "owner IS NULL AND resume_at IS NULL",
-                  "created_at + 0, workflow_id" if d.postgres else "created_at, workflow_id"),
+        created = "created_at + 0" if d.postgres else "created_at"
+        kinds = (("workflows_claimable", f"owner IS NULL AND resume_at IS NULL AND {created} >= ?",
+                  f"{created}, workflow_id"),
                  ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
                   "resume_at"),
                  ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL",
@@ -470,9 +468,11 @@ def workflow_params(wf: NewWorkflow) -> tuple[Any, ...]:
             wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0, wf.parent_workflow_id)
 
 
-def claim_params(names: Any, now: int, limit: int, owner: str, lease_until: int) -> tuple[Any, ...]:
-    """The parameters of Queries.claim_workflows; `names` as Dialect.list_param made them."""
-    return (names, limit, now, now, names, limit, now, names, limit, limit, owner, lease_until, now)
+def claim_params(names: Any, now: int, limit: int, owner: str, lease_until: int,
+                 floor: int = 0) -> tuple[Any, ...]:
+    """Of Queries.claim_workflows; `names` as Dialect.list_param made them;
+    no unowned workflow created before `floor` is looked at."""
+    return (floor, names, limit, now, now, names, limit, now, names, limit, limit, owner, lease_until, now)
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:
