@@ -75,6 +75,7 @@ class Engine(EngineServices):
         self._children = Children(self.ctx, self._executions, self._start_child_workflow)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
+        self._leases_looked = float("-inf")  # when a claim last looked for run-out leases
         self.deadline_timers = DeadlineTimers(self.expire_deadlines)
 
     # -- life cycle ------------------------------------------------------------
@@ -161,11 +162,16 @@ class Engine(EngineServices):
                 exhausted = False  # could not look for it: work may still wait
                 continue
             free = held.count
+            # Run-out leases (a coordinator gone or cut off) are rare: looked
+            # for once per poll interval, not at each claim (claim_floor.py).
+            leases = self.clock.monotonic() - self._leases_looked >= self.config.poll_interval
             try:
                 claimed = await self.store.claim_workflows(
                     self.config.node_id, sorted(session.workflows), free, self.clock.now_ms(),
-                    self.ctx.lease_until(),
+                    self.ctx.lease_until(), leases,
                 )
+                if leases:
+                    self._leases_looked = self.clock.monotonic()
                 exhausted = exhausted and len(claimed) < free
                 # Queued ones count towards their queue's limit on this worker
                 # (those over it are released: not claimed again at once).

@@ -104,10 +104,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def claim_workflows(
-        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int, leases: bool = True
     ) -> list[WorkflowRecord]:
         """Take up to `limit` PENDING workflows with one of `names` that nobody
-        holds (or whose lease expired), oldest first; bump their epoch."""
+        holds (or whose lease expired: only if `leases`, but for the parked
+        and due), oldest first; bump their epoch."""
 
     @abc.abstractmethod
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:

@@ -150,7 +150,7 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         return [_summary(w) for w in found[:max(limit, 0)]]
 
     async def claim_workflows(
-        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int, leases: bool = True
     ) -> list[WorkflowRecord]:
         if not names or limit <= 0:
             return []
@@ -158,7 +158,8 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         free = sorted(
             (row for row in self._db.workflows.values()
              if row.record.status is WorkflowStatus.PENDING and row.record.name in wanted
-             and (row.record.owner is None or (row.lease_until is not None and row.lease_until < now))
+             and (row.record.owner is None or (row.lease_until is not None and row.lease_until < now
+                                               and (leases or row.resume_at is not None)))
              and (row.resume_at is None or row.resume_at <= now)),
             key=lambda row: (row.record.created_at, row.record.workflow_id),
         )[:limit]

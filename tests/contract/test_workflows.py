@@ -281,3 +281,22 @@ def test_an_old_workflow_another_coordinator_released_is_claimed_soon(any_store_
             await b.close()
 
     run(any_store_url, body)
+
+
+def test_a_claim_not_asked_for_leases_leaves_the_run_out_ones(any_store_url: str) -> None:
+    # The engine looks for run-out leases once per poll interval (the index
+    # of the owned holds an entry of every workflow run until VACUUM).
+    async def body(s: Store) -> None:
+        await s.create_workflow(wf("held", created_at=1_000))
+        await s.create_workflow(wf("parked", created_at=2_000))
+        await s.create_workflow(wf("free", created_at=3_000))
+        got = await s.claim_workflows("a", ["wf"], 2, 5_000, 6_000)
+        epochs = {w.workflow_id: w.epoch for w in got}
+        assert await s.park("parked", epochs["parked"], 6_500, Wait(WaitKind.SLEEP), 5_000)
+        # At 7,000 held's lease has run out and parked is due.
+        got = await s.claim_workflows("b", ["wf"], 5, 7_000, 9_000, leases=False)
+        assert [w.workflow_id for w in got] == ["parked", "free"]
+        got = await s.claim_workflows("b", ["wf"], 5, 7_000, 9_000)
+        assert [w.workflow_id for w in got] == ["held"]
+
+    run(any_store_url, body)

@@ -50,3 +50,4 @@ def test_it_ages_out_so_others_releases_are_seen(clock: list[float]) -> None:
     floor.claimed(floor.get()[1], 70_000)  # raised, not renewed: its age is the first read's
     clock[0] += TTL_S / 2 + 0.01
     assert floor.get()[0] == 0
+

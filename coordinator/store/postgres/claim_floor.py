@@ -15,6 +15,11 @@ unowned again — a release, a dead coordinator's work reaped, a resume —
 through this store resets the floor; the same by another coordinator is seen
 once the floor has aged out (a second, the dispatch loop's poll interval).
 A row skipped because it was locked at the time waits as long at most.
+
+Every workflow run leaves a dead entry in workflows_owned too, whose run-out
+leases a claim read from the start of the index (57 ms a claim in a soak's
+second minute): the engine looks for them once per poll interval, not at
+every claim (Store.claim_workflows' `leases`).
 """
 
 from __future__ import annotations

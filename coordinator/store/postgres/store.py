@@ -148,9 +148,8 @@ class PostgresStore(PostgresOperations):
             raise StoreUnavailable(f"postgres: cannot connect: {e}") from e
         await self._pool.open()
         if analyze:
-            log.warning("autovacuum is off on this PostgreSQL server: keel runs ANALYZE on its "
-                        "tables every %.0f s, and nothing reclaims dead rows: turn it on",
-                        self._statistics.every)
+            log.warning("autovacuum is off on this PostgreSQL server: keel runs VACUUM and ANALYZE "
+                        "on its tables every %.0f s; turn it on", self._statistics.every)
             self._statistics.start()
 
     async def schema_state(self) -> SchemaState:
@@ -192,13 +191,14 @@ class PostgresStore(PostgresOperations):
         return [workflow_from_row(r) for r in await self._pool.fetchall(sql, params)]
 
     async def claim_workflows(
-        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int, leases: bool = True
     ) -> list[WorkflowRecord]:
         if not names or limit <= 0:
             return []
         floor, token = self._floor.get()
         rows = await self._pool.fetchall(
-            Q.claim_workflows, claim_params(list(names), now, limit, owner, lease_until, floor))
+            Q.claim_workflows,
+            claim_params(list(names), now, limit, owner, lease_until, floor, leases))
         claimed = sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
         if claimed:
             self._floor.claimed(token, claimed[0].created_at)

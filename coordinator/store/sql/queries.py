@@ -79,22 +79,20 @@ class Queries:
         # Parameters: see claim_params. SKIP LOCKED: concurrent claimers take
         # disjoint rows instead of waiting; a row claimed meanwhile fails the
         # re-checked WHERE. Claimable are three kinds of PENDING rows, each
-        # read through a partial index of its own (schema version 11), so a
-        # claim walks neither parked nor finished rows: neither owned nor
-        # parked (oldest first, from a floor of created_at: postgres/store.py),
-        # parked and due (by resume_at), owned with the lease run out. Each
-        # kind gives at most `limit`; the oldest of those win. Claiming ends
-        # the park. Each branch's ORDER BY is its index's order, so a claim
-        # reads `limit` entries however long the backlog (bench/README.md).
-        # PostgreSQL's index of the unowned is on created_at + 0, which no
-        # other index gives (schema 14); SQLite is told its index.
+        # read through a partial index of its own (schema 11), never parked or
+        # finished rows: neither owned nor parked (oldest first, from a floor
+        # of created_at), parked and due (by resume_at), owned with the lease
+        # run out (if asked: postgres/claim_floor.py). Each kind gives at most
+        # `limit`, the oldest of those win; claiming ends the park. The unowned
+        # are read through created_at + 0 on PostgreSQL (schema 14), no other
+        # index's order; SQLite is told its index (bench/README.md).
         skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
         created = "created_at + 0" if d.postgres else "created_at"
         kinds = (("workflows_claimable", f"owner IS NULL AND resume_at IS NULL AND {created} >= ?",
                   f"{created}, workflow_id"),
                  ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
                   "resume_at"),
-                 ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL",
+                 ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL AND 1 = ?",
                   "lease_until, workflow_id"))
         branches = [
             f"SELECT workflow_id, created_at FROM workflows{d.indexed_by(index)} WHERE status = 'PENDING' "
@@ -469,10 +467,12 @@ def workflow_params(wf: NewWorkflow) -> tuple[Any, ...]:
 
 
 def claim_params(names: Any, now: int, limit: int, owner: str, lease_until: int,
-                 floor: int = 0) -> tuple[Any, ...]:
-    """Of Queries.claim_workflows; `names` as Dialect.list_param made them;
-    no unowned workflow created before `floor` is looked at."""
-    return (floor, names, limit, now, now, names, limit, now, names, limit, limit, owner, lease_until, now)
+                 floor: int = 0, leases: bool = True) -> tuple[Any, ...]:
+    """Of Queries.claim_workflows; `names` as Dialect.list_param made them; no
+    unowned workflow created before `floor` is looked at, no run-out lease
+    unless `leases`."""
+    return (floor, names, limit, now, now, names, limit, now, int(leases), names, limit, limit, owner,
+            lease_until, now)
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:

@@ -132,11 +132,11 @@ class SqliteStore(SqliteOperations):
         return await self._run(lambda db: [workflow_from_row(r) for r in db.execute(sql, params)])
 
     async def claim_workflows(
-        self, owner: str, names: list[str], limit: int, now: int, lease_until: int
+        self, owner: str, names: list[str], limit: int, now: int, lease_until: int, leases: bool = True
     ) -> list[WorkflowRecord]:
         if not names or limit <= 0:
             return []
-        params = claim_params(SQLITE.list_param(names), now, limit, owner, lease_until)
+        params = claim_params(SQLITE.list_param(names), now, limit, owner, lease_until, leases=leases)
         rows = await self._run(lambda db: db.execute(Q.claim_workflows, params).fetchall())
         return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
 
