@@ -18,6 +18,7 @@ from typing import Any
 
 from . import loops
 from .children import Children
+from .claims import Claims
 from .clock import Clock, StoreClock, SystemClock
 from .context import Context, EngineConfig
 from .dispatch import WorkerSession
@@ -45,15 +46,11 @@ from .records import (
 )
 from .selects import Selects
 from .timeouts import DeadlineTimers
-from .waits import Waits, with_histories
+from .waits import Waits
 
 __all__ = ["Engine", "EngineConfig"]
 
 log = logging.getLogger(__name__)
-
-# Workflows claimed for one worker in one pass of the dispatch loop.
-CLAIM_BATCH = 16
-
 
 class Engine(EngineServices):
     def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
@@ -75,7 +72,7 @@ class Engine(EngineServices):
         self._children = Children(self.ctx, self._executions, self._start_child_workflow)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # referenced until done
-        self._leases_looked = float("-inf")  # when a claim last looked for run-out leases
+        self._claims = Claims(self.ctx, self._queues)
         self.deadline_timers = DeadlineTimers(self.expire_deadlines)
 
     # -- life cycle ------------------------------------------------------------
@@ -147,77 +144,10 @@ class Engine(EngineServices):
     # -- ticks of the background loops (loops.py; tests call them directly) ----
 
     async def dispatch_workflows(self) -> None:
-        """Claim workflows from the store for every worker with free slots."""
-        work = self.ctx.work
-        if not self.dispatch.accepting or not work.backlog:
-            return
-        generation, exhausted, again = work.generation, True, False
-        for session in list(self.dispatch.workers.values()):
-            if not session.workflows:
-                continue
-            # A batch at a time: their inputs wait in memory until the stream
-            # takes them, and a congested stream has no free slots.
-            held = self.dispatch.hold(session, CLAIM_BATCH)
-            if held is None:
-                exhausted = False  # could not look for it: work may still wait
-                continue
-            free = held.count
-            # Run-out leases (a coordinator gone or cut off) are rare: looked
-            # for once per poll interval, not at each claim (claim_floor.py).
-            leases = self.clock.monotonic() - self._leases_looked >= self.config.poll_interval
-            try:
-                claimed = await self.store.claim_workflows(
-                    self.config.node_id, sorted(session.workflows), free, self.clock.now_ms(),
-                    self.ctx.lease_until(), leases,
-                )
-                if leases:
-                    self._leases_looked = self.clock.monotonic()
-                exhausted = exhausted and len(claimed) < free
-                # Queued ones count towards their queue's limit on this worker
-                # (those over it are released: not claimed again at once).
-                claimed = await self._queues.admit(session, claimed)
-                again = again or len(claimed) == free
-                claimed = await with_histories(self.store, claimed)
-            finally:
-                self.dispatch.release(held)
-            for wf in claimed:
-                if not self.dispatch.is_live(session):
-                    # It left while we claimed: give the workflow back.
-                    await self.store.release_workflows(self.config.node_id, [wf.workflow_id])
-                    continue
-                self.dispatch.assign(session, wf)
-        if exhausted and generation == work.generation:
-            work.backlog = work.starved = False  # every worker with room found nothing more
-        if again:
-            work.slot_freed()  # a full batch: look for the next one at once
-            work.want_slot()  # and more may wait for a slot: held waits give theirs back
+        await self._claims.workflows()
 
     async def dispatch_tasks(self) -> None:
-        """Claim step tasks from the store for every worker with free step slots."""
-        work = self.ctx.work
-        if not work.task_backlog:
-            return
-        generation, exhausted = work.task_generation, True
-        for session in self.dispatch.step_workers():
-            held = self.dispatch.hold(session, CLAIM_BATCH, step=True)
-            if held is None:
-                exhausted = False  # could not look for it: work may still wait
-                continue
-            free = held.count
-            try:
-                claimed = await self.store.claim_tasks(
-                    self.config.node_id, sorted(session.steps), free, self.clock.now_ms(),
-                    self.ctx.lease_until())
-            finally:
-                self.dispatch.release(held)
-            exhausted = exhausted and len(claimed) < free
-            if not self.dispatch.is_live(session):
-                await self.store.release_tasks(self.config.node_id, [t.key for t in claimed])
-                continue
-            for task in claimed:
-                self.dispatch.assign_task(session, task)
-        if exhausted and generation == work.task_generation:
-            work.task_backlog = False
+        await self._claims.tasks()
 
     async def renew_leases(self) -> None:
         node, until = self.config.node_id, self.ctx.lease_until()
@@ -350,6 +280,11 @@ class Engine(EngineServices):
         # A worker with a free slot at hand: create the workflow already claimed
         # and hand it over at once, skipping the claim round trip.
         reservation = self.dispatch.reserve(name)
+        if reservation is None and self._claims.in_flight and self.dispatch.serves(name):
+            # The slots a claim in flight holds may come back unused (it
+            # found less): wait for it rather than go the long way round.
+            await self._claims.settled()
+            reservation = self.dispatch.reserve(name)
         try:
             with self.ctx.observer.commit("create_workflow"):
                 wf, created = await self.store.create_workflow(NewWorkflow(

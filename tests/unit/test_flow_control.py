@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from coordinator.api.stream import StreamLink
-from coordinator.core.engine import CLAIM_BATCH
+from coordinator.core.claims import CLAIM_BATCH
 from coordinator.core.records import NewWorkflow, Value
 from coordinator.core.records import WorkflowRecord as WR
 from coordinator.core.records import WorkflowStatus as WS
@@ -66,26 +66,53 @@ def test_a_congested_worker_gets_nothing_until_it_catches_up() -> None:
 
 def test_a_claim_in_flight_holds_its_slots_from_the_starts_served_meanwhile() -> None:
     """A worker is never handed more than its slots: while the dispatch loop's
-    claim waits for the store, a start may not take the slots it asked for."""
+    claim waits for the store, a start waits for it, then finds what is left."""
     async def body(engine: Engine, clock: FakeClock) -> None:
         for n in range(10):
             await engine.store.create_workflow(NewWorkflow(f"w{n:03}", "wf", BIG, 1000 + n, None))
         s, link = session("w-1", workflow_slots=4)
         engine.register(s)
-        claim, gate = engine.store.claim_workflows, asyncio.Event()
-
-        async def slow_claim(*args: object) -> list[WR]:
-            await gate.wait()
-            return await claim(*args)  # type: ignore[arg-type]
-
-        engine.store.claim_workflows = slow_claim  # type: ignore[method-assign]
+        gate = slow_claims(engine)
         dispatching = asyncio.create_task(engine.dispatch_workflows())
         await asyncio.sleep(0)
         assert s.free_workflow_slots == 0  # held by the claim in flight
-        wf, _ = await engine.start_workflow("wf", BIG, "started-meanwhile", None)
-        assert wf.owner is None  # created unclaimed: no slot was free
+        starting = asyncio.create_task(engine.start_workflow("wf", BIG, "started-meanwhile", None))
+        await asyncio.sleep(0.01)
+        assert not starting.done()  # it waits for the claim
         gate.set()
         await dispatching
+        wf, _ = await starting
+        assert wf.owner is None  # the claim took every slot: created unclaimed
         assert len(link.workflows) == 4 and s.running == 4 and s.free_workflow_slots == 0
 
     run(body)
+
+
+def test_a_start_gets_the_slots_a_claim_in_flight_did_not_need() -> None:
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        s, link = session("w-1", workflow_slots=1)
+        engine.register(s)
+        gate = slow_claims(engine)
+        dispatching = asyncio.create_task(engine.dispatch_workflows())  # finds nothing
+        await asyncio.sleep(0)
+        starting = asyncio.create_task(engine.start_workflow("wf", BIG, "alone", None))
+        await asyncio.sleep(0.01)
+        gate.set()
+        await dispatching
+        wf, _ = await starting
+        assert wf.owner == "node-a" and [w.workflow_id for w in link.workflows] == ["alone"]
+        assert not engine.ctx.work.starved  # nobody waits for a slot: held waits stay held
+
+    run(body)
+
+
+def slow_claims(engine: Engine) -> asyncio.Event:
+    """Make the store's claims wait for the returned gate."""
+    claim, gate = engine.store.claim_workflows, asyncio.Event()
+
+    async def slow_claim(*args: object) -> list[WR]:
+        await gate.wait()
+        return await claim(*args)  # type: ignore[arg-type]
+
+    engine.store.claim_workflows = slow_claim  # type: ignore[method-assign]
+    return gate
