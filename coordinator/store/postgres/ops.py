@@ -38,8 +38,8 @@ class PostgresOperations(Store):
             row = await (await conn.execute(Q.resume_workflow, (now, workflow_id))).fetchone()
             assert row is not None, "locked, CANCELLED or ERROR: it resumes"
             await notify(conn, "work", "task")
-            self._floor.reset()  # claimable again, however old
-            return workflow_from_row(row), True
+        self._floor.reset()  # committed: claimable again, however old
+        return workflow_from_row(row), True
 
     async def fork_workflow(
         self, source_id: str, start_step: int, workflow_id: str, now: int

@@ -205,11 +205,13 @@ class PostgresStore(PostgresOperations):
         return claimed
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
-        self._floor.reset()  # they are claimable again, however old
         if workflow_ids is None:
             await self._pool.execute(Q.release_all, (owner,))
         elif workflow_ids:
             await self._pool.execute(Q.release_some, (owner, list(workflow_ids)))
+        # Committed: claimable again, however old (a claim begun before now
+        # cannot set the floor above them).
+        self._floor.reset()
 
     async def renew_leases(self, owner: str, workflow_ids: list[str], lease_until: int) -> int:
         return await self._pool.execute(Q.renew_leases, (lease_until, owner, list(workflow_ids)))
