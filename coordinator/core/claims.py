@@ -4,16 +4,14 @@ for the workers with free slots, a batch per worker at a time.
 A claim holds the slots it asks for until the store answers
 (`Dispatcher.hold`): a start served meanwhile cannot take them too, which
 handed a worker more than its slots (47 executions for 32 in a soak). Such a
-start waits for the claim to settle (`settled`) rather than go to the store
-unclaimed: the claim may have found less. Run-out leases (a coordinator gone
+start waits for the holds to end (`Dispatcher.unheld`, the queues' dequeues
+hold too) rather than go to the store unclaimed: the claim may find less. Run-out leases (a coordinator gone
 or cut off) are looked for once per poll interval, not at every claim: on
 PostgreSQL the index they are read from holds a dead entry of every workflow
 run until VACUUM (store/postgres/claim_floor.py).
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from .context import Context
 from .queues import Queues
@@ -29,31 +27,12 @@ class Claims:
         self.dispatch = ctx.dispatch
         self._queues = queues
         self._leases_looked = float("-inf")  # when a claim last looked for run-out leases
-        self._settled = asyncio.Event()  # set while no claim of workflows holds slots
-        self._settled.set()
-
-    @property
-    def in_flight(self) -> bool:
-        """Whether a claim of workflows holds slots until the store answers."""
-        return not self._settled.is_set()
-
-    async def settled(self) -> None:
-        """Until no claim of workflows is in flight (their assignments made)."""
-        await self._settled.wait()
 
     async def workflows(self) -> None:
         """Claim workflows from the store for every worker with free slots."""
         work = self.ctx.work
         if not self.dispatch.accepting or not work.backlog:
             return
-        self._settled.clear()
-        try:
-            await self._for_workers()
-        finally:
-            self._settled.set()
-
-    async def _for_workers(self) -> None:
-        work = self.ctx.work
         generation, exhausted, again = work.generation, True, False
         for session in list(self.dispatch.workers.values()):
             if not session.workflows:

@@ -15,6 +15,7 @@ Nothing here awaits: every change is atomic on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -75,6 +76,7 @@ class Reservation:
     step: bool = False
     released: bool = False
     count: int = 1
+    held: bool = False  # by a claim (hold), not promised to one workflow
 
 
 @dataclass(eq=False)
@@ -105,6 +107,11 @@ class Dispatcher:
         # Set by the Context: when work is handed out, and who measures it.
         self.clock: Clock | None = None
         self.observer = Observer()
+        # Set while no claim holds workflow slots: a start that found none
+        # free waits for it, since the claim may find less than it holds.
+        self.unheld = asyncio.Event()
+        self.unheld.set()
+        self._holds = 0
 
     # -- workers -------------------------------------------------------------
 
@@ -177,7 +184,9 @@ class Dispatcher:
             session.steps_reserved += count
         else:
             session.reserved += count
-        return Reservation(session, step, count=count)
+            self._holds += 1
+            self.unheld.clear()
+        return Reservation(session, step, count=count, held=True)
 
     def release(self, reservation: Reservation) -> None:
         if not reservation.released:
@@ -186,6 +195,10 @@ class Dispatcher:
                 reservation.session.steps_reserved -= reservation.count
             else:
                 reservation.session.reserved -= reservation.count
+                if reservation.held:
+                    self._holds -= 1
+                    if not self._holds:  # set now, seen once the claimer's assignments are made
+                        self.unheld.set()
 
     def assign(self, session: WorkerSession, wf: WorkflowRecord) -> None:
         """Hand an execution (claimed in the store under `wf.epoch`) to a worker."""

@@ -280,10 +280,10 @@ class Engine(EngineServices):
         # A worker with a free slot at hand: create the workflow already claimed
         # and hand it over at once, skipping the claim round trip.
         reservation = self.dispatch.reserve(name)
-        if reservation is None and self._claims.in_flight and self.dispatch.serves(name):
+        if reservation is None and not self.dispatch.unheld.is_set() and self.dispatch.serves(name):
             # The slots a claim in flight holds may come back unused (it
             # found less): wait for it rather than go the long way round.
-            await self._claims.settled()
+            await self.dispatch.unheld.wait()
             reservation = self.dispatch.reserve(name)
         try:
             with self.ctx.observer.commit("create_workflow"):

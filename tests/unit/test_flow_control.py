@@ -9,6 +9,7 @@ import asyncio
 
 from coordinator.api.stream import StreamLink
 from coordinator.core.claims import CLAIM_BATCH
+from coordinator.core.dispatch import Dispatcher
 from coordinator.core.records import NewWorkflow, Value
 from coordinator.core.records import WorkflowRecord as WR
 from coordinator.core.records import WorkflowStatus as WS
@@ -116,3 +117,26 @@ def slow_claims(engine: Engine) -> asyncio.Event:
 
     engine.store.claim_workflows = slow_claim  # type: ignore[method-assign]
     return gate
+
+
+def test_only_holds_of_workflow_slots_make_starts_wait() -> None:
+    """Dispatcher.unheld: cleared by a claim's (or a dequeue's) hold of
+    workflow slots until its release; a hold of step slots leaves it set."""
+    async def main() -> None:
+        engine_session, _ = session("w-1", workflow_slots=2, step_slots=2)
+        dispatcher = Dispatcher()
+        dispatcher.add_worker(engine_session)
+        steps = dispatcher.hold(engine_session, 5, step=True)
+        assert steps is not None and dispatcher.unheld.is_set()
+        first, second = dispatcher.hold(engine_session, 1), dispatcher.hold(engine_session, 5)
+        assert first is not None and second is not None and second.count == 1
+        assert not dispatcher.unheld.is_set() and engine_session.free_workflow_slots == 0
+        dispatcher.release(first)
+        dispatcher.release(first)  # twice: counted once
+        assert not dispatcher.unheld.is_set()
+        dispatcher.release(second)
+        assert dispatcher.unheld.is_set() and engine_session.free_workflow_slots == 2
+        dispatcher.release(steps)
+        assert engine_session.free_step_slots == 2
+
+    asyncio.run(main())
