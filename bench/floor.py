@@ -2,18 +2,25 @@
 
 A step recorded by a workflow costs at least one message to the coordinator
 and its answer on the worker's open stream, and one commit of the step's row.
-Both are measured here with nothing of ours in the way, so `seq_steps` can
-print its per-step time beside them:
+Measured here with nothing of ours in the way, so `seq_steps` can print its
+per-step time beside them:
 
-- rtt: an echo servicer (grpc.aio, a bidi-stream method on bytes through a
-  generic handler, no proto) in a subprocess of the same interpreter, and a
-  client driven like the worker's stream: a sync channel with the worker's
-  options, requests fed from a queue by gRPC's iterator, answers read by a
-  thread of their own and handed to the waiting thread by an Event.
-- commit: a row the size of a step record inserted and committed, one after
-  the other: SQLite with the coordinator's pragmas (WAL, synchronous=FULL) in
-  a temp file; PostgreSQL through psycopg's async connection in autocommit
-  mode, on a throwaway database.
+- floor (the target's): the smallest coordinator there is, an echo servicer
+  (grpc.aio, a bidi-stream method on bytes through a generic handler, no
+  proto) in a subprocess of the same interpreter that commits one row the
+  size of a step record before it answers each message, on the store's own
+  terms (SQLite: the coordinator's pragmas, WAL and synchronous=FULL, in a
+  temp file, committed on the servicer's loop; PostgreSQL: psycopg's async
+  connection in autocommit mode on a throwaway database); driven by a client
+  as the worker drives its stream: a sync channel with the worker's options,
+  requests fed from a queue by gRPC's iterator, answers read by a thread of
+  their own and handed to the waiting thread by an Event.
+- its parts, each alone and back to back: rtt, the same round trip to a
+  servicer that only echoes; commit, the same row committed one after the
+  other. Their sum is lower than the floor: alone, neither side ever waits
+  for the other, while in a step the servicer sleeps through the round trip
+  and the store through the servicer's turn (on PostgreSQL the floor
+  measured 1.10-1.15 ms against parts of 0.83).
 
     python -m bench.floor --store sqlite      # prints the figures
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import queue
@@ -33,7 +41,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +85,44 @@ def step_row(workflow_id: str, i: int) -> tuple[Any, ...]:
 
 # -- the echo servicer (its own process) ----------------------------------------
 
-def serve(port: int) -> None:
+def committer(store: str, url: str) -> Callable[[], Awaitable[None]]:
+    """Commit one step row, then the next, on `store` at `url` (created here)."""
+    workflow_id, numbers = str(uuid.uuid4()), itertools.count(1)
+    if store == "sqlite":
+        db = sqlite_connect(Path(url))
+
+        async def commit_sqlite() -> None:
+            sqlite_commit(db, step_row(workflow_id, next(numbers)))
+
+        return commit_sqlite
+    import psycopg
+
+    conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def commit_postgres() -> None:
+        nonlocal conn
+        if conn is None:  # the first time, on the servicer's loop
+            conn = await postgres_connect(url)
+        await conn.execute(STEP_INSERT.format(m="%s"), step_row(workflow_id, next(numbers)))
+
+    return commit_postgres
+
+
+def serve(port: int, store: str | None, url: str | None) -> None:
+    """Echo each message; with a store, commit a step row before each answer."""
     import grpc
 
-    async def echo(requests: Any, context: Any) -> Any:
-        async for message in requests:
-            yield message
-
     async def main() -> None:
+        commit = committer(store, url) if store and url else None
+        if commit is not None:
+            await commit()  # connected and the table made before "ready"
+
+        async def echo(requests: Any, context: Any) -> Any:
+            async for message in requests:
+                if commit is not None:
+                    await commit()
+                yield message
+
         server = grpc.aio.server()
         # No (de)serializers: the method takes and gives bytes.
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
@@ -96,11 +135,12 @@ def serve(port: int) -> None:
     asyncio.run(main())
 
 
-def start_echo() -> tuple[subprocess.Popen[str], str]:
+def start_echo(store: str | None = None, url: str | None = None) -> tuple[subprocess.Popen[str], str]:
     from tests.harness import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.floor", "--serve", str(port)],
+    args = ["--serve", str(port)] + (["--store", store, "--url", url] if store and url else [])
+    proc = subprocess.Popen([sys.executable, "-m", "bench.floor", *args],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout is not None
@@ -162,8 +202,9 @@ def rtt_samples(address: str, n: int, warmup: int = 200) -> list[float]:
     return samples[warmup:]
 
 
-def rtt_ms(n: int) -> float:
-    proc, address = start_echo()
+def rtt_ms(n: int, store: str | None = None, url: str | None = None) -> float:
+    """Median round trip; with a store, each one commits a step row (the floor)."""
+    proc, address = start_echo(store, url)
     try:
         return med(rtt_samples(address, n)) * 1e3
     finally:
@@ -173,36 +214,49 @@ def rtt_ms(n: int) -> float:
 
 # -- one commit ----------------------------------------------------------------
 
-def sqlite_commit_samples(path: Path, n: int, warmup: int = 20) -> list[float]:
-    # The coordinator's pragmas (coordinator/store/sqlite/store.py) and its
-    # writer's transaction (BEGIN IMMEDIATE ... COMMIT, group_commit.py).
+def sqlite_connect(path: Path) -> sqlite3.Connection:
+    # The coordinator's pragmas (coordinator/store/sqlite/store.py).
     db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=5000")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute(STEP_TABLE.format(blob="BLOB", suffix=" WITHOUT ROWID"))
+    return db
+
+
+def sqlite_commit(db: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    # The coordinator's writer's transaction (BEGIN IMMEDIATE ... COMMIT, group_commit.py).
+    db.execute("BEGIN IMMEDIATE")
+    db.execute(STEP_INSERT.format(m="?"), row)
+    db.execute("COMMIT")
+
+
+def sqlite_commit_samples(path: Path, n: int, warmup: int = 20) -> list[float]:
+    db = sqlite_connect(path)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute(STEP_TABLE.format(blob="BLOB", suffix=" WITHOUT ROWID"))
-        insert = STEP_INSERT.format(m="?")
         workflow_id = str(uuid.uuid4())
         samples = []
         for i in range(warmup + n):
             t0 = time.perf_counter()
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(insert, step_row(workflow_id, i))
-            db.execute("COMMIT")
+            sqlite_commit(db, step_row(workflow_id, i))
             samples.append(time.perf_counter() - t0)
         return samples[warmup:]
     finally:
         db.close()
 
 
-async def postgres_commit_samples(url: str, n: int, warmup: int = 20) -> list[float]:
+async def postgres_connect(url: str) -> Any:
     import psycopg
 
     # As the coordinator's pool: autocommit, so one statement is one commit.
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5) as conn:
-        await conn.execute(STEP_TABLE.format(blob="BYTEA", suffix=""))
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
+    await conn.execute(STEP_TABLE.format(blob="BYTEA", suffix=""))
+    return conn
+
+
+async def postgres_commit_samples(url: str, n: int, warmup: int = 20) -> list[float]:
+    async with await postgres_connect(url) as conn:
         insert = STEP_INSERT.format(m="%s")
         workflow_id = str(uuid.uuid4())
         samples = []
@@ -213,26 +267,40 @@ async def postgres_commit_samples(url: str, n: int, warmup: int = 20) -> list[fl
         return samples[warmup:]
 
 
-def commit_ms(store: str, n: int) -> float:
+@contextmanager
+def throwaway(store: str) -> Iterator[str]:
+    """A new SQLite file's path or PostgreSQL database's URL, gone afterwards."""
     from bench.cluster import store as fresh_store
 
     with tempfile.TemporaryDirectory(prefix=f"keel-bench-floor-{store}-") as tmp:
         if store == "sqlite":
-            samples = sqlite_commit_samples(Path(tmp) / "floor.db", n)
+            yield str(Path(tmp) / "floor.db")
         else:
             with fresh_store(store, Path(tmp)) as url:
-                samples = asyncio.run(postgres_commit_samples(url, n))
+                yield url
+
+
+def commit_ms(store: str, n: int) -> float:
+    with throwaway(store) as url:
+        if store == "sqlite":
+            samples = sqlite_commit_samples(Path(url), n)
+        else:
+            samples = asyncio.run(postgres_commit_samples(url, n))
     return med(samples) * 1e3
 
 
 def measure(store: str, quick: bool) -> dict[str, Any]:
-    """floor_rtt_ms (median of 2000 round trips), floor_commit_ms (median of 500
-    commits) and floor_ms, their sum; fewer with `quick`."""
+    """floor_ms (median of 2000 round trips, each committing a step row),
+    and its parts alone: floor_rtt_ms (2000 round trips), floor_commit_ms
+    (500 commits) and floor_parts_ms, their sum; fewer with `quick`."""
     n_rtt, n_commit = (500, 100) if quick else (2000, 500)
+    with throwaway(store) as url:
+        step = rtt_ms(n_rtt, store, url)
     rtt = rtt_ms(n_rtt)
     commit = commit_ms(store, n_commit)
-    return {"floor_rtt_ms": round(rtt, 3), "floor_commit_ms": round(commit, 3),
-            "floor_ms": round(rtt + commit, 3), "floor_n": {"rtt": n_rtt, "commit": n_commit}}
+    return {"floor_ms": round(step, 3), "floor_rtt_ms": round(rtt, 3), "floor_commit_ms": round(commit, 3),
+            "floor_parts_ms": round(rtt + commit, 3),
+            "floor_n": {"step": n_rtt, "rtt": n_rtt, "commit": n_commit}}
 
 
 def main() -> None:
@@ -240,9 +308,10 @@ def main() -> None:
     p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the echo subprocess
+    p.add_argument("--url", help=argparse.SUPPRESS)  # the echo subprocess's store
     args = p.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.store if args.url else None, args.url)
         return
     print(json.dumps({"store": args.store, **measure(args.store, args.quick)}))
 
