@@ -47,10 +47,12 @@ class Claims:
             # Run-out leases are rare: looked for once per poll interval.
             leases = self.ctx.clock.monotonic() - self._leases_looked >= self.ctx.config.poll_interval
             try:
-                claimed = await self.ctx.store.claim_workflows(
-                    self.ctx.config.node_id, sorted(session.workflows), free, self.ctx.clock.now_ms(),
-                    self.ctx.lease_until(), leases,
-                )
+                # Timed as a store write: slow claims are what a backlog waits on.
+                with self.ctx.observer.commit("claim_workflows"):
+                    claimed = await self.ctx.store.claim_workflows(
+                        self.ctx.config.node_id, sorted(session.workflows), free, self.ctx.clock.now_ms(),
+                        self.ctx.lease_until(), leases,
+                    )
                 if leases:
                     self._leases_looked = self.ctx.clock.monotonic()
                 exhausted = exhausted and len(claimed) < free
@@ -86,9 +88,10 @@ class Claims:
                 continue
             free = held.count
             try:
-                claimed = await self.ctx.store.claim_tasks(
-                    self.ctx.config.node_id, sorted(session.steps), free, self.ctx.clock.now_ms(),
-                    self.ctx.lease_until())
+                with self.ctx.observer.commit("claim_tasks"):
+                    claimed = await self.ctx.store.claim_tasks(
+                        self.ctx.config.node_id, sorted(session.steps), free, self.ctx.clock.now_ms(),
+                        self.ctx.lease_until())
             finally:
                 self.dispatch.release(held)
             exhausted = exhausted and len(claimed) < free

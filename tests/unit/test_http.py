@@ -101,6 +101,21 @@ def test_metrics_count_workflows_steps_dispatch_and_commits() -> None:
 # -- the console's API -------------------------------------------------------------
 
 
+def test_metrics_time_the_claims_a_backlog_waits_on() -> None:
+    """A workflow started while no worker serves it waits in the store; the
+    claim that hands it to the worker that comes is timed like a commit."""
+    async def body(client: TestClient[Any, Any], engine: Engine, clock: FakeClock) -> None:
+        await engine.start_workflow("wf", ARGS, "waiting", None)  # nobody serves it yet
+        s, link = session("w1", workflows=("wf",))
+        engine.register(s)
+        await engine.dispatch_workflows()
+        assert [wf.workflow_id for wf in link.workflows] == ["waiting"]
+        text = await (await client.get("/metrics")).text()
+        assert 'keel_store_commit_seconds_count{operation="claim_workflows"} 1.0' in text, text
+        assert 'keel_dispatch_latency_seconds_count{what="workflow"} 1.0' in text
+
+    serve(body)
+
 def test_listing_filters_finds_by_id_and_pages_by_cursor() -> None:
     async def body(client: TestClient[Any, Any], engine: Engine, clock: FakeClock) -> None:
         for i in range(5):
