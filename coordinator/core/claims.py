@@ -5,10 +5,11 @@ A claim holds the slots it asks for until the store answers
 (`Dispatcher.hold`): a start served meanwhile cannot take them too, which
 handed a worker more than its slots (47 executions for 32 in a soak). Such a
 start waits for the holds to end (`Dispatcher.unheld`, the queues' dequeues
-hold too) rather than go to the store unclaimed: the claim may find less. Run-out leases (a coordinator gone
-or cut off) are looked for once per poll interval, not at every claim: on
-PostgreSQL the index they are read from holds a dead entry of every workflow
-run until VACUUM (store/postgres/claim_floor.py).
+hold too) rather than go to the store unclaimed: the claim may find less.
+Run-out leases (a coordinator gone or cut off) are looked for once per poll
+interval, not at every claim: on PostgreSQL the index they are read from
+holds a dead entry of every workflow run until VACUUM
+(store/postgres/claim_floor.py).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ class Reservation:
     step: bool = False
     released: bool = False
     count: int = 1
-    held: bool = False  # by a claim (hold), not promised to one workflow
+    held: bool = False  # workflow slots held by a claim (hold), not promised to one workflow
 
 
 @dataclass(eq=False)
@@ -186,7 +186,7 @@ class Dispatcher:
             session.reserved += count
             self._holds += 1
             self.unheld.clear()
-        return Reservation(session, step, count=count, held=True)
+        return Reservation(session, step, count=count, held=not step)
 
     def release(self, reservation: Reservation) -> None:
         if not reservation.released:
@@ -195,7 +195,7 @@ class Dispatcher:
                 reservation.session.steps_reserved -= reservation.count
             else:
                 reservation.session.reserved -= reservation.count
-                if reservation.held:
+                if reservation.held:  # counted in _holds
                     self._holds -= 1
                     if not self._holds:  # set now, seen once the claimer's assignments are made
                         self.unheld.set()

@@ -52,6 +52,7 @@ __all__ = ["Engine", "EngineConfig"]
 
 log = logging.getLogger(__name__)
 
+
 class Engine(EngineServices):
     def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
         self.clock = StoreClock(clock or SystemClock())
