@@ -367,9 +367,10 @@ def test_pg_sends_in_one_group_commit_each_get_their_own_result(pg_url: str) -> 
 
 
 def test_pg_a_script_is_one_transaction_and_survives_lost_prepared_statements(pg_url: str) -> None:
-    """run_script (set_event's one write): a statement that fails rolls back
-    those before it; a session that lost its prepared statements (psycopg's
-    DEALLOCATE ALL after a rollback, DISCARD ALL) prepares them again."""
+    """run_script (park's and the group commit's one write): a statement
+    that fails rolls back those before it; a session that lost its prepared
+    statements (psycopg's DEALLOCATE ALL after a rollback, DISCARD ALL)
+    prepares them again."""
     from coordinator.store.postgres.pool import libpq_url
     from coordinator.store.postgres.script import run_script
 

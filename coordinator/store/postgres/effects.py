@@ -1,7 +1,7 @@
 """PostgreSQL transactions that write more than a step: record_step with a
 Send (in the caller's transaction, rolled back unless RECORDED), with a
-SetEvent (one script, script.py), and a client's send (statements the group
-commit runs, batcher.py)."""
+SetEvent (one function, schema version 15), and a client's send
+(statements the group commit runs, batcher.py)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ from ...core.records import (
 )
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import step_params
-from .batcher import RECORD_STEP, record_step_params
-from .script import Statement, run_script
-from .wakeups import CHANNEL, LOCK, LOCK_AND_FIND, wait_lock, waking
+from .script import Statement
+from .wakeups import CHANNEL, LOCK_AND_FIND, wait_lock, waking
 
 Q = Queries(POSTGRES)
 _WAKE_MESSAGE_WAITER = waking(Q.wake_message_waiter)
@@ -53,50 +52,32 @@ async def record_with_effect(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
-# A step inserted by this very transaction: what the statements after the
-# step's own guard on, so that a duplicate or stale set_event writes nothing.
-_OURS = "EXISTS (SELECT 1 FROM steps WHERE workflow_id = %s AND step_number = %s " \
-        "AND xmin = pg_current_xact_id()::xid)"
-_INSERT_EVENT = f"{Q.insert_event} HAVING {_OURS} RETURNING seq"
-_WAKE_EVENT_READERS = (f"UPDATE workflows SET resume_at = %s WHERE wait_key = %s AND status = 'PENDING' "
-                       f"AND resume_at > %s AND {_OURS} RETURNING 1")
-_WAKE_EVENT_WAITERS_IF_OURS = (
-    f"WITH woken AS ({_WAKE_EVENT_READERS}) "
-    f"SELECT pg_notify('{CHANNEL}', %s), "
-    f"(SELECT pg_notify('{CHANNEL}', 'work') WHERE EXISTS (SELECT 1 FROM woken)) WHERE {_OURS}")
-# The same with no note, while no other coordinator listens (peers.py).
-_WAKE_EVENT_WAITERS_QUIETLY = f"WITH woken AS ({_WAKE_EVENT_READERS}) SELECT count(*) FROM woken"
+# record_step with SetEvent: one call of a function (schema version 15).
+_SET_EVENT = "SELECT matched, completion_seq, event_seq FROM keel_set_event(" \
+             + ", ".join(["%s"] * 16) + ")"
 
 
 async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent, notify: bool = True
 ) -> tuple[RecordResult, StepRecord | None, int | None]:
-    """record_step with SetEvent in one round trip and one write: the step
-    (the workflow's row lock first), the wait lock, the event and the wake-up
-    of parked readers (see wakeups.py) go as one script, one transaction
-    (script.py). What follows the step is guarded on the step being inserted
-    by this transaction, so a duplicate or stale one commits nothing. Without
-    `notify`, no note tells other coordinators. Returns the result, the
-    step's record and the event's seq."""
+    """record_step with SetEvent in one round trip and one transaction: the
+    step (the workflow's row lock first), the event, the wait lock and the
+    wake-up of parked readers (see wakeups.py), each statement after the
+    locks before it, in keel_set_event (schema version 15). A duplicate or
+    stale step writes nothing. Without `notify`, no note tells other
+    coordinators. Returns the result, the step's record and the event's seq."""
     output = step.outcome.output
-    assert output is not None, "set_event records a value"
+    assert output is not None and step.select_index is None, "set_event records a value, no select"
     wait_key = event_wait_key(step.workflow_id, effect.key)
-    ours = (step.workflow_id, step.step_number)
-    wake = (_WAKE_EVENT_WAITERS_IF_OURS, (step.completed_at, wait_key, step.completed_at, *ours,
-                                          f"event:{step.workflow_id}", *ours)) if notify else \
-        (_WAKE_EVENT_WAITERS_QUIETLY, (step.completed_at, wait_key, step.completed_at, *ours))
-    row, _, event_row, _ = await run_script(conn, [
-        (RECORD_STEP, record_step_params(step)),
-        (LOCK, (wait_lock(wait_key, step.workflow_id),)),
-        (_INSERT_EVENT, (step.workflow_id, effect.key, output.encoding, output.data, step.step_number,
-                         step.completed_at, step.workflow_id, *ours)),
-        wake,
-    ])
-    assert row is not None, "the step statement always returns one row"
-    matched, seq = row
+    cur = await conn.execute(_SET_EVENT, (
+        step.workflow_id, step.epoch, step.step_number, step.name, step.kind.value, output.encoding,
+        output.data, step.attempt, step.started_at, step.completed_at, step.worker_token, step.worker_id,
+        effect.key, wait_lock(wait_key, step.workflow_id), wait_key, notify), prepare=True)
+    row = await cur.fetchone()
+    assert row is not None, "the function always returns one row"
+    matched, seq, event_seq = row
     if seq is not None:
-        assert event_row is not None
-        return RecordResult.RECORDED, step.recorded(seq), int(event_row[0])
+        return RecordResult.RECORDED, step.recorded(seq), int(event_seq)
     return (RecordResult.DUPLICATE if matched else RecordResult.STALE), None, None
 
 
