@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..core.ports import Store
-from ..core.records import NewWorkflow, ScheduleRecord, Tick, WorkflowRecord, WorkflowStatus
+from ..core.records import NewWorkflow, ScheduleRecord, Tick, WorkflowRecord, WorkflowStatus, event_wait_key
 
 if TYPE_CHECKING:
     from .memory import _Database
@@ -19,6 +19,8 @@ _FINAL = (WorkflowStatus.SUCCESS, WorkflowStatus.ERROR, WorkflowStatus.CANCELLED
 
 class MemoryOperations(Store):
     _db: _Database
+
+    def _wake_selects(self, wait_key: str, at: int, only: str | None = None) -> None: ...
 
     # -- operating: resume, fork, retention, schedules -------------------------
 
@@ -63,6 +65,8 @@ class MemoryOperations(Store):
         row.record = dataclasses.replace(
             record, forked_from=source_id,
             step_seq=max((s.completion_seq for s in copied.values()), default=0))
+        for key in {e.key for e in db.events[workflow_id]}:  # as if set now
+            self._wake_selects(event_wait_key(workflow_id, key), now)
         return row.record, True
 
     async def collect_workflows(self, finished_before: int, limit: int, dry_run: bool = False) -> int:

@@ -18,6 +18,7 @@ from coordinator.store import (
     Wait,
     WaitKind,
     WorkflowStatus,
+    event_wait_key,
     store_from_url,
 )
 
@@ -107,7 +108,7 @@ def test_pg_unreachable_is_store_unavailable() -> None:
 
 
 def test_pg_wake_ups_are_never_lost(pg_url: str) -> None:
-    """Parks racing the message or event they wait for: each ends claimable."""
+    """Parks (and selects) racing the message or event they wait for: each ends claimable."""
 
     async def main() -> None:
         stores = [store_from_url(pg_url) for _ in range(2)]
@@ -138,10 +139,69 @@ def test_pg_wake_ups_are_never_lost(pg_url: str) -> None:
             epochs = {w.workflow_id: w.epoch for w in await a.claim_workflows("x", ["wf"], n, 0, 10**9)}
             await asyncio.gather(*(event_race(i) for i in range(n)))
             assert len(await claimable(a, now=1000)) == n
+
+            async def select_race(i: int) -> str | None:
+                # A select parks, then looks (as the engine does): either the
+                # look sees the event or the event's commit wakes the select.
+                wid, key = f"w{i:02}", f"s{i:02}"
+
+                async def park_and_look() -> str | None:
+                    assert await a.park_select(wid, epochs[wid], 10**9, [event_wait_key("setter", key)], 1000)
+                    return wid if await a.get_event("setter", key) is not None else None
+
+                async def set_later() -> None:  # spread over the park's round trips
+                    await asyncio.sleep((i % 10) * 0.0005)
+                    await set_event(b, "setter", setter, n + i, key, b"1", completed_at=1000)
+
+                seen, _ = await asyncio.gather(park_and_look(), set_later())
+                return seen
+
+            epochs = {w.workflow_id: w.epoch for w in await a.claim_workflows("x", ["wf"], n, 0, 10**9)}
+            seen = set(await asyncio.gather(*(select_race(i) for i in range(n)))) - {None}
+            woken = set(await claimable(a, now=1000))
+            assert seen | woken == set(epochs), f"lost: {sorted(set(epochs) - seen - woken)}"
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 
     asyncio.run(main())
+
+
+def test_pg_an_event_set_while_a_select_parks_on_it_wakes_the_select(pg_url: str) -> None:
+    """The interleaving a race rarely hits, forced: a select parks (under its
+    wait lock, not yet committed) while the event it waits for is set. The
+    setter waits for the lock before it looks for parked selects, so it sees
+    the committed park and wakes it (had it looked first, the select would
+    sleep until its deadline: the engine's look after the park runs before
+    the setter commits)."""
+    from coordinator.store.postgres.pool import libpq_url
+    from coordinator.store.postgres.selects import Q
+    from coordinator.store.postgres.wakeups import LOCK, LOCK_PARKING, wait_lock
+
+    async def body(s: Store) -> None:
+        setter = await claimed(s, "setter", name="setter")
+        epoch = await claimed(s, "waiter")
+        key = event_wait_key("setter", "ready")
+        parker = await psycopg.AsyncConnection.connect(libpq_url(pg_url), autocommit=True)
+        try:
+            async with parker.transaction():  # park_select's statements (selects.py)
+                await parker.execute(LOCK_PARKING, ("waiter", epoch))
+                await parker.execute(LOCK, (wait_lock(key, "waiter"),))
+                assert await (await parker.execute(Q.park_select, (90_000, "waiter", epoch))).fetchone()
+                await parker.execute(Q.insert_select_wait, ("waiter", key))
+                setting = asyncio.ensure_future(set_event(s, "setter", setter, 0, "ready", b"1",
+                                                          completed_at=4000))
+                deadline = asyncio.get_running_loop().time() + 10
+                while not await (await parker.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory'")).fetchone():
+                    assert not setting.done(), "set_event did not wait for the select's wait lock"
+                    assert asyncio.get_running_loop().time() < deadline, "set_event never waited"
+                    await asyncio.sleep(0.01)
+            assert (await setting)[0] is RecordResult.RECORDED
+        finally:
+            await parker.close()
+        assert await claimable(s, now=5000) == ["waiter"]
+
+    run(pg_url, body)
 
 
 def test_pg_listen_gets_notes_from_another_store(pg_url: str) -> None:

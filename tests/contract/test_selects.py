@@ -87,6 +87,22 @@ def test_events_and_final_children_wake_parked_selects(any_store_url: str) -> No
     run(any_store_url, body)
 
 
+def test_a_forks_copied_events_wake_selects_parked_on_them(any_store_url: str) -> None:
+    """A select may wait on an event of a workflow that does not exist yet;
+    a fork that creates it with the source's events wakes it, as a set would."""
+    async def body(s: Store) -> None:
+        source = await claimed(s, "source", name="source")
+        await set_event(s, "source", source, 0, "ready", b"1", completed_at=1000)
+        epoch = await claimed(s, "waiter")
+        assert await s.park_select("waiter", epoch, 90_000, [event_wait_key("copy", "ready")], 2000)
+        assert await claimable(s, now=5000) == []
+        forked, created = await s.fork_workflow("source", 1, "copy", 4000)
+        assert created and forked is not None
+        assert "waiter" in await claimable(s, now=5000)
+
+    run(any_store_url, body)
+
+
 def test_resume_parked_only_moves_a_parked_workflow_earlier(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         epoch = await claimed(s, "w1")

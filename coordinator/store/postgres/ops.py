@@ -17,6 +17,11 @@ from .pool import Pool
 from .wakeups import notify
 
 Q = Queries(POSTGRES)
+# A fork's copied events, as set_event would: wake the selects parked on
+# them (keel_set_event does it for events set; schema version 16).
+_WAKE_SELECTS_ON_COPIED = (
+    "SELECT keel_wake_selects('event:' || length(%s) || ':' || %s || ':' || key, NULL, %s) "
+    "FROM (SELECT DISTINCT key FROM events WHERE workflow_id = %s) AS copied")
 
 
 class PostgresOperations(Store):
@@ -56,6 +61,7 @@ class PostgresOperations(Store):
                 return workflow_from_row(row), False
             await conn.execute(Q.copy_steps, (workflow_id, source_id, start_step))
             await conn.execute(Q.copy_events, (workflow_id, source_id, start_step))
+            await conn.execute(_WAKE_SELECTS_ON_COPIED, (workflow_id, workflow_id, now, workflow_id))
             row = await (await conn.execute(Q.fork_step_seq, (workflow_id, workflow_id))).fetchone()
             assert row is not None, "inserted above"
             await notify(conn, "work")
