@@ -258,7 +258,13 @@ class Waits:
 
     async def watch_events(self, workflow_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         await self.ctx.workflow(workflow_id)
+        woke: object = None
         while True:
+            if isinstance(woke, EventRecord) and woke.seq == after_seq + 1:
+                # Woken with the next event, committed here: on at once; the
+                # reads below catch whatever was committed since.
+                yield woke
+                after_seq = woke.seq
             with self.ctx.wakeups.events.waiting(workflow_id) as woken:
                 # Read the status first: events committed before it ended are
                 # then all in the list read next.
@@ -272,3 +278,4 @@ class Waits:
                 if final:
                     return
                 await asyncio.wait([woken], timeout=self.ctx.config.poll_interval)
+                woke = woken.result() if woken.done() else None

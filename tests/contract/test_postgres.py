@@ -192,7 +192,8 @@ def test_pg_an_event_set_while_a_select_parks_on_it_wakes_the_select(pg_url: str
                                                           completed_at=4000))
                 deadline = asyncio.get_running_loop().time() + 10
                 while not await (await parker.execute(
-                        "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory'")).fetchone():
+                        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event = 'advisory'")).fetchone():
                     assert not setting.done(), "set_event did not wait for the select's wait lock"
                     assert asyncio.get_running_loop().time() < deadline, "set_event never waited"
                     await asyncio.sleep(0.01)

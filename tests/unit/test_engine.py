@@ -286,6 +286,41 @@ def test_events_wake_readers_and_watchers() -> None:
     run(body)
 
 
+def test_a_watcher_gets_an_event_committed_here_before_reading_the_store() -> None:
+    """Woken with the next event in order, a watcher hands it on at once; the
+    read after it catches events committed meanwhile (no gap, no repeat)."""
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        engine.register(session("w1")[0])
+        await engine.start_workflow("wf", ARGS, "a", None)
+        store = engine.store
+        list_events = store.list_events
+        reads = asyncio.Event()
+        reads.set()
+
+        async def gated(workflow_id: str, after_seq: int, limit: int) -> Any:
+            await reads.wait()
+            return await list_events(workflow_id, after_seq, limit)
+
+        store.list_events = gated  # type: ignore[method-assign]
+        stream: AsyncIterator[Any] = engine.watch_events("a", 0)
+        first = asyncio.ensure_future(stream.__anext__())
+        await settle()  # read nothing, now waits
+        reads.clear()  # the store's reads stall from here
+        await engine.set_event("a", 1, 0, "k", Value("json", b"1"))
+        assert (await asyncio.wait_for(first, 5)).seq == 1  # no read needed
+        following = asyncio.ensure_future(stream.__anext__())
+        await engine.set_event("a", 1, 1, "k", Value("json", b"2"))
+        await engine.set_event("a", 1, 2, "k", Value("json", b"3"))  # both before the watcher runs
+        await settle()
+        assert not following.done()  # their wake-ups came while it read: the read has them
+        reads.set()
+        assert (await asyncio.wait_for(following, 5)).seq == 2
+        await engine.finish_workflow("a", 1, ok())
+        assert [e.seq async for e in stream] == [3]
+
+    run(body)
+
+
 def test_send_to_a_missing_workflow() -> None:
     async def body(engine: Engine, clock: FakeClock) -> None:
         engine.register(session("w1")[0])

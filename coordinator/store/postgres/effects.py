@@ -1,6 +1,6 @@
 """PostgreSQL transactions that write more than a step: record_step with a
 Send (in the caller's transaction, rolled back unless RECORDED), with a
-SetEvent (one function, schema version 15), and a client's send
+SetEvent (one function of the schema, keel_set_event), and a client's send
 (statements the group commit runs, batcher.py)."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ async def record_with_effect(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
-# record_step with SetEvent: one call of a function (schema version 15).
+# record_step with SetEvent: one call of a function (schema versions 15, 16).
 _SET_EVENT = "SELECT matched, completion_seq, event_seq FROM keel_set_event(" \
              + ", ".join(["%s"] * 16) + ")"
 
@@ -61,11 +61,12 @@ async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent, notify: bool = True
 ) -> tuple[RecordResult, StepRecord | None, int | None]:
     """record_step with SetEvent in one round trip and one transaction: the
-    step (the workflow's row lock first), the event, the wait lock and the
-    wake-up of parked readers (see wakeups.py), each statement after the
-    locks before it, in keel_set_event (schema version 15). A duplicate or
-    stale step writes nothing. Without `notify`, no note tells other
-    coordinators. Returns the result, the step's record and the event's seq."""
+    step (the workflow's row lock first), the wait lock, the event and the
+    wake-up of parked selects and readers (see wakeups.py, selects.py), each
+    statement after the locks before it, in keel_set_event (schema versions
+    15, 16). A duplicate or stale step writes nothing. Without `notify`, no
+    note tells other coordinators. Returns the result, the step's record and
+    the event's seq."""
     output = step.outcome.output
     assert output is not None and step.select_index is None, "set_event records a value, no select"
     wait_key = event_wait_key(step.workflow_id, effect.key)

@@ -1,12 +1,14 @@
 """Parking a select on PostgreSQL: several wait keys at once, without losing
 a wake-up to a concurrent writer (see wakeups.py for the single-key case).
 
-The writers wake parked selects from triggers (schema version 6) in their own
-transaction. A writer of a message or an event takes the advisory lock of its
-wait key first; a child becoming final holds its row lock. The parker takes
-the same locks before it writes select_waits, so whichever of the two comes
-second sees the other's commit: the trigger sees the select_waits rows, or
-the engine's look after the park sees the message, event or final child.
+The writers wake parked selects in their own transaction: a message's and a
+workflow's end from triggers (schema version 6), an event from
+keel_set_event (version 16). A writer of a message or an event takes the
+advisory lock of its wait key before it looks; a child becoming final holds
+its row lock. The parker takes the same locks before it writes
+select_waits, so whichever of the two comes second sees the other's commit:
+the writer sees the select_waits rows, or the engine's look after the park
+sees the message, event or final child.
 
 Lock order: children's rows (FOR SHARE, as a finishing child locks its own
 row before its trigger locks the parent's), then the parker's own row, then
