@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 
 from coordinator.store import (
@@ -68,12 +70,20 @@ def test_set_event_reports_the_event_it_appended(any_store_url: str) -> None:
 
         result, rec, event = await s.set_event(new(1, b"2"), "a")
         assert result is RecordResult.RECORDED and rec is not None and payload(rec) == b"2"
+        assert await s.get_step("w1", 1) == rec  # what was stored is what was answered
         expected = EventRecord("w1", 2, "a", Value("json", b"2"), 1, 3001)
         assert event == await s.get_event("w1", "a") == expected
         first = await s.get_step("w1", 1)
         assert await s.set_event(new(1, b"3"), "a") == (RecordResult.DUPLICATE, first, None)
         assert await s.set_event(new(2, b"4", epoch + 1), "a") == (RecordResult.STALE, None, None)
         assert [e.seq for e in await s.list_events("w1", 0, 10)] == [1, 2]
+        # Every column of the step is stored (PostgreSQL writes it in a function of its own).
+        audited = dataclasses.replace(new(5, b"5"), name="b", attempt=3, started_at=2500,
+                                      worker_token="tok", worker_id="w-9")
+        result, rec5, _ = await s.set_event(audited, "b")
+        assert result is RecordResult.RECORDED and rec5 is not None
+        assert await s.get_step("w1", 5) == rec5
+        assert (rec5.name, rec5.attempt, rec5.started_at, rec5.worker_id) == ("b", 3, 2500, "w-9")
 
     run(any_store_url, body)
 
