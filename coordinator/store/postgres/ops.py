@@ -18,7 +18,8 @@ from .wakeups import notify
 
 Q = Queries(POSTGRES)
 # A fork's copied events, as set_event would: wake the selects parked on
-# them (keel_set_event does it for events set; schema version 16).
+# them (keel_set_event does it for events set; schema version 16). The wait
+# key spelled as core/records.event_wait_key spells it.
 _WAKE_SELECTS_ON_COPIED = (
     "SELECT keel_wake_selects('event:' || length(%s) || ':' || %s || ':' || key, NULL, %s) "
     "FROM (SELECT DISTINCT key FROM events WHERE workflow_id = %s) AS copied")
