@@ -26,7 +26,8 @@ import psycopg
 from bench.cluster import store as fresh_store
 from bench.seed import seed
 from coordinator.store import store_from_url
-from coordinator.store.sql.queries import POSTGRES, SQLITE, Queries, claim_params, page_params
+from coordinator.store.sql.claims import claim_params, claimable_params
+from coordinator.store.sql.queries import POSTGRES, SQLITE, Queries, page_params
 from coordinator.store.sql.queues import QueueQueries
 
 NAMES = ["bench_three", "bench_wait", "bench_events", "bench_pid", "bench_seq"]
@@ -46,6 +47,7 @@ def statements(postgres: bool, now: int) -> list[tuple[str, str, tuple[Any, ...]
         ("start: create_workflow", q.create_workflow,
          (wid, "bench_three", "json", b"{}", now, now, None, OWNER, lease, 1, None)),
         ("dispatch: claim_workflows", q.claim_workflows, claim_params(names, now, 32, OWNER, lease)),
+        ("dispatch: has_claimable", q.has_claimable, claimable_params(names, now)),
         ("dispatch: claim_tasks", q.claim_tasks, (names, now, 32, OWNER, lease, now)),
         ("step: next_step_seq", q.next_step_seq, (now, wid, 1)),
         ("finish: finish_workflow", q.finish_workflow[True],

@@ -34,7 +34,7 @@ class Claims:
         work = self.ctx.work
         if not self.dispatch.accepting or not work.backlog:
             return
-        generation, exhausted, again = work.generation, True, False
+        generation, exhausted, full = work.generation, True, set[str]()
         for session in list(self.dispatch.workers.values()):
             if not session.workflows:
                 continue
@@ -60,7 +60,8 @@ class Claims:
                 # Queued ones count towards their queue's limit on this worker
                 # (those over it are released: not claimed again at once).
                 claimed = await self._queues.admit(session, claimed)
-                again = again or len(claimed) == free
+                if len(claimed) == free:
+                    full.update(session.workflows)
                 claimed = await with_histories(self.ctx.store, claimed)
             finally:
                 self.dispatch.release(held)
@@ -72,9 +73,13 @@ class Claims:
                 self.dispatch.assign(session, wf)
         if exhausted and generation == work.generation:
             work.backlog = work.starved = False  # every worker with room found nothing more
-        if again:
+        if full:
             work.slot_freed()  # a full batch: look for the next one at once
-            work.want_slot()  # and more may wait for a slot: held waits give theirs back
+            # Held waits give their slots back only to a workflow that waits
+            # for one: with exactly as many as free slots, a held recv parked
+            # for nothing.
+            if await self.ctx.store.has_claimable(sorted(full), self.ctx.clock.now_ms()):
+                work.want_slot()
 
     async def tasks(self) -> None:
         """Claim step tasks from the store for every worker with free step slots."""

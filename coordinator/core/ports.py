@@ -111,6 +111,13 @@ class Store(abc.ABC):
         and due), oldest first; bump their epoch."""
 
     @abc.abstractmethod
+    async def has_claimable(self, names: list[str], now: int) -> bool:
+        """Whether a PENDING workflow with one of `names` waits unowned, or
+        parked and due: asked after a claim took as many as it could hold.
+        Run-out leases are not looked for; a row another claim is taking may
+        count."""
+
+    @abc.abstractmethod
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
         """Give up the leases on these workflows (all of the owner's if None)."""
 

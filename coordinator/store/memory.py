@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from ..core.ports import SchemaState
@@ -149,25 +149,29 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
         found.sort(key=lambda w: (w.created_at, w.workflow_id), reverse=True)
         return [_summary(w) for w in found[:max(limit, 0)]]
 
+    def _claimable(self, names: list[str], now: int, leases: bool) -> Iterator[_Workflow]:
+        wanted = set(names)
+        return (row for row in self._db.workflows.values()
+                if row.record.status is WorkflowStatus.PENDING and row.record.name in wanted
+                and (row.record.owner is None or (row.lease_until is not None and row.lease_until < now
+                                                  and (leases or row.resume_at is not None)))
+                and (row.resume_at is None or row.resume_at <= now))
+
     async def claim_workflows(
         self, owner: str, names: list[str], limit: int, now: int, lease_until: int, leases: bool = True
     ) -> list[WorkflowRecord]:
         if not names or limit <= 0:
             return []
-        wanted = set(names)
-        free = sorted(
-            (row for row in self._db.workflows.values()
-             if row.record.status is WorkflowStatus.PENDING and row.record.name in wanted
-             and (row.record.owner is None or (row.lease_until is not None and row.lease_until < now
-                                               and (leases or row.resume_at is not None)))
-             and (row.resume_at is None or row.resume_at <= now)),
-            key=lambda row: (row.record.created_at, row.record.workflow_id),
-        )[:limit]
+        free = sorted(self._claimable(names, now, leases),
+                      key=lambda row: (row.record.created_at, row.record.workflow_id))[:limit]
         for row in free:
             row.record = dataclasses.replace(
                 row.record, owner=owner, epoch=row.record.epoch + 1, updated_at=now)
             row.lease_until, row.resume_at, row.wait_key = lease_until, None, None
         return [row.record for row in free]
+
+    async def has_claimable(self, names: list[str], now: int) -> bool:
+        return next(self._claimable(names, now, leases=False), None) is not None
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
         if workflow_ids is None:

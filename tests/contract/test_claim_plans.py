@@ -20,7 +20,8 @@ import psycopg
 import pytest
 
 from coordinator.store import migrate
-from coordinator.store.sql.queries import POSTGRES, SQLITE, Queries, claim_params
+from coordinator.store.sql.claims import claim_params, claimable_params
+from coordinator.store.sql.queries import POSTGRES, SQLITE, Queries
 
 BACKLOG = 20_000  # enough that PostgreSQL's planner would rather not sort it
 NAMES = ["wf"]
@@ -89,8 +90,16 @@ def test_postgres_claim_walks_the_claimable_index_in_order(pg_url: str, waiting:
         due = "\n".join(plan[end:next(i for i, line in enumerate(plan) if "CTE k2" in line)])
         assert "Index Scan using workflows_resume" in due, "\n".join(plan)
         assert "Sort" not in due, "\n".join(plan)
+        probe = Queries(POSTGRES).has_claimable
+        probe_plan = "\n".join(row[0] for row in conn.execute(
+            "EXPLAIN " + probe, claimable_params(POSTGRES.list_param(NAMES), now)).fetchall())
+        assert "Index Scan using workflows_claimable_order" in probe_plan, probe_plan
+        assert "Index Scan using workflows_resume" in probe_plan, probe_plan
+        assert "Sort" not in probe_plan, probe_plan
+        more = conn.execute(probe, claimable_params(POSTGRES.list_param(NAMES), now)).fetchall()
         claimed = conn.execute(q, params).fetchall()
     assert len(claimed) == (0 if waiting == "parked" else 16)
+    assert bool(more) == (waiting != "parked")
 
 
 

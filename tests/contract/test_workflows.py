@@ -81,6 +81,30 @@ def test_claim_bumps_epoch_and_respects_names_limit_and_age(any_store_url: str) 
     run(any_store_url, body)
 
 
+def test_has_claimable_says_whether_a_claim_would_find_more(any_store_url: str) -> None:
+    """Asked after a claim filled every free slot: a held wait gives its slot
+    back only if a workflow waits for one. Neither the running, the parked
+    until later nor another name counts; the parked and due do."""
+    async def body(s: Store) -> None:
+        assert not await s.has_claimable(["alpha"], 1000)
+        for i, created_at in enumerate([100, 200]):
+            await s.create_workflow(wf(f"a{i}", name="alpha", created_at=created_at))
+        await s.create_workflow(wf("b0", name="beta", created_at=50))
+        assert await s.has_claimable(["alpha"], 1000)
+        assert not await s.has_claimable(["gamma"], 1000)
+        assert not await s.has_claimable([], 1000)
+        [a0] = await s.claim_workflows("node-a", ["alpha"], 1, now=1000, lease_until=5000)
+        assert await s.has_claimable(["alpha"], 1000)  # a1 still waits
+        await s.claim_workflows("node-a", ["alpha"], 1, now=1000, lease_until=5000)
+        assert not await s.has_claimable(["alpha"], 1000)
+        assert await s.has_claimable(["alpha", "beta"], 1000)
+        assert await s.park(a0.workflow_id, a0.epoch, 3000, Wait(WaitKind.SLEEP), 1500)
+        assert not await s.has_claimable(["alpha"], 2000)  # parked until 3000
+        assert await s.has_claimable(["alpha"], 3000)  # and due then
+
+    run(any_store_url, body)
+
+
 def test_claim_honours_leases_and_release(any_store_url: str) -> None:
     async def body(s: Store) -> None:
         await s.create_workflow(wf("w1"))

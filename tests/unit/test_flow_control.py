@@ -107,6 +107,30 @@ def test_a_start_gets_the_slots_a_claim_in_flight_did_not_need() -> None:
     run(body)
 
 
+def test_a_claim_that_fills_every_slot_wants_one_only_if_more_wait() -> None:
+    """A claim taking exactly as many as the worker's free slots: held waits
+    give their slots back (starved) only if another workflow waits for one.
+    It once did at every such claim, and a recv held on a one-slot worker
+    parked for nothing."""
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        await engine.store.create_workflow(NewWorkflow("w-only", "wf", BIG, 1000, None))
+        s, link = session("w-1", workflow_slots=1)
+        engine.register(s)
+        await engine.dispatch_workflows()
+        assert [w.workflow_id for w in link.workflows] == ["w-only"]
+        assert not engine.ctx.work.starved
+        s2, link2 = session("w-2", workflow_slots=1)
+        engine.register(s2)
+        for n in range(2):
+            await engine.store.create_workflow(NewWorkflow(f"w-{n}", "wf", BIG, 2000 + n, None))
+        engine.ctx.work.more()
+        await engine.dispatch_workflows()
+        assert [w.workflow_id for w in link2.workflows] == ["w-0"]
+        assert engine.ctx.work.starved  # w-1 waits for a slot
+
+    run(body)
+
+
 def slow_claims(engine: Engine) -> asyncio.Event:
     """Make the store's claims wait for the returned gate."""
     claim, gate = engine.store.claim_workflows, asyncio.Event()

@@ -47,7 +47,8 @@ from ...core.records import (
 from ..schema import postgres as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import POSTGRES, Queries, claim_params, page_params, park_params, workflow_params
+from ..sql.claims import claim_params, claimable_params
+from ..sql.queries import POSTGRES, Queries, page_params, park_params, workflow_params
 from ..sql.rows import (
     WORKFLOW,
     event_from_row,
@@ -203,6 +204,12 @@ class PostgresStore(PostgresOperations):
         if claimed:
             self._floor.claimed(token, claimed[0].created_at)
         return claimed
+
+    async def has_claimable(self, names: list[str], now: int) -> bool:
+        if not names:
+            return False
+        floor, _ = self._floor.get()
+        return bool(await self._pool.fetchall(Q.has_claimable, claimable_params(list(names), now, floor)))
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
         if workflow_ids is None:

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from ...core.records import NewTask, NewWorkflow, Wait, WaitKind, WorkflowStatus
+from .claims import claim_statements
 from .rows import EVENT, MESSAGE, NODE, SCHEDULE, STEP, STEP_INSERT, TASK, TOKEN, WORKFLOW
 
 
@@ -76,43 +77,7 @@ class Queries:
                "error_details": "NULL AS error_details"}
         self._summary = ", ".join(cut.get(name, name) for name in WORKFLOW.names)
         self._lists: dict[tuple[bool, ...], str] = {}
-        # Parameters: see claim_params. SKIP LOCKED: concurrent claimers take
-        # disjoint rows instead of waiting; a row claimed meanwhile fails the
-        # re-checked WHERE. Claimable are three kinds of PENDING rows, each
-        # read through a partial index of its own (schema 11), never parked or
-        # finished rows: neither owned nor parked (oldest first, from a floor
-        # of created_at), parked and due (by resume_at), owned with the lease
-        # run out (if asked: postgres/claim_floor.py). Each kind gives at most
-        # `limit`, the oldest of those win; claiming ends the park. The unowned
-        # are read through created_at + 0 on PostgreSQL (schema 14), no other
-        # index's order; SQLite is told its index (bench/README.md).
-        skip_locked = " FOR UPDATE SKIP LOCKED" if d.postgres else ""
-        created = "created_at + 0" if d.postgres else "created_at"
-        kinds = (("workflows_claimable", f"owner IS NULL AND resume_at IS NULL AND {created} >= ?",
-                  f"{created}, workflow_id"),
-                 ("workflows_resume", "resume_at <= ? AND (owner IS NULL OR lease_until < ?)",
-                  "resume_at"),
-                 ("workflows_owned", "owner IS NOT NULL AND lease_until < ? AND resume_at IS NULL AND 1 = ?",
-                  "lease_until, workflow_id"))
-        branches = [
-            f"SELECT workflow_id, created_at FROM workflows{d.indexed_by(index)} WHERE status = 'PENDING' "
-            f"AND {where} AND {d.in_list('name')} ORDER BY {order} LIMIT ?{skip_locked}"
-            for index, where, order in kinds]
-        if d.postgres:
-            ctes = ", ".join(f"k{i} AS ({b})" for i, b in enumerate(branches))
-            union = " UNION ALL ".join(f"SELECT * FROM k{i}" for i in range(len(branches)))
-            picked = f"SELECT workflow_id FROM ({union}) u ORDER BY created_at, workflow_id LIMIT ?"
-            claim_head = f"WITH {ctes}, picked AS ({picked}) UPDATE workflows w "
-        else:
-            union = " UNION ALL ".join(f"SELECT * FROM ({b})" for b in branches)
-            picked = f"SELECT workflow_id FROM ({union}) ORDER BY created_at, workflow_id LIMIT ?"
-            claim_head = f"WITH picked AS ({picked}) UPDATE workflows "
-        claim = (claim_head + "SET owner = ?, lease_until = ?, epoch = epoch + 1, updated_at = ?, "
-                 "resume_at = NULL, wait_key = NULL ")
-        self.claim_workflows = r(
-            claim + f"FROM picked WHERE w.workflow_id = picked.workflow_id RETURNING {WORKFLOW.of('w')}"
-            if d.postgres else
-            claim + f"WHERE workflow_id IN (SELECT workflow_id FROM picked) RETURNING {wf}")
+        self.claim_workflows, self.has_claimable = claim_statements(d)
         self.release_all = r(
             f"UPDATE workflows{d.indexed_by('workflows_owned')} SET owner = NULL, lease_until = NULL "
             "WHERE owner = ? AND status = 'PENDING'")
@@ -464,15 +429,6 @@ def workflow_params(wf: NewWorkflow) -> tuple[Any, ...]:
     (a start, a schedule's tick) gives the columns the statement now has."""
     return (wf.workflow_id, wf.name, wf.input.encoding, wf.input.data, wf.created_at, wf.created_at,
             wf.deadline_at, wf.owner, wf.lease_until, 1 if wf.owner else 0, wf.parent_workflow_id)
-
-
-def claim_params(names: Any, now: int, limit: int, owner: str, lease_until: int,
-                 floor: int = 0, leases: bool = True) -> tuple[Any, ...]:
-    """Of Queries.claim_workflows; `names` as Dialect.list_param made them; no
-    unowned workflow created before `floor` is looked at, no run-out lease
-    unless `leases`."""
-    return (floor, names, limit, now, now, names, limit, now, int(leases), names, limit, limit, owner,
-            lease_until, now)
 
 
 def task_params(t: NewTask) -> tuple[Any, ...]:

@@ -42,7 +42,8 @@ from ...core.records import (
 from ..schema import sqlite as schema
 from ..sql import migrate as migrations
 from ..sql import queues
-from ..sql.queries import SQLITE, Queries, claim_params, page_params, park_params, workflow_params
+from ..sql.claims import claim_params, claimable_params
+from ..sql.queries import SQLITE, Queries, page_params, park_params, workflow_params
 from ..sql.rows import (
     event_from_row,
     histories,
@@ -139,6 +140,12 @@ class SqliteStore(SqliteOperations):
         params = claim_params(SQLITE.list_param(names), now, limit, owner, lease_until, leases=leases)
         rows = await self._run(lambda db: db.execute(Q.claim_workflows, params).fetchall())
         return sorted((workflow_from_row(r) for r in rows), key=lambda w: (w.created_at, w.workflow_id))
+
+    async def has_claimable(self, names: list[str], now: int) -> bool:
+        if not names:
+            return False
+        params = claimable_params(SQLITE.list_param(names), now)
+        return await self._run(lambda db: db.execute(Q.has_claimable, params).fetchone() is not None)
 
     async def release_workflows(self, owner: str, workflow_ids: list[str] | None) -> None:
         params: tuple[Any, ...]
