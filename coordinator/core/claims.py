@@ -73,13 +73,16 @@ class Claims:
                 self.dispatch.assign(session, wf)
         if exhausted and generation == work.generation:
             work.backlog = work.starved = False  # every worker with room found nothing more
+            work.unsure.clear()
         if full:
             work.slot_freed()  # a full batch: look for the next one at once
-            # Held waits give their slots back only to a workflow that waits
-            # for one: with exactly as many as free slots, a held recv parked
-            # for nothing.
-            if await self.ctx.store.has_claimable(sorted(full), self.ctx.clock.now_ms()):
-                work.want_slot()
+            # More may wait for a slot, which held waits give theirs back to;
+            # asked of the store only if a wait holds one. (Taken as wanted
+            # after every such claim, a recv held on a one-slot worker
+            # parked for nothing.)
+            work.unsure.update(full)
+            if work.holding:
+                await self.ctx.slot_is_wanted()
 
     async def tasks(self) -> None:
         """Claim step tasks from the store for every worker with free step slots."""

@@ -59,11 +59,21 @@ class WorkSignal:
     # wait held in the coordinator (recv, get_event, select) then parks at once
     # rather than keep its slot from it. Cleared when a claim finds no more.
     starved: bool = False
+    # Names of which a claim took as many as a worker had free slots: whether
+    # more of them wait is asked of the store (Context.slot_is_wanted) only
+    # when a wait is held or would be, not after every such claim.
+    unsure: set[str] = field(default_factory=set)
     _wanting: set[asyncio.Future[None]] = field(default_factory=set)
+
+    @property
+    def holding(self) -> bool:
+        """Whether a wait holds its slot now (and would give it back)."""
+        return bool(self._wanting)
 
     def want_slot(self) -> None:
         """A workflow could not get a slot: held waits give theirs back."""
         self.starved = True
+        self.unsure.clear()
         for woken in self._wanting:
             if not woken.done():
                 woken.set_result(None)
@@ -123,6 +133,17 @@ class Context:
     def observe(self, observer: Observer) -> None:
         """Report to `observer` from now on."""
         self.observer = self.dispatch.observer = observer
+
+    async def slot_is_wanted(self) -> bool:
+        """Whether a workflow waits for a slot (WorkSignal.starved): after a
+        claim that filled every free slot, the store is asked, once."""
+        work = self.work
+        if work.unsure and not work.starved:
+            names = sorted(work.unsure)
+            work.unsure.clear()
+            if await self.store.has_claimable(names, self.clock.now_ms()):
+                work.want_slot()
+        return work.starved
 
     def lease_until(self) -> int:
         return self.clock.now_ms() + int(self.config.lease_ttl * 1000)

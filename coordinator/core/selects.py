@@ -142,7 +142,7 @@ class Selects:
                 left = (timer - now) / 1000
                 if hold_end is not None:
                     held = hold_end - ctx.clock.monotonic()
-                    if held <= 0 or ctx.work.starved:  # the slot is wanted: park
+                    if held <= 0 or await ctx.slot_is_wanted():  # the slot is wanted: park
                         return timer
                     left = min(left, held)
                     woken.append(stack.enter_context(ctx.work.slot_wanted()))

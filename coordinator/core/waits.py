@@ -164,7 +164,7 @@ class Waits:
         if record is not None:
             return record
         deadline = await ctx.store.wait_deadline(workflow_id, step_number, ctx.clock.now_ms() + timeout_ms)
-        if (hold_ms <= 0 or ctx.work.starved) and ctx.clock.now_ms() < deadline:
+        if (hold_ms <= 0 or await ctx.slot_is_wanted()) and ctx.clock.now_ms() < deadline:
             # The caller parks at once (asked to, or its slot is wanted); what
             # arrives from now on wakes it (park checks for it), so no second
             # look is needed.

@@ -111,14 +111,17 @@ def test_a_claim_that_fills_every_slot_wants_one_only_if_more_wait() -> None:
     """A claim taking exactly as many as the worker's free slots: held waits
     give their slots back (starved) only if another workflow waits for one.
     It once did at every such claim, and a recv held on a one-slot worker
-    parked for nothing."""
+    parked for nothing. The store is asked once, and only when a wait would
+    hold a slot: not on the path of every claim of a backlog."""
     async def body(engine: Engine, clock: FakeClock) -> None:
+        asked = count_calls(engine, "has_claimable")
         await engine.store.create_workflow(NewWorkflow("w-only", "wf", BIG, 1000, None))
         s, link = session("w-1", workflow_slots=1)
         engine.register(s)
         await engine.dispatch_workflows()
-        assert [w.workflow_id for w in link.workflows] == ["w-only"]
-        assert not engine.ctx.work.starved
+        assert [w.workflow_id for w in link.workflows] == ["w-only"] and asked == []
+        assert not await engine.ctx.slot_is_wanted()
+        assert not await engine.ctx.slot_is_wanted() and len(asked) == 1
         s2, link2 = session("w-2", workflow_slots=1)
         engine.register(s2)
         for n in range(2):
@@ -126,9 +129,38 @@ def test_a_claim_that_fills_every_slot_wants_one_only_if_more_wait() -> None:
         engine.ctx.work.more()
         await engine.dispatch_workflows()
         assert [w.workflow_id for w in link2.workflows] == ["w-0"]
-        assert engine.ctx.work.starved  # w-1 waits for a slot
+        assert await engine.ctx.slot_is_wanted()  # w-1 waits for a slot
+        assert engine.ctx.work.starved and len(asked) == 2
 
     run(body)
+
+
+def test_a_full_claim_asks_at_once_for_a_wait_holding_its_slot() -> None:
+    """A wait holding its slot when a claim fills every free one is woken
+    (to give the slot back) if the store says more wait."""
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        for n in range(2):
+            await engine.store.create_workflow(NewWorkflow(f"w-{n}", "wf", BIG, 1000 + n, None))
+        s, _ = session("w-1", workflow_slots=1)
+        engine.register(s)
+        with engine.ctx.work.slot_wanted() as wanted:
+            await engine.dispatch_workflows()
+            assert wanted.done()
+
+    run(body)
+
+
+def count_calls(engine: Engine, method: str) -> list[tuple[object, ...]]:
+    """The arguments of every call of the store's `method` from now on."""
+    calls: list[tuple[object, ...]] = []
+    original = getattr(engine.store, method)
+
+    async def counted(*args: object) -> object:
+        calls.append(args)
+        return await original(*args)
+
+    setattr(engine.store, method, counted)
+    return calls
 
 
 def slow_claims(engine: Engine) -> asyncio.Event:
