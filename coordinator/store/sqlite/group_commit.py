@@ -5,6 +5,13 @@ units of work; the writer thread runs every unit waiting in the queue inside
 one transaction, each in a savepoint of its own, and commits once. Nobody is
 answered before that commit, so nothing is acknowledged before it is durable;
 a lone caller waits no longer than before.
+
+A caller that finds the store idle (nothing queued, the last commit a while
+ago) commits on its own thread instead, the event loop's: the hand-off to the
+writer and back costs two thread wake-ups, 0.14 ms of a 1-ms step. Under load
+commits follow each other closely and go through the writer, batched; an
+inline commit blocks the loop for its fsync, so the next caller, finding the
+last commit just made, queues.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +31,10 @@ Unit = Callable[[sqlite3.Connection], Any]
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 MAX_BATCH = 512
+# How long a commit waits for another process's write lock (the connection's busy_timeout).
+BUSY_TIMEOUT_MS = 5000
+# The store counts as idle this long after its last commit ended.
+IDLE_AFTER_S = 0.0005
 
 
 class Rollback(Exception):  # noqa: N818 - a signal, not an error
@@ -40,6 +52,12 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[tuple[Unit, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
         self._queue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # The connection is used by one thread at a time: the writer's batch
+        # or an inline commit holds this.
+        self._using = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._queued = 0  # units handed to the writer and not yet answered
+        self._last_end = 0.0  # time.monotonic() at the end of the last commit
 
     async def start(self) -> None:
         """Connect (and migrate) on the writer thread, then serve."""
@@ -51,12 +69,31 @@ class GroupCommitter:
         await ready
 
     async def run(self, unit: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        if (db is not None and not self._queued and time.monotonic() - self._last_end >= IDLE_AFTER_S
+                and self._using.acquire(blocking=False)):
+            try:
+                results = _transaction(db, [unit], wait=False)
+            finally:
+                self._last_end = time.monotonic()
+                self._using.release()
+            if results is not None:
+                [(value, error)] = results
+                if error is not None:
+                    raise error
+                return value  # type: ignore[no-any-return]
+            # Another process holds the write lock: the writer waits for it.
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((unit, loop, future))
-        return await future
+        self._queued += 1
+        try:
+            self._queue.put((unit, loop, future))
+            return await future
+        finally:
+            self._queued -= 1
 
     async def stop(self) -> None:
+        self._db = None  # no more inline commits: the writer closes it
         self._queue.put(None)
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 10)
@@ -68,6 +105,7 @@ class GroupCommitter:
             failed: list[Outcome] = [(ready, None, StoreUnavailable(f"sqlite: {e}"))]
             loop.call_soon_threadsafe(_settle, failed)
             return
+        self._db = db
         started: list[Outcome] = [(ready, None, None)]
         loop.call_soon_threadsafe(_settle, started)
         try:
@@ -83,7 +121,9 @@ class GroupCommitter:
                         stopping = True
                         break
                     batch.append(item)
-                self._commit(db, batch)
+                with self._using:
+                    self._commit(db, batch)
+                    self._last_end = time.monotonic()
                 if stopping:
                     break
         finally:
@@ -93,36 +133,55 @@ class GroupCommitter:
     def _commit(
         db: sqlite3.Connection, batch: list[tuple[Unit, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
     ) -> None:
-        outcomes: list[Outcome] = []
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            for unit, _, future in batch:
-                db.execute("SAVEPOINT unit")
-                try:
-                    value = unit(db)
-                except Rollback as rb:
-                    db.execute("ROLLBACK TO unit")
-                    value = rb.then(db)
-                except sqlite3.OperationalError:
-                    raise  # the database itself is in trouble: the whole batch fails
-                except Exception as e:  # a bug in one unit fails that unit only
-                    db.execute("ROLLBACK TO unit")
-                    db.execute("RELEASE unit")
-                    outcomes.append((future, None, e))
-                    continue
-                db.execute("RELEASE unit")
-                outcomes.append((future, value, None))
-            db.execute("COMMIT")
-        except sqlite3.Error as e:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            failure = StoreUnavailable(f"sqlite: {e}")
-            outcomes = [(future, None, failure) for _, _, future in batch]
+        results = _transaction(db, [unit for unit, _, _ in batch])
+        assert results is not None  # it waits for the lock
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for (_, loop, _), outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append(outcome)
+        for (_, loop, future), (value, error) in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, value, error))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle, settled)
+
+
+def _transaction(db: sqlite3.Connection, units: list[Unit], wait: bool = True
+                 ) -> list[tuple[Any, BaseException | None]] | None:
+    """Run the units in one transaction, each in a savepoint of its own, and
+    commit: (value, error) of each. Unless `wait`, None at once if another
+    process holds the write lock (the loop's thread must not wait for it)."""
+    results: list[tuple[Any, BaseException | None]] = []
+    if not wait:
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        if wait:
+            db.execute("BEGIN IMMEDIATE")
+        for unit in units:
+            db.execute("SAVEPOINT unit")
+            try:
+                value = unit(db)
+            except Rollback as rb:
+                db.execute("ROLLBACK TO unit")
+                value = rb.then(db)
+            except sqlite3.OperationalError:
+                raise  # the database itself is in trouble: the whole batch fails
+            except Exception as e:  # a bug in one unit fails that unit only
+                db.execute("ROLLBACK TO unit")
+                db.execute("RELEASE unit")
+                results.append((None, e))
+                continue
+            db.execute("RELEASE unit")
+            results.append((value, None))
+        db.execute("COMMIT")
+    except sqlite3.Error as e:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        failure = StoreUnavailable(f"sqlite: {e}")
+        results = [(None, failure) for _ in units]
+    return results
 
 
 def _settle(outcomes: list[Outcome]) -> None:

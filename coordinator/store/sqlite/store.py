@@ -58,7 +58,7 @@ from ..sql.rows import (
     workflow_from_row,
 )
 from . import tasks
-from .group_commit import GroupCommitter, Rollback
+from .group_commit import BUSY_TIMEOUT_MS, GroupCommitter, Rollback
 from .ops import SqliteOperations
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ class SqliteStore(SqliteOperations):
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys=ON")
         if self._migrate_on_open:
             db.execute("BEGIN IMMEDIATE")
