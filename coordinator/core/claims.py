@@ -70,6 +70,7 @@ class Claims:
                     # It left while we claimed: give the workflow back.
                     await self.ctx.store.release_workflows(self.ctx.config.node_id, [wf.workflow_id])
                     continue
+                self.ctx.unclaimed.discard(wf.workflow_id)
                 self.dispatch.assign(session, wf)
         if exhausted and generation == work.generation:
             work.backlog = work.starved = False  # every worker with room found nothing more

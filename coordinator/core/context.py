@@ -4,6 +4,7 @@ the wake-ups, and the few rules every operation applies (fencing, ending)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,6 +113,37 @@ class WorkSignal:
         self.wake.set()
 
 
+class Unclaimed:
+    """Workflows created here without an owner (every slot was taken) and
+    not yet seen claimed here or ended: PENDING as far as this coordinator
+    knows, so a client awaiting one needs no first read of the store (in a
+    backlog, that read was most of what a workflow cost beyond a direct
+    start). Another coordinator may claim and end one unseen here: its note
+    of the end drops the entry, and the await's poll reads the store anyway."""
+
+    TTL_S = 60.0  # older entries are dropped: the await reads
+    LIMIT = 100_000
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._added: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def add(self, workflow_id: str) -> None:
+        now = self._clock.monotonic()
+        self._added[workflow_id] = now
+        self._added.move_to_end(workflow_id)
+        while self._added and (len(self._added) > self.LIMIT
+                               or now - next(iter(self._added.values())) >= self.TTL_S):
+            self._added.popitem(last=False)
+
+    def discard(self, workflow_id: str) -> None:
+        self._added.pop(workflow_id, None)
+
+    def __contains__(self, workflow_id: str) -> bool:
+        added = self._added.get(workflow_id)
+        return added is not None and self._clock.monotonic() - added < self.TTL_S
+
+
 @dataclass
 class Context:
     store: Store
@@ -125,8 +157,10 @@ class Context:
     # that end (its own, heard back on PostgreSQL, often before the commit
     # returns here) wakes nobody; the commit wakes them with the record.
     ending: set[str] = field(default_factory=set)
+    unclaimed: Unclaimed = field(init=False)
 
     def __post_init__(self) -> None:
+        self.unclaimed = Unclaimed(self.clock)
         self.dispatch.clock = self.clock
         self.dispatch.observer = self.observer
 
@@ -159,6 +193,7 @@ class Context:
     def ended(self, wf: WorkflowRecord, reason: str) -> None:
         """A workflow became final: stop its execution (revoked with `reason`,
         if given), wake its waiters with the final record."""
+        self.unclaimed.discard(wf.workflow_id)
         execution = self.drop(wf.workflow_id)
         if execution is not None:
             if reason:

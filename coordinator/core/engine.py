@@ -121,6 +121,7 @@ class Engine(EngineServices):
             wakeups.messages.wake(workflow_id)
             self._selects.message_arrived(workflow_id)
         elif note.kind is NoteKind.DONE:
+            self.ctx.unclaimed.discard(workflow_id)
             if workflow_id not in self.ctx.ending:  # else our commit wakes them, with the record
                 wakeups.finished.wake(workflow_id)
                 wakeups.events.wake(workflow_id)
@@ -307,6 +308,7 @@ class Engine(EngineServices):
             self.deadline_timers.arm(timeout_ms / 1000)
         self.ctx.observer.workflow_started(name)
         if reservation is None:
+            self.ctx.unclaimed.add(wf.workflow_id)
             self.ctx.work.more()
             if self.dispatch.serves(name):  # every slot for it is taken
                 self.ctx.work.want_slot()
@@ -314,6 +316,7 @@ class Engine(EngineServices):
             self.dispatch.assign(reservation.session, wf)
         else:  # the worker left meanwhile: let any coordinator claim it
             await self.store.release_workflows(self.config.node_id, [wf.workflow_id])
+            self.ctx.unclaimed.add(wf.workflow_id)
             self.ctx.work.more()
         return wf, True
 
@@ -326,11 +329,13 @@ class Engine(EngineServices):
         while True:
             with self.ctx.wakeups.finished.waiting(workflow_id) as woken:
                 left = deadline - self.clock.monotonic()
-                # At first, running on one of our workers: it is not final, and
-                # its end here wakes us with the committed record; no read (a
-                # client starting a workflow and awaiting it at once). After a
-                # note or a poll, read: another coordinator may have ended it.
-                if not first or self.dispatch.execution(workflow_id) is None or left <= 0:
+                # At first, running on one of our workers or waiting for a
+                # slot here (ctx.unclaimed): it is not final, and its end here
+                # wakes us with the committed record; no read (a client
+                # starting a workflow and awaiting it at once). After a note
+                # or a poll, read: another coordinator may have ended it.
+                if not first or left <= 0 or (self.dispatch.execution(workflow_id) is None
+                                              and workflow_id not in self.ctx.unclaimed):
                     wf = await self.get_workflow(workflow_id)
                     if wf.status.final or left <= 0:
                         return wf
