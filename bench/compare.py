@@ -196,6 +196,11 @@ ROWS = [
         peer_match=(("mode", "threads"),)),
     *(Row(f"wf_throughput/cpu_ms_per_wf.{role}", "wf_throughput", f"cpu_ms_per_wf.{role}", None, True)
       for role in ("coordinator", "worker", "client", "total")),
+    Row("wf_throughput/backlog.wf_per_sec (4 clients a slot)", "wf_throughput", "backlog.wf_per_sec", None,
+        False),
+    Row("wf_throughput/backlog.vs_direct", "wf_throughput", "backlog.vs_direct", None, False),
+    Row("wf_throughput/backlog.cpu_ms_per_wf.coordinator", "wf_throughput",
+        "backlog.cpu_ms_per_wf.coordinator", None, True),
     Row("parallel_steps/gather_noop_ms", "parallel_steps", "gather_noop_ms", "gather_noop_ms", True),
     Row("parallel_steps/first_ms (DBOS first_asyncio_ms)", "parallel_steps", "first_ms",
         "first_asyncio_ms", True),

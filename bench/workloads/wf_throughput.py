@@ -6,6 +6,12 @@ the workflow in the caller's thread, so its "end" is also what the caller sees).
 Throughput = N / (last end - first submit). A warm-up batch of 100 first.
 cpu_ms_per_wf: CPU time (user + system) of the coordinator, the worker and this
 process (the client) over the measured batch, per workflow.
+
+Then the same batch from 4 × C threads on the same worker of C slots
+(`backlog.*`): most starts find every slot taken and wait in the store for a
+claim. A soak falls into that path after any hiccup and drains only as fast as
+it runs, so `backlog.vs_direct` (its throughput over the first batch's) says
+how far from the maximum a system may run and still recover.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from bench.cluster import cluster, cpu_by_role, cpu_ms_per_wf, start_worker
 from bench.common import pct
 from bench.workloads import main
 from worker import Client
+
+# Client threads per worker slot in the backlog batch.
+BACKLOG_CLIENTS = 4
 
 
 def batch(client: Client, n: int, c: int) -> tuple[float, list[float], list[float]]:
@@ -43,8 +52,12 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         cpu_before = cpu_by_role(cl)
         start, submits, ends = batch(client, n, c)
         cpu = cpu_ms_per_wf(cpu_before, cpu_by_role(cl), n)
+        cpu_before = cpu_by_role(cl)
+        b_start, _, b_ends = batch(client, n, BACKLOG_CLIENTS * c)
+        b_cpu = cpu_ms_per_wf(cpu_before, cpu_by_role(cl), n)
     lat = [e - s for s, e in zip(submits, ends, strict=True)]
     span = max(ends) - start
+    backlog_rate = n / (max(b_ends) - b_start)
     return {
         "mode": "threads", "n": n, "concurrency": c, "steps_per_wf": 3,
         "wall_s": round(span, 3),
@@ -53,6 +66,8 @@ def run(store: str, quick: bool) -> dict[str, Any]:
         "lat_p99_ms": round(pct(lat, 99) * 1e3, 1),
         "lat_max_ms": round(max(lat) * 1e3, 1),
         "cpu_ms_per_wf": cpu,
+        "backlog": {"clients": BACKLOG_CLIENTS * c, "wf_per_sec": round(backlog_rate, 1),
+                    "vs_direct": round(backlog_rate * span / n, 2), "cpu_ms_per_wf": b_cpu},
     }
 
 
