@@ -50,7 +50,7 @@ def _flag(p: argparse.ArgumentParser, flag: str, env: str, default: Any, help: s
 
 def _run(main: Coroutine[Any, Any, None], loop: str) -> None:
     """Run the service on uvloop where asked and installed: about 8 % less
-    coordinator CPU per workflow than asyncio's own loop (bench/README.md)."""
+    coordinator CPU per workflow than asyncio's own loop (bench/FINDINGS.md)."""
     if loop == "uvloop":
         try:
             import uvloop

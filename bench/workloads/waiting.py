@@ -107,7 +107,7 @@ def analyze_if_no_autovacuum(store_url: str) -> bool:
     the store once its workflows are parked, as autovacuum would have done
     within a minute of the table's growth on a server as shipped: planned on
     the statistics of an empty table, the claim of the woken read every due
-    row (bench/README.md). Whether it did."""
+    row (bench/FINDINGS.md). Whether it did."""
     if store_url.startswith("sqlite:"):
         return False
     with psycopg.connect(store_url, autocommit=True) as conn:

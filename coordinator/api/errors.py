@@ -5,7 +5,7 @@ catch them: every handler of our services is wrapped once, when registered
 (`add_servicer`), to turn whatever escapes it into the status a client sees;
 stream replies use the same `status_of`. (An interceptor did this at every
 call, and its per-call chain of coroutines and handler objects cost every
-unary call: see bench/README.md.)
+unary call: see bench/FINDINGS.md.)
 """
 
 from __future__ import annotations

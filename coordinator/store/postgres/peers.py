@@ -5,7 +5,7 @@ waiters directly. A note is not free: at commit PostgreSQL queues it and
 signals every listening backend, ours included, and our listener then reads
 and drops it. A coordinator alone on its database (the usual deployment)
 paid that on every workflow's end for nothing: 256 -> 278 workflows/s on
-PostgreSQL without the end's note (bench/README.md). So the hot statements
+PostgreSQL without the end's note (bench/FINDINGS.md). So the hot statements
 (a workflow's end, set_event, a client's send) notify only while another
 coordinator listens.
 

@@ -9,7 +9,7 @@ of created_at), parked and due (by resume_at), owned with the lease run out
 (if asked: postgres/claim_floor.py). Each kind gives at most `limit`, the
 oldest of those win; claiming ends the park. The unowned are read through
 created_at + 0 on PostgreSQL (schema 14), no other index's order; SQLite is
-told its index (bench/README.md).
+told its index (bench/FINDINGS.md).
 """
 
 from __future__ import annotations
