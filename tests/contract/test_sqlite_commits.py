@@ -1,6 +1,7 @@
-"""SQLite's commits (store/sqlite/group_commit.py): a lone caller commits on
-the event loop's thread, callers that come together share the writer's
-commit, and another process holding the write lock never blocks the loop."""
+"""SQLite's commits (store/sqlite/group_commit.py): a lone caller of a small
+unit commits on the event loop's thread, callers that come together share the
+writer's commit, other units always go to the writer, and another process
+holding the write lock never blocks the loop."""
 
 from __future__ import annotations
 
@@ -36,14 +37,17 @@ def test_a_lone_caller_commits_on_the_loop_and_callers_together_on_the_writer(tm
         writer = _committer(f"{tmp_path}/c.db")
         await writer.start()
         try:
-            n, thread = await writer.run(_insert(1))
+            n, thread = await writer.run(_insert(1), small=True)
             assert (n, thread) == (1, threading.current_thread().name)  # inline
-            together = await asyncio.gather(*(writer.run(_insert(i)) for i in range(2, 12)))
+            await asyncio.sleep(IDLE_AFTER_S * 4)
+            n, thread = await writer.run(_insert(0))  # not small: a scan, a batch, a GC
+            assert thread == "sqlite-writer"
+            together = await asyncio.gather(*(writer.run(_insert(i), small=True) for i in range(2, 12)))
             assert [n for n, _ in together] == list(range(2, 12))
             assert {thread for _, thread in together[1:]} == {"sqlite-writer"}
             await asyncio.sleep(IDLE_AFTER_S * 4)
             count = await writer.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()[0])
-            assert count == 11
+            assert count == 12
         finally:
             await writer.stop()
 
@@ -59,7 +63,7 @@ def test_a_unit_that_fails_inline_rolls_back_alone(tmp_path: Path) -> None:
                 db.execute("INSERT INTO t VALUES (7)")
                 raise ValueError("a bug in one unit")
             with contextlib.suppress(ValueError):
-                await writer.run(bad)
+                await writer.run(bad, small=True)
             await asyncio.sleep(IDLE_AFTER_S * 4)
             assert await writer.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
         finally:
@@ -80,7 +84,7 @@ def test_another_process_holding_the_write_lock_does_not_block_the_loop(tmp_path
         try:
             other.execute("BEGIN IMMEDIATE")  # another process's write, not yet committed
             await asyncio.sleep(IDLE_AFTER_S * 4)
-            call = asyncio.create_task(writer.run(_insert(1)))
+            call = asyncio.create_task(writer.run(_insert(1), small=True))
             ticks = 0
             started = time.monotonic()
             while time.monotonic() - started < 0.3:

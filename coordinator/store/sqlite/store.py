@@ -95,6 +95,11 @@ class SqliteStore(SqliteOperations):
         """Run on the writer thread, inside a group commit (see group_commit.py)."""
         return await self._writer.run(fn)
 
+    async def _run_small(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """As _run, for a unit of a few rows read or written by key: on the
+        loop's thread if the store is idle (group_commit.py)."""
+        return await self._writer.run(fn, small=True)
+
     async def open(self, migrate: bool = True) -> None:
         self._migrate_on_open = migrate
         await self._writer.start()
@@ -118,10 +123,10 @@ class SqliteStore(SqliteOperations):
             assert existing is not None
             return existing, False
 
-        return await self._run(tx)
+        return await self._run_small(tx)
 
     async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        return await self._run(lambda db: _get_workflow(db, workflow_id))
+        return await self._run_small(lambda db: _get_workflow(db, workflow_id))
 
     async def list_workflows(
         self, status: WorkflowStatus | None, name: str | None, limit: int, *,
@@ -172,7 +177,7 @@ class SqliteStore(SqliteOperations):
             row = db.execute(sql, params).fetchone()
             return workflow_from_row(row) if row else None
 
-        return await self._run(tx)
+        return await self._run_small(tx)
 
     async def expire_deadlines(self, now: int) -> list[WorkflowRecord]:
         rows = await self._run(lambda db: db.execute(Q.expire_deadlines, (now, now)).fetchall())
@@ -195,7 +200,7 @@ class SqliteStore(SqliteOperations):
                 raise Rollback(then)
             return result, record
 
-        return await self._run(tx)
+        return await self._run_small(tx)
 
     # -- events, messages, waits ---------------------------------------------
 
@@ -209,7 +214,7 @@ class SqliteStore(SqliteOperations):
             row = db.execute(Q.get_event, (step.workflow_id, key)).fetchone()
             return result, record, event_from_row(row)
 
-        return await self._run(tx)
+        return await self._run_small(tx)
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         def tx(db: sqlite3.Connection) -> RecordResult:
@@ -218,7 +223,7 @@ class SqliteStore(SqliteOperations):
                 raise Rollback(lambda db: result)
             return result
 
-        return await self._run(tx)
+        return await self._run_small(tx)
 
     async def send_and_claim(self, message: NewMessage, owner: str, lease_until: int,
                              names: Collection[str]) -> tuple[RecordResult, WorkflowRecord | None]:
@@ -240,7 +245,7 @@ class SqliteStore(SqliteOperations):
             row = db.execute(Q.get_event, (workflow_id, key)).fetchone()
             return event_from_row(row) if row else None
 
-        return await self._run(read)
+        return await self._run_small(read)
 
     async def list_events(self, workflow_id: str, after_seq: int, limit: int) -> list[EventRecord]:
         params = (workflow_id, after_seq, limit)
@@ -253,14 +258,14 @@ class SqliteStore(SqliteOperations):
                 row = db.execute(Q.get_wait, (workflow_id, step_number)).fetchone()
             return int(row[0])
 
-        return await self._run(tx)
+        return await self._run_small(tx)
 
     async def park(self, workflow_id: str, epoch: int, resume_at: int, wait: Wait, now: int) -> bool:
         sql, params = Q.park[wait.kind], park_params(workflow_id, epoch, resume_at, wait, now)
-        return await self._run(lambda db: db.execute(sql, params).fetchone() is not None)
+        return await self._run_small(lambda db: db.execute(sql, params).fetchone() is not None)
 
     async def get_step(self, workflow_id: str, step_number: int) -> StepRecord | None:
-        return await self._run(lambda db: _get_step(db, workflow_id, step_number))
+        return await self._run_small(lambda db: _get_step(db, workflow_id, step_number))
 
     async def get_steps(self, workflow_id: str, step_numbers: list[int]) -> list[StepRecord]:
         params = (workflow_id, SQLITE.list_param(step_numbers))
@@ -302,7 +307,7 @@ class SqliteStore(SqliteOperations):
         return await self._run(lambda db: db.executemany(Q.renew_task, params).rowcount) if keys else 0
 
     async def complete_task(self, step: NewStep) -> tuple[RecordResult, StepRecord | None]:
-        return await self._run(lambda db: tasks.complete_task(db, step))
+        return await self._run_small(lambda db: tasks.complete_task(db, step))
 
     async def get_task(self, workflow_id: str, step_number: int) -> TaskRecord | None:
         row = await self._run(lambda db: db.execute(Q.get_task, (workflow_id, step_number)).fetchone())
