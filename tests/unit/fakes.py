@@ -4,6 +4,7 @@ that record what the engine sends. The store is the real in-memory store."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from coordinator.core.dispatch import StepTask, WorkerSession
 from coordinator.core.records import WorkflowRecord
@@ -51,3 +52,17 @@ def session(worker_id: str, workflows: tuple[str, ...] = ("wf",), steps: tuple[s
     link = FakeLink()
     return WorkerSession(worker_id, frozenset(workflows), frozenset(steps), workflow_slots,
                          step_slots, link), link
+
+
+def count_calls(store: Any, method: str, arg: int | None = None) -> list[Any]:
+    """Record every call of the store's `method` from now on: its arguments,
+    or only argument number `arg`."""
+    calls: list[Any] = []
+    original = getattr(store, method)
+
+    async def counted(*args: Any) -> Any:
+        calls.append(args if arg is None else args[arg])
+        return await original(*args)
+
+    setattr(store, method, counted)
+    return calls

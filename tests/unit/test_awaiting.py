@@ -13,7 +13,7 @@ from coordinator.core.context import EngineConfig
 from coordinator.core.engine import Engine
 from coordinator.core.records import Note, NoteKind, Outcome, Value, WorkflowStatus
 from coordinator.store.memory import MemoryStore
-from tests.unit.fakes import FakeClock, session
+from tests.unit.fakes import FakeClock, count_calls, session
 from tests.unit.test_engine import ARGS, ok, settle
 
 
@@ -27,14 +27,7 @@ def run(poll_interval: float, body: Callable[[Engine, list[str]], Awaitable[None
         try:
             engine.register(session("w1", workflow_slots=1)[0])
             await engine.start_workflow("wf", ARGS, "busy", None)
-            reads: list[str] = []
-            read = engine.store.get_workflow
-
-            async def counted(workflow_id: str) -> Any:
-                reads.append(workflow_id)
-                return await read(workflow_id)
-
-            engine.store.get_workflow = counted  # type: ignore[method-assign]
+            reads = count_calls(engine.store, "get_workflow", arg=0)
             await asyncio.wait_for(body(engine, reads), 10)
         finally:
             await engine.stop()

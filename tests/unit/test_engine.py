@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
@@ -25,7 +24,7 @@ from coordinator.core.records import (
     WorkflowStatus,
 )
 from coordinator.store.memory import MemoryStore
-from tests.unit.fakes import FakeClock, session
+from tests.unit.fakes import FakeClock, count_calls, session
 
 ARGS = Value("json", b'{"args": [], "kwargs": {}}')
 
@@ -358,14 +357,7 @@ def test_the_note_of_our_own_end_wakes_nobody_but_another_coordinators_does() ->
             engine.register(session("w1")[0])
             for wid in ("ours", "theirs"):
                 await engine.start_workflow("wf", ARGS, wid, None)
-            reads: list[str] = []
-            read = engine.store.get_workflow
-
-            async def counted(workflow_id: str) -> Any:
-                reads.append(workflow_id)
-                return await read(workflow_id)
-
-            engine.store.get_workflow = counted  # type: ignore[method-assign]
+            reads = count_calls(engine.store, "get_workflow", arg=0)
             ours = asyncio.create_task(engine.await_workflow("ours", timeout=30))
             theirs = asyncio.create_task(engine.await_workflow("theirs", timeout=30))
             await settle()

@@ -13,7 +13,7 @@ from coordinator.core.dispatch import Dispatcher
 from coordinator.core.records import NewWorkflow, Value
 from coordinator.core.records import WorkflowRecord as WR
 from coordinator.core.records import WorkflowStatus as WS
-from tests.unit.fakes import session
+from tests.unit.fakes import count_calls, session
 from tests.unit.test_engine import Engine, FakeClock, run
 
 BIG = Value("json", b'{"args": ["' + b"x" * 100_000 + b'"]}')
@@ -114,7 +114,7 @@ def test_a_claim_that_fills_every_slot_wants_one_only_if_more_wait() -> None:
     parked for nothing. The store is asked once, and only when a wait would
     hold a slot: not on the path of every claim of a backlog."""
     async def body(engine: Engine, clock: FakeClock) -> None:
-        asked = count_calls(engine, "has_claimable")
+        asked = count_calls(engine.store, "has_claimable")
         await engine.store.create_workflow(NewWorkflow("w-only", "wf", BIG, 1000, None))
         s, link = session("w-1", workflow_slots=1)
         engine.register(s)
@@ -148,19 +148,6 @@ def test_a_full_claim_asks_at_once_for_a_wait_holding_its_slot() -> None:
             assert wanted.done()
 
     run(body)
-
-
-def count_calls(engine: Engine, method: str) -> list[tuple[object, ...]]:
-    """The arguments of every call of the store's `method` from now on."""
-    calls: list[tuple[object, ...]] = []
-    original = getattr(engine.store, method)
-
-    async def counted(*args: object) -> object:
-        calls.append(args)
-        return await original(*args)
-
-    setattr(engine.store, method, counted)
-    return calls
 
 
 def slow_claims(engine: Engine) -> asyncio.Event:
