@@ -12,7 +12,9 @@ caller's thread instead, the event loop's: the hand-off to the
 writer and back costs two thread wake-ups, 0.14 ms of a 1-ms step. Under load
 commits follow each other closely and go through the writer, batched; an
 inline commit blocks the loop for its fsync, so the next caller, finding the
-last commit just made, queues.
+last commit just made, queues. It may also run SQLite's WAL checkpoint (once
+the WAL holds 1000 pages): 2.4 ms at most in 5,000 lone commits on the
+project's machine.
 """
 
 from __future__ import annotations
