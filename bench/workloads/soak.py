@@ -7,6 +7,11 @@ time, to a pool of client threads, and a workflow's latency is its scheduled
 start -> its result seen by the client. A system that falls behind makes every
 later start late, and that delay is in the figures (no coordinated omission).
 
+The open loop runs WARMUP_S (30 s; 10 s with --quick) at the same rate before
+the first interval, not counted: the first minute is then steady load like
+the last, not the settling after the burst (a backlog of up to 1.6 s in the
+first minute of some runs, which made last/first easy).
+
 Every interval (a minute; 20 s with --quick) it prints and records: started,
 finished, errors, throughput, p50/p99 latency of the workflows finished in it,
 the RSS (VmRSS) and CPU of the coordinator and the worker. At the end:
@@ -44,6 +49,7 @@ CLIENT_THREADS = 32  # of the closed-loop burst, as wf_throughput
 LOAD = 0.70          # of the measured maximum
 POOL_THREADS = 128   # open loop: far more than are ever in flight at 70 %
 RESULT_TIMEOUT_S = 120.0
+WARMUP_S = 30.0      # of open-loop load before the first interval (--quick: 10)
 
 
 @dataclass
@@ -148,19 +154,25 @@ def run(store: str, quick: bool, minutes: float | None = None, interval: float |
         start, _, ends = batch(client, n_max, CLIENT_THREADS)
         max_rate = n_max / (max(ends) - start)
         rate = LOAD * max_rate
-        print(f"  soak: maximum {max_rate:.1f} wf/s; open loop at {rate:.1f} wf/s for "
-              f"{intervals} x {interval:.0f} s", file=sys.stderr, flush=True)
+        warmup = 10.0 if quick else WARMUP_S
+        print(f"  soak: maximum {max_rate:.1f} wf/s; open loop at {rate:.1f} wf/s, {warmup:.0f} s of "
+              f"warm-up, then {intervals} x {interval:.0f} s", file=sys.stderr, flush=True)
 
         load = Load()
         pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="soak")
-        t0 = time.monotonic() + 0.1
-        pacer = threading.Thread(target=open_loop, args=(client, pool, rate, intervals * interval, t0, load),
+        start_at = time.monotonic() + 0.1
+        pacer = threading.Thread(target=open_loop,
+                                 args=(client, pool, rate, warmup + intervals * interval, start_at, load),
                                  name="soak-pacer", daemon=True)
+        pacer.start()
+        t0 = start_at + warmup  # the first interval starts here
+        time.sleep(max(0.0, t0 - time.monotonic()))
         cpu_before = cpu_by_role(cl)
         first = before = sample(cl, worker.pid)
-        pacer.start()
         series: list[dict[str, Any]] = []
-        seen = started = 0  # results and starts counted in earlier intervals
+        # Results and starts counted before this interval (the warm-up's too).
+        seen, started = len(load.done), load.started
+        warm_done, warm_started = seen, started
         for k in range(1, intervals + 1):
             time.sleep(max(0.0, t0 + k * interval - time.monotonic()))
             now, started_now, after = len(load.done), load.started, sample(cl, worker.pid)
@@ -181,16 +193,19 @@ def run(store: str, quick: bool, minutes: float | None = None, interval: float |
         drained = len(tail) - series[-1]["finished"]
         series[-1].update(finished=len(tail), errors=sum(not ok for _, _, ok in tail) + unfinished,
                           lat_p50_ms=lat_ms(tail, 50), lat_p99_ms=lat_ms(tail, 99))
-        cpu = cpu_ms_per_wf(cpu_before, cpu_by_role(cl), max(1, len(load.done)))
+        cpu = cpu_ms_per_wf(cpu_before, cpu_by_role(cl), max(1, len(load.done) - warm_done))
     p99_first, p99_last = series[0]["lat_p99_ms"], series[-1]["lat_p99_ms"]
     return {
         "minutes": round(intervals * interval / 60, 2), "interval_s": interval, "steps_per_wf": 3,
         "max_wf_per_sec": round(max_rate, 1), "load": LOAD, "target_wf_per_sec": round(rate, 1),
-        "started": load.started, "finished": len(load.done), "errors": len(load.errors) + unfinished,
+        "warmup_s": warmup, "warmup_started": warm_started,
+        # Errors of the warm-up count too; the rest is of the measured intervals.
+        "started": load.started - warm_started, "finished": len(load.done) - warm_done,
+        "errors": len(load.errors) + unfinished,
         "error_samples": sorted(set(load.errors))[:5], "drained_after_end": drained, "unfinished": unfinished,
-        "wf_per_sec": round(len(load.done) / (intervals * interval), 1),
+        "wf_per_sec": round((len(load.done) - warm_done) / (intervals * interval), 1),
         "pacer_late_max_ms": round(load.late_s * 1e3, 1),
-        "lat_p50_ms": lat_ms(load.done, 50), "lat_p99_ms": lat_ms(load.done, 99),
+        "lat_p50_ms": lat_ms(load.done[warm_done:], 50), "lat_p99_ms": lat_ms(load.done[warm_done:], 99),
         "p99_last_vs_first": round(p99_last / p99_first, 2) if p99_first and p99_last else None,
         "rss_growth_pct": {
             "coordinator": growth_pct(first["coordinator_rss_kib"], last["coordinator_rss_kib"]),
