@@ -34,7 +34,7 @@ class Claims:
         work = self.ctx.work
         if not self.dispatch.accepting or not work.backlog:
             return
-        generation, exhausted, full = work.generation, True, set[str]()
+        generation, exhausted, full = work.generation, True, False
         for session in list(self.dispatch.workers.values()):
             if not session.workflows:
                 continue
@@ -60,8 +60,7 @@ class Claims:
                 # Queued ones count towards their queue's limit on this worker
                 # (those over it are released: not claimed again at once).
                 claimed = await self._queues.admit(session, claimed)
-                if len(claimed) == free:
-                    full.update(session.workflows)
+                full = full or len(claimed) == free
                 claimed = await with_histories(self.ctx.store, claimed)
             finally:
                 self.dispatch.release(held)
@@ -77,11 +76,13 @@ class Claims:
             work.unsure.clear()
         if full:
             work.slot_freed()  # a full batch: look for the next one at once
-            # More may wait for a slot, which held waits give theirs back to;
-            # asked of the store only if a wait holds one. (Taken as wanted
-            # after every such claim, a recv held on a one-slot worker
-            # parked for nothing.)
-            work.unsure.update(full)
+            # More may wait for a slot, which held waits give theirs back to,
+            # or this claim took what was wanted (a start that found no
+            # slot): asked of the store, and only if a wait holds a slot or
+            # is about to. (Taken as wanted after such claims, a recv held on
+            # a one-slot worker parked for nothing.)
+            work.starved = False
+            work.unsure.update(name for s in self.dispatch.workers.values() for name in s.workflows)
             if work.holding:
                 await self.ctx.slot_is_wanted()
 

@@ -60,9 +60,10 @@ class WorkSignal:
     # wait held in the coordinator (recv, get_event, select) then parks at once
     # rather than keep its slot from it. Cleared when a claim finds no more.
     starved: bool = False
-    # Names of which a claim took as many as a worker had free slots: whether
-    # more of them wait is asked of the store (Context.slot_is_wanted) only
-    # when a wait is held or would be, not after every such claim.
+    # After a claim that took as many as a worker had free slots, the names
+    # our workers serve: whether a workflow of one waits for a slot is asked
+    # of the store (Context.slot_is_wanted) only when a wait is held or would
+    # be, not after every such claim.
     unsure: set[str] = field(default_factory=set)
     _wanting: set[asyncio.Future[None]] = field(default_factory=set)
 

@@ -135,6 +135,24 @@ def test_a_claim_that_fills_every_slot_wants_one_only_if_more_wait() -> None:
     run(body)
 
 
+def test_a_claim_that_takes_the_workflow_a_start_wanted_a_slot_for_ends_the_want() -> None:
+    """A start found every slot taken (held by a claim in flight, say) and
+    created its workflow unowned, wanting a slot; the next claim took it. A
+    wait held afterwards keeps its slot: nothing else waits. (The want
+    outlived the claim, and such a recv parked at once: a CI flake.)"""
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        s, link = session("w-1", workflow_slots=1)
+        engine.register(s)
+        await engine.store.create_workflow(NewWorkflow("w-wanted", "wf", BIG, 1000, None))
+        engine.ctx.work.more()
+        engine.ctx.work.want_slot()  # as the start that found no slot did
+        await engine.dispatch_workflows()
+        assert [w.workflow_id for w in link.workflows] == ["w-wanted"]
+        assert not await engine.ctx.slot_is_wanted()
+
+    run(body)
+
+
 def test_a_full_claim_asks_at_once_for_a_wait_holding_its_slot() -> None:
     """A wait holding its slot when a claim fills every free one is woken
     (to give the slot back) if the store says more wait."""
