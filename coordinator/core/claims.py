@@ -73,7 +73,7 @@ class Claims:
                 self.dispatch.assign(session, wf)
         if exhausted and generation == work.generation:
             work.backlog = work.starved = False  # every worker with room found nothing more
-            work.unsure.clear()
+            work.unsure = False
         if full:
             work.slot_freed()  # a full batch: look for the next one at once
             # More may wait for a slot, which held waits give theirs back to,
@@ -81,8 +81,7 @@ class Claims:
             # slot): asked of the store, and only if a wait holds a slot or
             # is about to. (Taken as wanted after such claims, a recv held on
             # a one-slot worker parked for nothing.)
-            work.starved = False
-            work.unsure.update(name for s in self.dispatch.workers.values() for name in s.workflows)
+            work.starved, work.unsure = False, True
             if work.holding:
                 await self.ctx.slot_is_wanted()
 

@@ -60,11 +60,10 @@ class WorkSignal:
     # wait held in the coordinator (recv, get_event, select) then parks at once
     # rather than keep its slot from it. Cleared when a claim finds no more.
     starved: bool = False
-    # After a claim that took as many as a worker had free slots, the names
-    # our workers serve: whether a workflow of one waits for a slot is asked
-    # of the store (Context.slot_is_wanted) only when a wait is held or would
-    # be, not after every such claim.
-    unsure: set[str] = field(default_factory=set)
+    # Set by a claim that took as many as a worker had free slots: whether a
+    # workflow waits for a slot is asked of the store (Context.slot_is_wanted)
+    # only when a wait is held or would be, not after every such claim.
+    unsure: bool = False
     _wanting: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
@@ -75,7 +74,7 @@ class WorkSignal:
     def want_slot(self) -> None:
         """A workflow could not get a slot: held waits give theirs back."""
         self.starved = True
-        self.unsure.clear()
+        self.unsure = False
         for woken in self._wanting:
             if not woken.done():
                 woken.set_result(None)
@@ -174,9 +173,9 @@ class Context:
         claim that filled every free slot, the store is asked, once."""
         work = self.work
         if work.unsure and not work.starved:
-            names = sorted(work.unsure)
-            work.unsure.clear()
-            if await self.store.has_claimable(names, self.clock.now_ms()):
+            work.unsure = False
+            names = sorted(self.dispatch.served())
+            if names and await self.store.has_claimable(names, self.clock.now_ms()):
                 work.want_slot()
         return work.starved
 

@@ -151,6 +151,10 @@ class Dispatcher:
                       if (name is None or name in s.workflows) and s.free_workflow_slots > 0]
         return max(candidates, key=lambda s: s.free_workflow_slots, default=None)
 
+    def served(self) -> set[str]:
+        """The workflow names our live workers serve."""
+        return {name for s in self.workers.values() for name in s.workflows}
+
     def serves(self, name: str) -> bool:
         """Whether a live worker serves workflow `name`."""
         return any(name in s.workflows for s in self.workers.values())
