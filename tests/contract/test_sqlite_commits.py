@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from coordinator.store.sqlite.group_commit import IDLE_AFTER_S, GroupCommitter
+from coordinator.store.sqlite.group_commit import IDLE_AFTER_S, GroupCommitter, Rollback
 
 
 def _committer(path: str) -> GroupCommitter:
@@ -66,6 +66,31 @@ def test_a_unit_that_fails_inline_rolls_back_alone(tmp_path: Path) -> None:
                 await writer.run(bad, small=True)
             await asyncio.sleep(IDLE_AFTER_S * 4)
             assert await writer.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
+        finally:
+            await writer.stop()
+
+    asyncio.run(main())
+
+
+def test_a_lone_unit_that_undoes_its_writes_is_run_again_by_the_writer(tmp_path: Path) -> None:
+    """Inline, a lone unit has no savepoint: one that raises Rollback is
+    undone with the whole transaction and handed to the writer, whose
+    savepoint lets its `then` read after the undo."""
+    async def main() -> None:
+        writer = _committer(f"{tmp_path}/c.db")
+        await writer.start()
+        runs: list[str] = []
+        try:
+            def undone(db: sqlite3.Connection) -> tuple[int, str]:
+                runs.append(threading.current_thread().name)
+                db.execute("INSERT INTO t VALUES (9)")
+                raise Rollback(lambda db: (db.execute("SELECT count(*) FROM t").fetchone()[0],
+                                           threading.current_thread().name))
+            assert await writer.run(undone, small=True) == (0, "sqlite-writer")
+            assert runs == [threading.current_thread().name, "sqlite-writer"]
+            await asyncio.sleep(IDLE_AFTER_S * 4)
+            n, thread = await writer.run(_insert(1), small=True)
+            assert (n, thread) == (1, threading.current_thread().name)  # inline again
         finally:
             await writer.stop()
 

@@ -14,7 +14,11 @@ commits follow each other closely and go through the writer, batched; an
 inline commit blocks the loop for its fsync, so the next caller, finding the
 last commit just made, queues. It may also run SQLite's WAL checkpoint (once
 the WAL holds 1000 pages): 2.4 ms at most in 5,000 lone commits on the
-project's machine.
+project's machine. Such a lone unit runs without the savepoint a batch gives
+each of its units, and the connection keeps a busy timeout of 0, set to
+wait only when the writer finds another process holding the write lock:
+four statements (BEGIN, the unit's two, COMMIT) where there were eight,
+0.23 → 0.18 ms of CPU for a step's commit.
 """
 
 from __future__ import annotations
@@ -87,7 +91,8 @@ class GroupCommitter:
                 if error is not None:
                     raise error
                 return value  # type: ignore[no-any-return]
-            # Another process holds the write lock: the writer waits for it.
+            # Another process holds the write lock (the writer waits for it),
+            # or the unit undid its writes (the writer runs it in a savepoint).
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queued += 1
@@ -106,6 +111,8 @@ class GroupCommitter:
     def _serve(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
             db = self._connect()
+            # Never wait for another process's lock, but where _begin says.
+            db.execute("PRAGMA busy_timeout=0")
         except BaseException as e:  # reported to open()
             failed: list[Outcome] = [(ready, None, StoreUnavailable(f"sqlite: {e}"))]
             loop.call_soon_threadsafe(_settle, failed)
@@ -151,19 +158,19 @@ def _transaction(db: sqlite3.Connection, units: list[Unit], wait: bool = True
                  ) -> list[tuple[Any, BaseException | None]] | None:
     """Run the units in one transaction, each in a savepoint of its own, and
     commit: (value, error) of each. Unless `wait`, None at once if another
-    process holds the write lock (the loop's thread must not wait for it)."""
+    process holds the write lock (the loop's thread must not wait for it),
+    and a lone unit runs alone (_alone)."""
     results: list[tuple[Any, BaseException | None]] = []
     if not wait:
-        db.execute("PRAGMA busy_timeout=0")
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return None
-        finally:
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if len(units) == 1:
+            return _alone(db, units[0])
     try:
         if wait:
-            db.execute("BEGIN IMMEDIATE")
+            _begin(db)
         for unit in units:
             db.execute("SAVEPOINT unit")
             try:
@@ -187,6 +194,44 @@ def _transaction(db: sqlite3.Connection, units: list[Unit], wait: bool = True
         failure = StoreUnavailable(f"sqlite: {e}")
         results = [(None, failure) for _ in units]
     return results
+
+
+def _begin(db: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_MS for another process's write lock."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError:
+        pass  # held by another process: wait for it this time
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    finally:
+        db.execute("PRAGMA busy_timeout=0")
+
+
+def _alone(db: sqlite3.Connection, unit: Unit) -> list[tuple[Any, BaseException | None]] | None:
+    """One unit in the transaction begun, with no savepoint: the whole
+    transaction is its own. A unit that undoes its writes (Rollback) gets
+    None, and the writer runs it again, in a savepoint, where its `then`
+    may read after the undo."""
+    try:
+        try:
+            value = unit(db)
+        except Rollback:
+            db.execute("ROLLBACK")
+            return None
+        except sqlite3.OperationalError:
+            raise  # the database itself is in trouble
+        except Exception as e:  # a bug in the unit
+            db.execute("ROLLBACK")
+            return [(None, e)]
+        db.execute("COMMIT")
+        return [(value, None)]
+    except sqlite3.Error as e:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return [(None, StoreUnavailable(f"sqlite: {e}"))]
 
 
 def _settle(outcomes: list[Outcome]) -> None:
