@@ -7,9 +7,8 @@ StoreUnavailable, which callers retry.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,9 +64,8 @@ class Pool:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection; connection trouble becomes StoreUnavailable.
+    def connection(self) -> _Checkout:
+        """A pooled connection (`async with`); connection trouble becomes StoreUnavailable.
 
         Checking every connection on checkout would cost a round trip per
         query, so connections are checked only for a while after a failure
@@ -75,25 +73,17 @@ class Pool:
         before anything is sent on it, and another is taken."""
         if self._pool is None:
             raise StoreUnavailable("postgres: store is not open")
-        try:
-            for _ in range(self._max_size + 1):
-                async with self._pool.connection() as conn:
-                    if time.monotonic() < self._suspect_until:
-                        try:
-                            await AsyncConnectionPool.check_connection(conn)
-                        except psycopg.OperationalError:
-                            continue  # the pool discards it on return; take another
-                    yield conn
-                    return
-            raise psycopg.OperationalError("every pooled connection is broken")
-        except PoolTimeout as e:
-            self._suspect_until = time.monotonic() + _SUSPECT_SECONDS
-            raise StoreUnavailable(f"postgres: no connection within {CONNECT_TIMEOUT}s: {e}") from e
-        except psycopg.OperationalError as e:
-            # Covers lost connections, admin shutdown, too many clients, and
-            # serialisation/deadlock rollbacks: all mean "retry later".
-            self._suspect_until = time.monotonic() + _SUSPECT_SECONDS
-            raise StoreUnavailable(f"postgres: {type(e).__name__}: {e}") from e
+        return _Checkout(self, self._pool)
+
+    def _failed(self, e: Exception) -> StoreUnavailable:
+        """What trouble with the pool or a connection becomes: the pool is
+        suspect for a while, and callers retry."""
+        self._suspect_until = time.monotonic() + _SUSPECT_SECONDS
+        if isinstance(e, PoolTimeout):
+            return StoreUnavailable(f"postgres: no connection within {CONNECT_TIMEOUT}s: {e}")
+        # Covers lost connections, admin shutdown, too many clients, and
+        # serialisation/deadlock rollbacks: all mean "retry later".
+        return StoreUnavailable(f"postgres: {type(e).__name__}: {e}")
 
     async def fetchall(self, sql: str, params: Any) -> list[Any]:
         async with self.connection() as conn:
@@ -110,3 +100,42 @@ class Pool:
         async with self.connection() as conn:
             cur = await conn.execute(sql, params)
             return cur.rowcount
+
+
+class _Checkout:
+    """One checkout of a pooled connection, returned on exit. A class, not
+    a generator: every store call takes one, and the pool's own context
+    manager on top of ours cost 19.5 us of CPU against 6 for getconn and
+    putconn alone."""
+
+    __slots__ = ("_owner", "_pool", "_conn")
+
+    def __init__(self, owner: Pool, pool: AsyncConnectionPool[Any]) -> None:
+        self._owner = owner
+        self._pool = pool
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        owner, pool = self._owner, self._pool
+        try:
+            for _ in range(owner._max_size + 1):
+                conn: psycopg.AsyncConnection[Any] = await pool.getconn()
+                if time.monotonic() < owner._suspect_until:
+                    try:
+                        await AsyncConnectionPool.check_connection(conn)
+                    except psycopg.OperationalError:
+                        await pool.putconn(conn)  # the pool discards it; take another
+                        continue
+                self._conn = conn
+                return conn
+            raise psycopg.OperationalError("every pooled connection is broken")
+        except (PoolTimeout, psycopg.OperationalError) as e:
+            raise owner._failed(e) from e
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        await self._pool.putconn(conn)  # a broken one is discarded
+        if isinstance(error, psycopg.OperationalError):
+            raise self._owner._failed(error) from error
