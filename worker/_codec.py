@@ -8,24 +8,32 @@ from typing import Any
 
 from keel.v1 import common_pb2 as pb
 
+# Made once: json.dumps with options and json.loads of bytes build or probe
+# them on every call, which a step pays four times (its input both ways,
+# its output, the recorded answer).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder()
+
 
 def encode(value: Any) -> pb.Payload:
     """Encode a value; raises TypeError if it is neither bytes nor JSON-serialisable."""
     if isinstance(value, (bytes, bytearray)):
         return pb.Payload(encoding="binary", data=bytes(value))
     try:
-        data = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        data = _ENCODER.encode(value).encode()
     except (TypeError, ValueError) as e:
         raise TypeError(f"value of type {type(value).__name__} cannot be encoded as JSON: {e}") from None
     return pb.Payload(encoding="json", data=data)
 
 
 def decode(payload: pb.Payload) -> Any:
-    if payload.encoding == "binary":
-        return payload.data
-    if payload.encoding in ("", "json"):
-        return json.loads(payload.data) if payload.data else None
-    raise ValueError(f"unknown payload encoding {payload.encoding!r}")
+    encoding, data = payload.encoding, payload.data
+    if encoding == "binary":
+        return data
+    if encoding in ("", "json"):
+        # UTF-8: the only JSON text a coordinator stores (api/requests.py).
+        return _DECODER.decode(data.decode()) if data else None
+    raise ValueError(f"unknown payload encoding {encoding!r}")
 
 
 def encode_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> pb.Payload:
