@@ -7,7 +7,7 @@ meets it, still read by every scan after. Created while no slot was free,
 hundreds a second, those entries pile up at the index's old end and every
 claim walked them all: 60 buffers a claim on an empty store, 587 after
 100,000 had gone that way, and the claims of a dispatch loop that is behind
-grew slower the longer it stayed behind (the soak's stalls; bench/FINDINGS.md).
+grew slower the longer it stayed behind (the soak's stalls; bench/SOAK.md).
 
 So a claim starts at the oldest it claimed last, less a margin for clocks of
 other coordinators a little behind ours. What makes an older workflow
