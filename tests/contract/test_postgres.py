@@ -490,3 +490,24 @@ def test_pg_statistics_refreshed_while_autovacuum_is_off(pg_url: str) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_pg_a_transaction_left_open_is_ended_before_the_pool_takes_it_back(pg_url: str) -> None:
+    """As psycopg's own context would: committed when the block ends well,
+    rolled back when it raises; the connection goes back idle either way."""
+    async def body(s: Store) -> None:
+        pool = s._pool  # type: ignore[attr-defined]
+        async with pool.connection() as conn:
+            await conn.execute("CREATE TABLE pool_probe (n INTEGER)")
+        async with pool.connection() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("INSERT INTO pool_probe VALUES (1)")
+        with pytest.raises(ValueError, match="a bug"):
+            async with pool.connection() as conn:
+                await conn.execute("BEGIN")
+                await conn.execute("INSERT INTO pool_probe VALUES (2)")
+                raise ValueError("a bug")
+        for _ in range(4):  # every pooled connection is idle and sees the first only
+            assert await pool.fetchall("SELECT n FROM pool_probe", ()) == [(1,)]
+
+    run(pg_url, body)

@@ -7,12 +7,14 @@ StoreUnavailable, which callers retry.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...core.errors import StoreUnavailable
@@ -136,6 +138,17 @@ class _Checkout:
                         tb: TracebackType | None) -> None:
         conn, self._conn = self._conn, None
         assert conn is not None
-        await self._pool.putconn(conn)  # a broken one is discarded
+        try:
+            if conn.pgconn.transaction_status != TransactionStatus.IDLE and not conn.closed:
+                # A transaction left open (a script cut short by an error):
+                # ended as the connection's own context would, commit on
+                # success and rollback on error, before the pool takes it.
+                if error is None:
+                    await conn.commit()
+                else:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.rollback()
+        finally:
+            await self._pool.putconn(conn)  # a broken one is discarded
         if isinstance(error, psycopg.OperationalError):
             raise self._owner._failed(error) from error
