@@ -511,3 +511,22 @@ def test_pg_a_transaction_left_open_is_ended_before_the_pool_takes_it_back(pg_ur
             assert await pool.fetchall("SELECT n FROM pool_probe", ()) == [(1,)]
 
     run(pg_url, body)
+
+
+def test_pg_a_commit_on_return_that_loses_its_connection_is_store_unavailable(
+        pg_url: str, pg_admin_url: str) -> None:
+    """The transaction left open cannot be committed: the caller hears
+    StoreUnavailable (and retries), as from any lost connection, and the
+    store goes on with the pool's other connections."""
+    async def body(s: Store) -> None:
+        await s.create_workflow(wf("w1"))
+        pool = s._pool  # type: ignore[attr-defined]
+        with pytest.raises(StoreUnavailable):
+            async with pool.connection() as conn:
+                await conn.execute("BEGIN")
+                async with await psycopg.AsyncConnection.connect(pg_admin_url, autocommit=True) as admin:
+                    await admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        for _ in range(3):
+            assert await s.get_workflow("w1") is not None
+
+    run(pg_url, body)

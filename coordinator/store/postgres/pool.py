@@ -138,17 +138,21 @@ class _Checkout:
                         tb: TracebackType | None) -> None:
         conn, self._conn = self._conn, None
         assert conn is not None
+        failure = error
         try:
             if conn.pgconn.transaction_status != TransactionStatus.IDLE and not conn.closed:
                 # A transaction left open (a script cut short by an error):
                 # ended as the connection's own context would, commit on
                 # success and rollback on error, before the pool takes it.
                 if error is None:
-                    await conn.commit()
+                    try:
+                        await conn.commit()
+                    except psycopg.OperationalError as e:
+                        failure = e
                 else:
                     with contextlib.suppress(psycopg.Error):
                         await conn.rollback()
         finally:
             await self._pool.putconn(conn)  # a broken one is discarded
-        if isinstance(error, psycopg.OperationalError):
-            raise self._owner._failed(error) from error
+        if isinstance(failure, psycopg.OperationalError):
+            raise self._owner._failed(failure) from failure
