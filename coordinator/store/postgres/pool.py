@@ -131,7 +131,7 @@ class _Checkout:
                 self._conn = conn
                 return conn
             raise psycopg.OperationalError("every pooled connection is broken")
-        except (PoolTimeout, psycopg.OperationalError) as e:
+        except psycopg.OperationalError as e:  # PoolTimeout is one
             raise owner._failed(e) from e
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,

@@ -166,11 +166,11 @@ def _transaction(db: sqlite3.Connection, units: list[Unit], wait: bool = True
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return None
-        if len(units) == 1:
-            return _alone(db, units[0])
     try:
         if wait:
             _begin(db)
+        elif len(units) == 1:
+            return _alone(db, units[0])
         for unit in units:
             db.execute("SAVEPOINT unit")
             try:
@@ -212,26 +212,21 @@ def _begin(db: sqlite3.Connection) -> None:
 
 def _alone(db: sqlite3.Connection, unit: Unit) -> list[tuple[Any, BaseException | None]] | None:
     """One unit in the transaction begun, with no savepoint: the whole
-    transaction is its own. A unit that undoes its writes (Rollback) gets
-    None, and the writer runs it again, in a savepoint, where its `then`
-    may read after the undo."""
+    transaction is its own (the database's own errors are _transaction's).
+    A unit that undoes its writes (Rollback) gets None, and the writer runs
+    it again, in a savepoint, where its `then` may read after the undo."""
     try:
-        try:
-            value = unit(db)
-        except Rollback:
-            db.execute("ROLLBACK")
-            return None
-        except sqlite3.OperationalError:
-            raise  # the database itself is in trouble
-        except Exception as e:  # a bug in the unit
-            db.execute("ROLLBACK")
-            return [(None, e)]
-        db.execute("COMMIT")
-        return [(value, None)]
-    except sqlite3.Error as e:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        return [(None, StoreUnavailable(f"sqlite: {e}"))]
+        value = unit(db)
+    except Rollback:
+        db.execute("ROLLBACK")
+        return None
+    except sqlite3.OperationalError:
+        raise  # the database itself is in trouble
+    except Exception as e:  # a bug in the unit
+        db.execute("ROLLBACK")
+        return [(None, e)]
+    db.execute("COMMIT")
+    return [(value, None)]
 
 
 def _settle(outcomes: list[Outcome]) -> None:
