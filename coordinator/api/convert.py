@@ -47,9 +47,9 @@ LIST_MESSAGE_CHARS = 200
 def timestamp(ms: int) -> Timestamp:
     """A Timestamp; a stored time outside its range (kept by an older version)
     is clamped to it, so no stored value can break a read."""
-    ts = Timestamp()
-    ts.FromMilliseconds(min(max(ms, MIN_TIMESTAMP_MS), MAX_TIMESTAMP_MS))
-    return ts
+    # Built from its fields: FromMilliseconds on an empty one costs twice as much.
+    seconds, millis = divmod(min(max(ms, MIN_TIMESTAMP_MS), MAX_TIMESTAMP_MS), 1000)
+    return Timestamp(seconds=seconds, nanos=millis * 1_000_000)
 
 
 def duration(seconds: float) -> Duration:

@@ -10,8 +10,6 @@ the operation they describe.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from .records import StepKind, WorkflowStatus
 
@@ -35,9 +33,24 @@ class Observer:
     def store_commit(self, operation: str, seconds: float) -> None:
         """A store write the engine waited for took `seconds`."""
 
-    @contextmanager
-    def commit(self, operation: str) -> Iterator[None]:
+    def commit(self, operation: str) -> _Commit:
         """Time the store write in the block (reported only if it returned)."""
-        started = time.perf_counter()
-        yield
-        self.store_commit(operation, time.perf_counter() - started)
+        return _Commit(self, operation)
+
+
+class _Commit:
+    """Observer.commit's block: a class, as it wraps every step's commit (a
+    generator-based context manager costs several times as much)."""
+
+    __slots__ = ("observer", "operation", "started")
+
+    def __init__(self, observer: Observer, operation: str) -> None:
+        self.observer = observer
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.observer.store_commit(self.operation, time.perf_counter() - self.started)
