@@ -166,10 +166,15 @@ class Selects:
 
     async def look(self, workflow_id: str, candidates: list[int], taken: list[int],
                    step_number: int | None = None, known: dict[int, StepRecord] | None = None,
+                   arrived: tuple[str, int] | None = None,
                    ) -> tuple[StepRecord | None, list[Candidate]]:
         """The select's recorded decision (read with the candidates, if
         `step_number` is given), and each future as it is now: complete (with
-        its point) or not. `known`: the candidates' records, if read before."""
+        its point) or not. `known`: the candidates' records, if read before.
+        `arrived`: (topic, created_at) of a message just committed to the
+        workflow: a go_recv on its topic is complete without a read, its
+        point that message's time (later than the topic's oldest, if another
+        came first: exact only for a go_recv that completes alone)."""
         store, now = self.ctx.store, self.ctx.clock.now_ms()
         asked = candidates if step_number is None else [*candidates, step_number]
         records = known if known is not None and step_number is None else {
@@ -196,7 +201,8 @@ class Selects:
                 if n in taken:
                     c.point, c.consume = r.completed_at, None
                 else:
-                    sent_at = await store.oldest_message_at(workflow_id, r.name)
+                    sent_at = arrived[1] if arrived is not None and arrived[0] == r.name \
+                        else await store.oldest_message_at(workflow_id, r.name)
                     if sent_at is not None:
                         c.point = max(r.completed_at, sent_at)
             elif r.kind is StepKind.GO_EVENT:
@@ -273,27 +279,36 @@ class Selects:
                 ctx.work.more()
 
 
-    def message_arrived(self, workflow_id: str) -> bool:
-        """A message for `workflow_id` was committed: decide its parked select
-        now, in the background (the sender does not wait for it), then make
-        it claimable. False if no select of it is parked here."""
+    def message_arrived(self, workflow_id: str, arrived: tuple[str, int] | None = None) -> bool:
+        """A message for `workflow_id` was committed (`arrived`: its topic and
+        time, if this coordinator delivered it just now): decide its parked
+        select now, in the background (the sender does not wait for it), then
+        make it claimable. False if no select of it is parked here."""
         parked = self.parked.pop(workflow_id, None)
         if parked is None:
             return False
-        task = asyncio.create_task(self._decide_parked(workflow_id, parked))
+        task = asyncio.create_task(self._decide_parked(workflow_id, parked, arrived))
         self._deciding.add(task)
         task.add_done_callback(self._deciding.discard)
         return True
 
-    async def _decide_parked(self, workflow_id: str, parked: Parked) -> None:
+    async def _decide_parked(self, workflow_id: str, parked: Parked,
+                             arrived: tuple[str, int] | None) -> None:
         """Any execution would decide the same from the same records: so if
         the workflow was claimed meanwhile (its epoch moved on), the decision
         is recorded under the new epoch, and the new execution finds it."""
         store, epoch = self.ctx.store, parked.epoch
         try:
+            # The message that arrived completes its go_recv without a read
+            # (a round trip less between a send and its select's decision).
             _, futures = await self.look(workflow_id, parked.candidates, parked.taken,
-                                         known=parked.records)
+                                         known=parked.records, arrived=arrived)
             complete = [c for c in futures if c.point is not None]
+            if arrived is not None and len(complete) > 1:
+                # Not alone: the order needs each topic's oldest message.
+                _, futures = await self.look(workflow_id, parked.candidates, parked.taken,
+                                             known=parked.records)
+                complete = [c for c in futures if c.point is not None]
             if not complete:  # a message on another topic: keep waiting for ours
                 self.parked.setdefault(workflow_id, parked)
                 return

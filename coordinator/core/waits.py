@@ -61,7 +61,7 @@ class Waits:
         self.executions = executions
         # Whether a select parked here takes the message over (selects.py):
         # it decides first, then makes the workflow claimable itself.
-        self.select_takes: Callable[[str], bool] = lambda workflow_id: False
+        self.select_takes: Callable[[str, tuple[str, int] | None], bool] = lambda workflow_id, arrived: False
 
     # -- from running workflows ---------------------------------------------
 
@@ -200,7 +200,7 @@ class Waits:
         else:
             result = await self.ctx.store.send_message(delivery)
             if result is RecordResult.RECORDED or result is RecordResult.DUPLICATE:
-                self._message_arrived(destination)
+                self._message_arrived(destination, delivery if result is RecordResult.RECORDED else None)
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"cannot send to {destination!r}: no such workflow")
         if result is RecordResult.STALE:
@@ -228,7 +228,7 @@ class Waits:
             ctx.dispatch.release(reservation)
         if claimed is None:
             if result is RecordResult.RECORDED or result is RecordResult.DUPLICATE:
-                self._message_arrived(workflow_id)
+                self._message_arrived(workflow_id, delivery if result is RecordResult.RECORDED else None)
         elif ctx.dispatch.is_live(reservation.session):
             ctx.wakeups.messages.wake(workflow_id)
             ctx.dispatch.assign(reservation.session, claimed)
@@ -237,9 +237,12 @@ class Waits:
             ctx.work.more()
         return result
 
-    def _message_arrived(self, workflow_id: str) -> None:
+    def _message_arrived(self, workflow_id: str, new: NewMessage | None = None) -> None:
+        """A message to `workflow_id` was committed; `new`: it, if this commit
+        delivered it for the first time (not a repeat of a delivered one)."""
         self.ctx.wakeups.messages.wake(workflow_id)
-        if not self.select_takes(workflow_id):
+        arrived = None if new is None else (new.topic, new.created_at)
+        if not self.select_takes(workflow_id, arrived):
             self.ctx.work.more()  # it may have been parked waiting for it
 
     async def get_event(self, workflow_id: str, key: str, timeout: float) -> EventRecord | None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 from coordinator.core.engine import Engine
-from coordinator.core.records import StepKind, StepRecord, WorkflowStatus
+from coordinator.core.records import NewMessage, StepKind, StepRecord, Value, WorkflowStatus
 from coordinator.core.selects import FOREVER_MS
-from tests.unit.fakes import FakeClock, session
+from tests.unit.fakes import FakeClock, count_calls, session
 from tests.unit.test_engine import ARGS, ok, run, settle, step
 
 
@@ -110,6 +110,51 @@ def test_a_parked_select_is_woken_by_a_message() -> None:
         assert decided is not None and (decided.select_index, value(decided)) == (0, "yes")
         await engine.dispatch_workflows()
         assert [w.epoch for w in link.workflows] == [1, 3]
+
+    run(body)
+
+
+async def parked_on_message_or_timer(engine: Engine, timer_ms: int) -> int:
+    """Workflow "a" parked in select([go_recv("t"), go_sleep(timer_ms)]); its epoch."""
+    worker, _ = session("w", workflow_slots=1)
+    engine.register(worker)
+    wf, _ = await engine.start_workflow("wf", ARGS, "a", None)
+    await engine.start_wait("a", wf.epoch, 0, "t", None)
+    await engine.sleep("a", wf.epoch, 1, timer_ms)
+    await engine.park_select("a", wf.epoch, 2, [0, 1], [])
+    return wf.epoch
+
+
+def test_the_message_that_wakes_a_parked_select_decides_it_without_a_read() -> None:
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        await parked_on_message_or_timer(engine, 3_600_000)
+        reads = count_calls(engine.store, "oldest_message_at")
+        await engine.send("a", "t", ok(b'"yes"').output, None)  # type: ignore[arg-type]
+        await settle()
+        decided = await engine.store.get_step("a", 2)
+        assert decided is not None and (decided.select_index, value(decided)) == (0, "yes")
+        assert reads == []  # the go_recv completed alone: the message's own time stood in
+
+    run(body)
+
+
+def test_a_parked_select_orders_a_late_arrival_by_the_oldest_message_of_its_topic() -> None:
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        await parked_on_message_or_timer(engine, 10_000)
+        # A message this coordinator did not deliver (another one did, and its
+        # note has not come yet), before the timer; then the timer is due.
+        clock.advance(5)
+        await engine.store.send_message(NewMessage("a", "t", Value("json", b'"early"'), None,
+                                                   clock.now_ms()))
+        clock.advance(6)
+        reads = count_calls(engine.store, "oldest_message_at")
+        await engine.send("a", "t", ok(b'"late"').output, None)  # type: ignore[arg-type]
+        await settle()
+        decided = await engine.store.get_step("a", 2)
+        # Two complete: the order came from the store, where the go_recv's
+        # oldest message came before the timer (the late one's time would not).
+        assert reads == [("a", "t")]
+        assert decided is not None and (decided.select_index, value(decided)) == (0, "early")
 
     run(body)
 
