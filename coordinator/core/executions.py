@@ -40,13 +40,14 @@ class Executions:
             result, record = await ctx.store.record_step(step, effect)
         return await self._checked(step, effect, result, record)
 
-    async def set_event(self, step: NewStep, key: str) -> tuple[StepRecord, EventRecord | None]:
+    async def set_event(self, step: NewStep, key: str) -> tuple[StepRecord, EventRecord | None, bool]:
         """record_step with SetEvent(key); also the event appended, when
-        recorded now and the store can tell."""
+        recorded now and the store can tell, and whether a workflow parked
+        on it may have been woken."""
         step = self._stamped(step)
         with self.ctx.observer.commit("record_step"):
-            result, record, event = await self.ctx.store.set_event(step, key)
-        return await self._checked(step, SetEvent(key), result, record), event
+            result, record, event, woken = await self.ctx.store.set_event(step, key)
+        return await self._checked(step, SetEvent(key), result, record), event, woken
 
     def _stamped(self, step: NewStep) -> NewStep:
         self.ctx.check_not_stale(step.workflow_id, step.epoch)

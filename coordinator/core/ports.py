@@ -153,12 +153,15 @@ class Store(abc.ABC):
 
     async def set_event(
         self, step: NewStep, key: str
-    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None, bool]:
         """record_step(step, SetEvent(key)), and the event it appended when
-        RECORDED, so readers woken here are answered without reading it again.
-        The default cannot tell the event (None: readers read it)."""
+        RECORDED, so readers woken here are answered without reading it again;
+        last, whether a workflow parked on the event (in a get_event, or a
+        select over it) may have been woken, so the coordinator claims only
+        then. The default cannot tell the event (None: readers read it) nor
+        who was woken (True)."""
         result, record = await self.record_step(step, SetEvent(key))
-        return result, record, None
+        return result, record, None, True
 
     # -- events, messages, waits ---------------------------------------------
 

@@ -68,13 +68,14 @@ class Waits:
     async def set_event(self, workflow_id: str, epoch: int, step_number: int, key: str,
                         value: Value) -> StepRecord:
         now = self.ctx.clock.now_ms()
-        record, event = await self.executions.set_event(NewStep(
+        record, event, woken = await self.executions.set_event(NewStep(
             workflow_id, epoch, step_number, key, StepKind.SET_EVENT, Outcome(output=value),
             0, now, now,
         ), key)
         # Readers of this key woken with the committed event answer with it.
         self.ctx.wakeups.events.wake(workflow_id, event)
-        self.ctx.work.more()  # workflows parked in get_event may be claimable now
+        if woken:  # a workflow parked in get_event (or a select on it) is claimable now
+            self.ctx.work.more()
         return record
 
     async def send_from_workflow(self, workflow_id: str, epoch: int, step_number: int,

@@ -15,10 +15,13 @@ from coordinator.store import (
     StepKind,
     Store,
     Value,
+    Wait,
+    WaitKind,
     WorkflowStatus,
+    event_wait_key,
 )
 
-from .support import claimed, msg, ok, payload, recv, run, set_event, step, wf
+from .support import claimable, claimed, msg, ok, payload, recv, run, set_event, step, wf
 
 
 def test_set_event_appends_events(any_store_url: str) -> None:
@@ -67,22 +70,51 @@ def test_set_event_reports_the_event_it_appended(any_store_url: str) -> None:
             return step("w1", epoch, number, ok(data), kind=StepKind.SET_EVENT, name="a",
                         completed_at=3000 + number)
 
-        result, rec, event = await s.set_event(new(1, b"2"), "a")
+        result, rec, event, woken = await s.set_event(new(1, b"2"), "a")
         assert result is RecordResult.RECORDED and rec is not None and payload(rec) == b"2"
         assert await s.get_step("w1", 1) == rec  # what was stored is what was answered
         expected = EventRecord("w1", 2, "a", Value("json", b"2"), 1, 3001)
         assert event == await s.get_event("w1", "a") == expected
+        assert woken is False  # no one was parked on it
         first = await s.get_step("w1", 1)
-        assert await s.set_event(new(1, b"3"), "a") == (RecordResult.DUPLICATE, first, None)
-        assert await s.set_event(new(2, b"4", epoch + 1), "a") == (RecordResult.STALE, None, None)
+        # Nothing written: who was woken cannot be told (the caller claims).
+        assert await s.set_event(new(1, b"3"), "a") == (RecordResult.DUPLICATE, first, None, True)
+        assert await s.set_event(new(2, b"4", epoch + 1), "a") == (RecordResult.STALE, None, None, True)
         assert [e.seq for e in await s.list_events("w1", 0, 10)] == [1, 2]
         # Every column of the step is stored (PostgreSQL writes it in a function of its own).
         audited = dataclasses.replace(new(5, b"5"), name="b", attempt=3, started_at=2500,
                                       worker_token="tok", worker_id="w-9")
-        result, rec5, _ = await s.set_event(audited, "b")
+        result, rec5, _, _ = await s.set_event(audited, "b")
         assert result is RecordResult.RECORDED and rec5 is not None
         assert await s.get_step("w1", 5) == rec5
         assert (rec5.name, rec5.attempt, rec5.started_at, rec5.worker_id) == ("b", 3, 2500, "w-9")
+
+    run(any_store_url, body)
+
+
+def test_set_event_says_whether_it_woke_a_workflow_parked_on_it(any_store_url: str) -> None:
+    """The coordinator claims after a set_event only when it woke someone:
+    a reader parked in get_event on the key, or a select parked on it."""
+    async def body(s: Store) -> None:
+        setter = await claimed(s, "w1")
+        for wid in ("reader", "selector"):
+            await s.create_workflow(wf(wid, name="other"))
+        epochs = {w.workflow_id: w.epoch for w in await s.claim_workflows("n", ["other"], 2, 1500, 9000)}
+
+        def event(number: int, key: str) -> NewStep:
+            return step("w1", setter, number, ok(b"1"), kind=StepKind.SET_EVENT, name=key,
+                        completed_at=3000 + number)
+
+        assert await s.park("reader", epochs["reader"], 100_000,
+                            Wait(WaitKind.EVENT, target="w1", key="r"), 2000)
+        assert await s.park_select("selector", epochs["selector"], 100_000,
+                                   [event_wait_key("w1", "s")], 2000)
+        assert (await s.set_event(event(0, "other"), "other"))[3] is False
+        assert (await s.set_event(event(1, "r"), "r"))[3] is True
+        assert (await s.set_event(event(2, "s"), "s"))[3] is True
+        # The reader woke and is no longer parked on the key: a second value wakes no one.
+        assert (await s.set_event(event(3, "r"), "r"))[3] is False
+        assert sorted(await claimable(s, now=4000, name="other")) == ["reader", "selector"]
 
     run(any_store_url, body)
 

@@ -52,21 +52,22 @@ async def record_with_effect(
     return RecordResult.RECORDED, step.recorded(seq)
 
 
-# record_step with SetEvent: one call of a function (schema versions 15, 16).
-_SET_EVENT = "SELECT matched, completion_seq, event_seq FROM keel_set_event(" \
+# record_step with SetEvent: one call of a function (schema versions 15-17).
+_SET_EVENT = "SELECT matched, completion_seq, event_seq, woken FROM keel_set_event(" \
              + ", ".join(["%s"] * 16) + ")"
 
 
 async def record_set_event(
     conn: psycopg.AsyncConnection[Any], step: NewStep, effect: SetEvent, notify: bool = True
-) -> tuple[RecordResult, StepRecord | None, int | None]:
+) -> tuple[RecordResult, StepRecord | None, int | None, bool]:
     """record_step with SetEvent in one round trip and one transaction: the
     step (the workflow's row lock first), the wait lock, the event and the
     wake-up of parked selects and readers (see wakeups.py, selects.py), each
     statement after the locks before it, in keel_set_event (schema versions
-    15, 16). A duplicate or stale step writes nothing. Without `notify`, no
-    note tells other coordinators. Returns the result, the step's record and
-    the event's seq."""
+    15-17). A duplicate or stale step writes nothing. Without `notify`, no
+    note tells other coordinators. Returns the result, the step's record,
+    the event's seq and whether a workflow parked on the event was woken
+    (True unless recorded: it cannot tell)."""
     output = step.outcome.output
     assert output is not None and step.select_index is None, "set_event records a value, no select"
     wait_key = event_wait_key(step.workflow_id, effect.key)
@@ -76,10 +77,10 @@ async def record_set_event(
         effect.key, wait_lock(wait_key, step.workflow_id), wait_key, notify), prepare=True)
     row = await cur.fetchone()
     assert row is not None, "the function always returns one row"
-    matched, seq, event_seq = row
+    matched, seq, event_seq, woken = row
     if seq is not None:
-        return RecordResult.RECORDED, step.recorded(seq), int(event_seq)
-    return (RecordResult.DUPLICATE if matched else RecordResult.STALE), None, None
+        return RecordResult.RECORDED, step.recorded(seq), int(event_seq), bool(woken)
+    return (RecordResult.DUPLICATE if matched else RecordResult.STALE), None, None, True
 
 
 async def send(conn: psycopg.AsyncConnection[Any], m: NewMessage) -> RecordResult:

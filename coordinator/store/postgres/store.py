@@ -249,7 +249,7 @@ class PostgresStore(PostgresOperations):
                 return RecordResult.RECORDED, step.recorded(seq)
             result = RecordResult.DUPLICATE if matched else RecordResult.STALE
         elif isinstance(effect, SetEvent):
-            result, record, _ = await self.set_event(step, effect.key)
+            result, record, _, _ = await self.set_event(step, effect.key)
             return result, record
         elif isinstance(effect, Recv):
             # One statement, group-committed like a plain step.
@@ -283,16 +283,17 @@ class PostgresStore(PostgresOperations):
 
     async def set_event(
         self, step: NewStep, key: str
-    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None, bool]:
         # One round trip (event delivery latency is mostly this commit).
         async with self._pool.connection() as conn:
-            result, record, seq = await record_set_event(conn, step, SetEvent(key), self._peers.present)
+            result, record, seq, woken = await record_set_event(conn, step, SetEvent(key),
+                                                                self._peers.present)
         if result is RecordResult.RECORDED:
             assert step.outcome.output is not None and seq is not None
             return result, record, EventRecord(step.workflow_id, seq, key, step.outcome.output,
-                                               step.step_number, step.completed_at)
+                                               step.step_number, step.completed_at), woken
         # Nothing was written: the winner, as record_step reports it.
-        return result, await self.get_step(step.workflow_id, step.step_number), None
+        return result, await self.get_step(step.workflow_id, step.step_number), None, True
 
     async def send_message(self, message: NewMessage) -> RecordResult:
         # Group-committed: after the workflow's creation, if in the same batch.

@@ -7,7 +7,7 @@ schema/sqlite.py only where the dialects do.
 
 from __future__ import annotations
 
-from .postgres_set_event import SET_EVENT_V15, SET_EVENT_V16
+from .postgres_set_event import SET_EVENT_V15, SET_EVENT_V16, SET_EVENT_V17
 
 # Each entry: (version, statements).
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -405,6 +405,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             SET_EVENT_V16,
             "DROP TRIGGER events_wake_selects ON events",
             "DROP FUNCTION keel_event_wakes()",
+        ],
+    ),
+    (
+        # Version 17 (issue 17, event delivery): the function says whether it
+        # woke a parked workflow (postgres_set_event.py).
+        17,
+        [
+            "DROP FUNCTION keel_set_event(TEXT, BIGINT, INTEGER, TEXT, TEXT, TEXT, BYTEA, INTEGER, "
+            "BIGINT, BIGINT, TEXT, TEXT, TEXT, BIGINT, TEXT, BOOLEAN)",
+            SET_EVENT_V17,
         ],
     ),
 ]

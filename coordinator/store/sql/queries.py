@@ -172,6 +172,12 @@ class Queries:
             f"INSERT INTO events ({EVENT.sql}) "
             "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM events WHERE workflow_id = ?")
         # Parameters: now, wait key, now.
+        # After a set_event's wake-ups: whether they woke anyone (a reader's
+        # resume_at is now the event's time; a select waits on its key).
+        self.event_woke = r(
+            "SELECT EXISTS (SELECT 1 FROM select_waits WHERE wait_key = ?) OR EXISTS (SELECT 1 FROM "
+            f"workflows{d.indexed_by('workflows_wait_key')} WHERE wait_key = ? AND status = 'PENDING' "
+            "AND resume_at = ?)")
         self.wake_event_waiters = r(
             f"UPDATE workflows{d.indexed_by('workflows_wait_key')} SET " + _WAKE.format(where="wait_key = ?"))
         self.get_event = r(

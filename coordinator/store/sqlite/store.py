@@ -206,13 +206,16 @@ class SqliteStore(SqliteOperations):
 
     async def set_event(
         self, step: NewStep, key: str
-    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
-        def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None, EventRecord | None]:
+    ) -> tuple[RecordResult, StepRecord | None, EventRecord | None, bool]:
+        def tx(db: sqlite3.Connection) -> tuple[RecordResult, StepRecord | None, EventRecord | None, bool]:
             result, record = _record_step(db, step, SetEvent(key))
             if result is not RecordResult.RECORDED:
-                raise Rollback(lambda db: (result, _get_step(db, step.workflow_id, step.step_number), None))
+                raise Rollback(lambda db: (result, _get_step(db, step.workflow_id, step.step_number),
+                                           None, True))
+            wait_key = event_wait_key(step.workflow_id, key)
+            [woken] = db.execute(Q.event_woke, (wait_key, wait_key, step.completed_at)).fetchone()
             row = db.execute(Q.get_event, (step.workflow_id, key)).fetchone()
-            return result, record, event_from_row(row)
+            return result, record, event_from_row(row), bool(woken)
 
         return await self._run_small(tx)
 
