@@ -200,8 +200,7 @@ class Waits:
             result = await self._send_and_hand_out(destination, delivery, reservation)
         else:
             result = await self.ctx.store.send_message(delivery)
-            if result is RecordResult.RECORDED or result is RecordResult.DUPLICATE:
-                self._message_arrived(destination, delivery if result is RecordResult.RECORDED else None)
+            self._delivered(delivery, result)
         if result is RecordResult.NOT_FOUND:
             raise NotFound(f"cannot send to {destination!r}: no such workflow")
         if result is RecordResult.STALE:
@@ -228,8 +227,7 @@ class Waits:
         finally:
             ctx.dispatch.release(reservation)
         if claimed is None:
-            if result is RecordResult.RECORDED or result is RecordResult.DUPLICATE:
-                self._message_arrived(workflow_id, delivery if result is RecordResult.RECORDED else None)
+            self._delivered(delivery, result)
         elif ctx.dispatch.is_live(reservation.session):
             ctx.wakeups.messages.wake(workflow_id)
             ctx.dispatch.assign(reservation.session, claimed)
@@ -237,6 +235,14 @@ class Waits:
             await ctx.store.release_workflows(ctx.config.node_id, [workflow_id])
             ctx.work.more()
         return result
+
+    def _delivered(self, delivery: NewMessage, result: RecordResult) -> None:
+        """After a client's send: a message new (RECORDED) or already there
+        (DUPLICATE) has arrived; only a new one is passed on as itself."""
+        if result is RecordResult.RECORDED:
+            self._message_arrived(delivery.workflow_id, delivery)
+        elif result is RecordResult.DUPLICATE:
+            self._message_arrived(delivery.workflow_id)
 
     def _message_arrived(self, workflow_id: str, new: NewMessage | None = None) -> None:
         """A message to `workflow_id` was committed; `new`: it, if this commit

@@ -227,15 +227,15 @@ class MemoryStore(MemoryTasks, MemoryQueues, MemoryOperations):
     async def set_event(
         self, step: NewStep, key: str
     ) -> tuple[RecordResult, StepRecord | None, EventRecord | None, bool]:
-        db, wait_key = self._db, event_wait_key(step.workflow_id, key)
-        parked = any(wait_key in keys for keys in db.select_waits.values()) or any(
-            row.wait_key == wait_key and row.record.status is WorkflowStatus.PENDING
-            and row.resume_at is not None and row.resume_at > step.completed_at
-            for row in db.workflows.values())
         result, record = await self.record_step(step, SetEvent(key))
         if result is not RecordResult.RECORDED:
             return result, record, None, True
-        return result, record, db.events[step.workflow_id][-1], parked
+        # As SQLite does: a reader woken now resumes at the event's time.
+        db, wait_key = self._db, event_wait_key(step.workflow_id, key)
+        woken = any(wait_key in keys for keys in db.select_waits.values()) or any(
+            row.wait_key == wait_key and row.record.status is WorkflowStatus.PENDING
+            and row.resume_at == step.completed_at for row in db.workflows.values())
+        return result, record, db.events[step.workflow_id][-1], woken
 
     async def record_step(
         self, step: NewStep, effect: Effect | None = None

@@ -83,3 +83,21 @@ def test_an_assignment_carries_a_short_history_only() -> None:
         assert sent.has_history and not sent.history_complete and not sent.history  # paged instead
 
     run(body)
+
+
+def test_a_set_event_makes_the_coordinator_claim_only_when_it_woke_a_parked_reader() -> None:
+    async def body(engine: Engine, clock: FakeClock) -> None:
+        engine.register(session("w1", workflow_slots=2)[0])
+        await engine.start_workflow("wf", ARGS, "setter", None)
+        await engine.start_workflow("wf", ARGS, "reader", None)
+        assert isinstance(await engine.read_event("reader", 1, 0, "setter", "k", 60_000, 0, park=True), int)
+        work = engine.ctx.work
+        hints = work.generation
+        await engine.set_event("setter", 1, 0, "other", Value("json", b"1"))
+        assert work.generation == hints  # no one parked on it: no claim
+        await engine.set_event("setter", 1, 1, "k", Value("json", b"2"))
+        assert work.generation == hints + 1  # the parked reader is claimable now
+        await engine.dispatch_workflows()
+        assert (await engine.get_workflow("reader")).owner is not None
+
+    run(body)
