@@ -20,7 +20,7 @@ from keel.v1 import worker_service_pb2 as wpb
 BATCH_BYTES = 32 * 1024
 
 
-def requests(outbox: queue.Queue[wpb.WorkerMessage | None],
+def requests(outbox: queue.SimpleQueue[wpb.WorkerMessage | None],
              batches: Callable[[], bool]) -> Iterator[wpb.WorkerMessage]:
     """The messages to write, from `outbox` until None; whatever is queued
     behind the first goes with it in one batch while `batches()` is true."""

@@ -13,10 +13,14 @@ from keel.v1 import common_pb2 as pb
 # its output, the recorded answer).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _DECODER = json.JSONDecoder()
+# None, the commonest outcome of a step, both ways without them.
+_NULL = b"null"
 
 
 def encode(value: Any) -> pb.Payload:
     """Encode a value; raises TypeError if it is neither bytes nor JSON-serialisable."""
+    if value is None:
+        return pb.Payload(encoding="json", data=_NULL)
     if isinstance(value, (bytes, bytearray)):
         return pb.Payload(encoding="binary", data=bytes(value))
     try:
@@ -32,7 +36,7 @@ def decode(payload: pb.Payload) -> Any:
         return data
     if encoding in ("", "json"):
         # UTF-8: the only JSON text a coordinator stores (api/requests.py).
-        return _DECODER.decode(data.decode()) if data else None
+        return None if not data or data == _NULL else _DECODER.decode(data.decode())
     raise ValueError(f"unknown payload encoding {encoding!r}")
 
 
@@ -48,6 +52,14 @@ def decode_args(payload: pb.Payload) -> tuple[list[Any], dict[str, Any]]:
     if not isinstance(doc, dict):
         raise TypeError(f"input must be an object with args and kwargs, got {type(doc).__name__}")
     return list(doc.get("args", [])), dict(doc.get("kwargs", {}))
+
+
+def round_trip_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments as a step served elsewhere would receive them: through
+    their encoding and back (tuples become lists, say). None need no trip."""
+    if not args and not kwargs:
+        return [], {}
+    return decode_args(encode_args(args, kwargs))
 
 
 def error_info(exc: BaseException) -> pb.ErrorInfo:

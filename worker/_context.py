@@ -105,19 +105,20 @@ class WorkflowContext:
         n, recorded = ex.journal.begin(name, pb.STEP_KIND_STEP)
         if recorded is not None:
             return outcome_value(recorded)
-        # Inputs cross the wire for remote steps; round-trip them here too, so a
-        # step sees the same values wherever it runs.
-        input = _codec.encode_args(args, kwargs)
         remote = step_options_of(step)
         definition = None if remote is not None else ex.registry.steps.get(name)
         if definition is None or definition.timeout is not None:
             # Not served here, or bounded by a timeout the coordinator enforces.
-            return outcome_value(ex.schedule(n, name, input, remote or definition))
+            return outcome_value(ex.schedule(n, name, _codec.encode_args(args, kwargs), remote or definition))
+        # Inputs cross the wire for remote steps; round-trip them here too, so a
+        # step sees the same values wherever it runs.
+        call_args, call_kwargs = _codec.round_trip_args(args, kwargs)
         started = now()
         t0 = time.monotonic()
-        call_args, call_kwargs = _codec.decode_args(input)
-        outcome = run_step_function(definition, call_args, call_kwargs, ex.stop, f"{ex} step {n} ({name})")
-        log.debug("%s step %d (%s) ran in %.1f ms", ex, n, name, (time.monotonic() - t0) * 1000)
+        outcome = run_step_function(definition, call_args, call_kwargs, ex.stop,
+                                    lambda: f"{ex} step {n} ({name})")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s step %d (%s) ran in %.1f ms", ex, n, name, (time.monotonic() - t0) * 1000)
         return outcome_value(ex.record(n, name, outcome, started))
 
     def go(self, step: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> StepFuture:

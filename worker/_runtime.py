@@ -38,18 +38,25 @@ SDK = "python/0.1.0"
 
 
 class _Waiter:
-    """One request sent on the stream, waiting for its Reply."""
+    """One request sent on the stream, waiting for its Reply (`done` once: whoever
+    takes the waiter out of the replies answers it).
+
+    A lock held from the start and released by `done`: a third of an Event's
+    work (its Condition) on the path of every step."""
+
+    __slots__ = ("_ready", "_reply")
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._ready = threading.Lock()
+        self._ready.acquire()
         self._reply: wpb.Reply | None = None
 
     def done(self, reply: wpb.Reply) -> None:
         self._reply = reply
-        self._event.set()
+        self._ready.release()
 
     def wait(self, stop: threading.Event) -> wpb.Reply:
-        while not self._event.wait(0.05):
+        while not self._ready.acquire(timeout=0.05):
             if stop.is_set():
                 raise LeaseLost("execution stopped while waiting for the coordinator")
         assert self._reply is not None
@@ -107,7 +114,7 @@ class Worker:
         self._idle = threading.Condition(self._lock)
         self._steps_running = 0
         self._stopping = threading.Event()
-        self._outbox: queue.Queue[wpb.WorkerMessage | None] | None = None
+        self._outbox: queue.SimpleQueue[wpb.WorkerMessage | None] | None = None
         self._seq = 0
         self._thread: threading.Thread | None = None
         # Requests sent on the stream, by seq, waiting for their Reply.
@@ -205,7 +212,8 @@ class Worker:
 
     def _session(self) -> bool:
         """Register and serve assignments until the stream ends; True if it registered."""
-        outbox: queue.Queue[wpb.WorkerMessage | None] = queue.Queue()
+        # SimpleQueue: its put and get are C, with no Condition of Python around them.
+        outbox: queue.SimpleQueue[wpb.WorkerMessage | None] = queue.SimpleQueue()
         with self._lock:
             self._outbox, self._seq = outbox, 0
         registered = False
@@ -228,7 +236,12 @@ class Worker:
         try:
             for msg in (m for batch in responses for m in _batching.unbatch(batch)):
                 body = msg.WhichOneof("body")
-                if body == "registered":
+                if body == "reply":  # the commonest: one for each step recorded
+                    with self._lock:
+                        waiter = self._replies.pop(msg.reply.request_seq, None)
+                    if waiter is not None:
+                        waiter.done(msg.reply)
+                elif body == "registered":
                     registered = True
                     peer_batches = msg.registered.batches
                     interval = msg.registered.heartbeat_interval.ToMilliseconds() / 1000 or 1.0
@@ -243,11 +256,6 @@ class Worker:
                     self._start_step(msg.run_step)
                 elif body == "revoke":
                     self._revoke(msg.revoke)
-                elif body == "reply":
-                    with self._lock:
-                        waiter = self._replies.pop(msg.reply.request_seq, None)
-                    if waiter is not None:
-                        waiter.done(msg.reply)
         finally:
             outbox.put(None)
             responses.cancel()
@@ -286,7 +294,7 @@ class Worker:
             if self._outbox is not None:
                 self._outbox.put(None)
 
-    def _heartbeat(self, outbox: queue.Queue[Any], interval: float) -> None:
+    def _heartbeat(self, outbox: queue.SimpleQueue[Any], interval: float) -> None:
         while self._outbox is outbox and not self._stopping.wait(interval):
             if self._outbox is outbox:
                 self._send(wpb.WorkerMessage(heartbeat=wpb.Heartbeat()))
@@ -352,7 +360,7 @@ class Worker:
                 except (TypeError, ValueError) as e:  # an input this SDK cannot read
                     outcome = _codec.error_info(e)
                 else:
-                    outcome = run_step_function(definition, args, kwargs, self._stopping, where)
+                    outcome = run_step_function(definition, args, kwargs, self._stopping, lambda: where)
             request = wpb.RecordStepRequest(
                 workflow_id=a.workflow_id, epoch=a.epoch, step_number=a.step_number, name=a.name,
                 attempt=a.attempt, started_at=started,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,10 +27,11 @@ def now() -> Timestamp:
 
 def run_step_function(
     definition: StepDef, args: list[Any], kwargs: dict[str, Any], stop: threading.Event,
-    where: str,
+    where: Callable[[], str],
 ) -> pb.Payload | pb.ErrorInfo:
     """Call the step, retrying failures as its definition says; return the final
-    outcome, encoded. `stop` cuts a backoff wait short (execution fenced off)."""
+    outcome, encoded. `stop` cuts a backoff wait short (execution fenced off);
+    `where` names the step in logs, made only when one is written."""
     delay = definition.backoff
     for attempt in range(definition.max_retries + 1):
         try:
@@ -37,10 +39,10 @@ def run_step_function(
         except Exception as exc:  # the step's own failure: recorded, not ours
             if attempt == definition.max_retries:
                 return _codec.error_info(exc)
-            log.info("%s failed (%s: %s); retry %d of %d in %.2fs", where, type(exc).__name__,
+            log.info("%s failed (%s: %s); retry %d of %d in %.2fs", where(), type(exc).__name__,
                      exc, attempt + 1, definition.max_retries, delay)
             if stop.wait(delay):
-                raise LeaseLost(f"{where}: stopped while waiting to retry") from None
+                raise LeaseLost(f"{where()}: stopped while waiting to retry") from None
             delay = min(definition.backoff_max, delay * 2)
     raise AssertionError("unreachable")
 

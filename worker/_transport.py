@@ -262,11 +262,11 @@ class Retry:
         self.policy = policy
         self.give_up = give_up
         self.deadline = deadline
-        self._delays = policy.delays()
+        self._delays: Iterator[float] | None = None  # made at the first failure
 
     def reset(self) -> None:
         """Start the backoff again from its first step (after a success)."""
-        self._delays = self.policy.delays()
+        self._delays = None
 
     def time_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -274,6 +274,8 @@ class Retry:
     def pause(self, code: str) -> float | None:
         if not self.policy.retries(code) or self.give_up():
             return None
+        if self._delays is None:
+            self._delays = self.policy.delays()
         pause = next(self._delays)
         if self.deadline is not None and time.monotonic() + pause >= self.deadline:
             return None

@@ -19,6 +19,19 @@ def test_json_round_trip(value: object) -> None:
     assert _codec.decode(payload) == value
 
 
+def test_none_is_json_null_both_ways() -> None:
+    assert _codec.encode(None).data == b"null"
+    assert _codec.decode(pb.Payload(encoding="json", data=b"null")) is None
+    assert _codec.decode(pb.Payload(encoding="json", data=b"")) is None
+
+
+def test_a_local_step_gets_its_arguments_as_from_the_wire() -> None:
+    assert _codec.round_trip_args((), {}) == ([], {})
+    assert _codec.round_trip_args(((1, 2), {"k": (3,)}), {"x": (4,)}) == ([[1, 2], {"k": [3]}], {"x": [4]})
+    with pytest.raises(TypeError):
+        _codec.round_trip_args((object(),), {})
+
+
 def test_json_is_compact_and_readable_by_any_language() -> None:
     payload = _codec.encode({"a": [1, 2]})
     assert payload.data == b'{"a":[1,2]}'
