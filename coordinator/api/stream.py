@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any
 
 import grpc
@@ -91,8 +91,9 @@ class StreamLink:
         self.error = error
         self.queue.put_nowait((_CLOSE, 0))
 
-    def reply(self, reply: wpb.Reply) -> None:
-        self._put(wpb.CoordinatorMessage(reply=reply))
+    def reply(self, msg: wpb.CoordinatorMessage) -> None:
+        """A CoordinatorMessage holding a Reply (built in place: no copy)."""
+        self._put(msg)
 
     def end(self) -> None:
         """The worker closed its side: end ours too, unless the coordinator already did."""
@@ -223,9 +224,7 @@ class WorkerStream:
         body = msg.WhichOneof("body")
         if body in self.calls:
             # Served concurrently: a slow commit must not stall the heartbeats behind it.
-            task = asyncio.create_task(self._reply(link, msg, body))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._reply(link, msg, body))
         elif body == "drain":
             self.engine.drain(session)
         elif body == "register":
@@ -233,12 +232,58 @@ class WorkerStream:
                                   "open a new stream to register again")
         return msg.seq or last_seq
 
+    def _start(self, call: Coroutine[Any, Any, None]) -> None:
+        """Run `call` at once, up to its first wait, and in a task from there.
+
+        A step's record on SQLite commits without waiting (group_commit.py):
+        it is served whole here, without a task and a turn of the loop."""
+        try:
+            waiting_on = call.send(None)
+        except StopIteration:
+            return
+        task = asyncio.ensure_future(_Resumed(call, waiting_on))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _reply(self, link: StreamLink, msg: wpb.WorkerMessage, body: str) -> None:
         """Serve a request sent on the stream; answer with a Reply after the commit."""
-        reply = wpb.Reply(request_seq=msg.seq)
+        out = wpb.CoordinatorMessage()
+        reply = out.reply
+        reply.request_seq = msg.seq
         try:
             getattr(reply, body).CopyFrom(await self.calls[body](getattr(msg, body)))
         except Exception as exc:  # every failure becomes the status a unary call would get
             code, message = status_logged(exc, f"stream {body}")
-            reply.error.CopyFrom(wpb.CallError(code=code.value[0], message=message))
-        link.reply(reply)
+            reply.error.code = code.value[0]
+            reply.error.message = message
+        link.reply(out)
+
+
+class _Resumed(Coroutine[Any, Any, None]):
+    """The rest of a call that `_start` ran up to its first wait, for a task to
+    run: its first step hands the task what the call waits on; after that the
+    task's sends (the wait is over) and throws (cancelled) go to the call."""
+
+    def __init__(self, call: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self._call = call
+        self._first: Any = waiting_on
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        if not self._started:
+            self._started = True
+            return self._first
+        return self._call.send(value)
+
+    def throw(self, *exc: Any) -> Any:
+        if not self._started:  # cancelled before its first step: as a task cancels its wait
+            self._started = True
+            if isinstance(self._first, asyncio.Future):
+                self._first.cancel()
+        return self._call.throw(*exc)
+
+    def close(self) -> None:
+        self._call.close()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("run by a task only")

@@ -50,12 +50,14 @@ class Executions:
         return await self._checked(step, SetEvent(key), result, record), event, woken
 
     def _stamped(self, step: NewStep) -> NewStep:
+        """The step with who recorded it, for the audit trail: the worker token
+        (stamp), and the workflow's worker when it runs here."""
         self.ctx.check_not_stale(step.workflow_id, step.epoch)
-        step = stamp(step)  # audit: which worker token recorded it
         execution = self.ctx.dispatch.execution(step.workflow_id)
-        if execution is not None and not step.worker_id:  # run by (or for) the workflow's worker
-            step = dataclasses.replace(step, worker_id=execution.session.worker_id)
-        return step
+        if execution is None or step.worker_id:
+            return stamp(step)
+        # One copy for both: this is on the path of every step.
+        return stamp(step, worker_id=execution.session.worker_id)
 
     async def _checked(self, step: NewStep, effect: Effect | None, result: RecordResult,
                        record: StepRecord | None) -> StepRecord:

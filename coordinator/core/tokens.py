@@ -50,12 +50,14 @@ def parse_duration_ms(text: str) -> int:
     return int(m.group(1)) * _UNIT_MS[m.group(2)]
 
 
-def stamp(step: NewStep) -> NewStep:
-    """The step with the caller's token name, for the audit trail."""
+def stamp(step: NewStep, worker_id: str = "") -> NewStep:
+    """The step with the caller's token name, for the audit trail (and the
+    `worker_id` that ran it, when given)."""
     caller = CALLER.get()
-    if caller is None or step.worker_token == caller.name:
+    token = step.worker_token if caller is None else caller.name
+    if token == step.worker_token and not worker_id:
         return step
-    return dataclasses.replace(step, worker_token=caller.name)
+    return dataclasses.replace(step, worker_token=token, worker_id=worker_id or step.worker_id)
 
 
 class Tokens:
