@@ -185,6 +185,8 @@ ROWS = [
         None, True),
     Row("seq_steps/per_step_vs_floor", "seq_steps", "per_step_vs_floor", None, True,
         targets=tuple((s, ours_at_most(1.3, "x")) for s in STORES)),
+    Row("seq_steps/per_step_vs_floor_median (to the median round trip)", "seq_steps",
+        "per_step_vs_floor_median", None, True),
     Row("seq_steps/floor_parts_ms (round trip + commit, each alone)", "seq_steps", "floor_parts_ms",
         None, True),
     Row("seq_steps/per_step_vs_floor_parts", "seq_steps", "per_step_vs_floor_parts", None, True),

@@ -207,14 +207,26 @@ def rtt_samples(address: str, n: int, warmup: int = 200) -> list[float]:
     return samples[warmup:]
 
 
-def rtt_ms(n: int, store: str | None = None, url: str | None = None) -> float:
-    """Median round trip; with a store, each one commits a step row (the floor)."""
+def rtt_ms_samples(n: int, store: str | None = None, url: str | None = None) -> list[float]:
+    """Round trips in ms; with a store, each one commits a step row (the floor)."""
     proc, address = start_echo(store, url)
     try:
-        return med(rtt_samples(address, n)) * 1e3
+        return [s * 1e3 for s in rtt_samples(address, n)]
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def rtt_ms(n: int, store: str | None = None, url: str | None = None) -> float:
+    """Median round trip; with a store, each one commits a step row."""
+    return med(rtt_ms_samples(n, store, url))
+
+
+def per_run(samples: list[float], run: int) -> float:
+    """As seq_steps times a step: the median, over consecutive runs of `run`
+    round trips, of a run's mean (a workflow's time over its steps)."""
+    runs = [samples[i:i + run] for i in range(0, len(samples) - run + 1, run)]
+    return med([sum(r) / len(r) for r in runs])
 
 
 # -- one commit ----------------------------------------------------------------
@@ -293,18 +305,22 @@ def commit_ms(store: str, n: int) -> float:
     return med(samples) * 1e3
 
 
-def measure(store: str, quick: bool) -> dict[str, Any]:
-    """floor_ms (median of 2000 round trips, each committing a step row),
-    and its parts alone: floor_rtt_ms (2000 round trips), floor_commit_ms
-    (500 commits) and floor_parts_ms, their sum; fewer with `quick`."""
+def measure(store: str, quick: bool, run: int = 200) -> dict[str, Any]:
+    """2000 round trips, each committing a step row: floor_ms, the median of
+    their means over runs of `run` (seq_steps' figure is a workflow of `run`
+    steps' time over its steps: a mean too, median of the runs), and
+    floor_median_ms, the median round trip; then the parts alone:
+    floor_rtt_ms (2000 round trips), floor_commit_ms (500 commits) and
+    floor_parts_ms, their sum; fewer with `quick`."""
     n_rtt, n_commit = (500, 100) if quick else (2000, 500)
     with throwaway(store) as url:
-        step = rtt_ms(n_rtt, store, url)
+        steps = rtt_ms_samples(n_rtt, store, url)
     rtt = rtt_ms(n_rtt)
     commit = commit_ms(store, n_commit)
-    return {"floor_ms": round(step, 3), "floor_rtt_ms": round(rtt, 3), "floor_commit_ms": round(commit, 3),
+    return {"floor_ms": round(per_run(steps, min(run, n_rtt)), 3), "floor_median_ms": round(med(steps), 3),
+            "floor_rtt_ms": round(rtt, 3), "floor_commit_ms": round(commit, 3),
             "floor_parts_ms": round(rtt + commit, 3),
-            "floor_n": {"step": n_rtt, "rtt": n_rtt, "commit": n_commit}}
+            "floor_n": {"step": n_rtt, "rtt": n_rtt, "commit": n_commit, "run": min(run, n_rtt)}}
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ SOAK_MARGIN_S = 300.0
 SUMMARY: dict[str, list[tuple[str, str]]] = {
     "seq_steps": [("ms/step", "per_step_ms"), ("steps/s", "steps_per_sec"),
                   ("empty wf ms", "empty_wf_ms_median"), ("floor ms", "floor_ms"),
-                  ("x floor", "per_step_vs_floor"), ("x parts", "per_step_vs_floor_parts")],
+                  ("x floor", "per_step_vs_floor"), ("x median", "per_step_vs_floor_median"),
+                  ("x parts", "per_step_vs_floor_parts")],
     "wf_throughput": [("wf/s", "wf_per_sec"), ("p50 ms", "lat_p50_ms"), ("p99 ms", "lat_p99_ms"),
                       ("CPU ms/wf", "cpu_ms_per_wf.total"), ("backlog wf/s", "backlog.wf_per_sec"),
                       ("x direct", "backlog.vs_direct")],
