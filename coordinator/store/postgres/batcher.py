@@ -12,6 +12,7 @@ from ...core.errors import StoreUnavailable
 from ...core.records import NewStep, Value
 from ..sql.queries import POSTGRES
 from ..sql.rows import STEP_INSERT, step_params
+from .direct import fetch_one
 from .pool import Pool
 from .script import Statement, run_script
 
@@ -192,8 +193,7 @@ class StepBatcher:
         statements = [statement for item in batch for statement in item[0]]
         async with self._pool.connection() as conn:
             if len(statements) == 1:  # alone: one autocommitted statement is quickest
-                cur = await conn.execute(*statements[0])
-                rows = [await cur.fetchone()]
+                rows = [await fetch_one(conn, *statements[0])]
             elif sum(_payload_bytes(params) for _, params in statements) <= _SCRIPT_MAX_BYTES:
                 # One script (script.py): one write, one wake-up of the server
                 # and of our loop for the whole batch, where a pipeline waited

@@ -40,6 +40,21 @@ def _prepare(sql: str) -> tuple[str, str]:
     return known
 
 
+async def prepared(conn: psycopg.AsyncConnection[Any], sql: str) -> bytes:
+    """The name `sql` is prepared under on `conn`, prepared now if need be."""
+    name, prepare = _prepare(sql)
+    ready = _prepared.setdefault(conn, set())
+    if name not in ready:
+        await conn.execute(prepare.encode())  # once per connection and statement
+        ready.add(name)
+    return name.encode()
+
+
+def unprepared(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The session lost its prepared statements: make them again when used."""
+    _prepared.pop(conn, None)
+
+
 async def run_script(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> list[Any]:
     """Run `statements` as one transaction; each one's first row (None if it
     returned no rows or is not a query)."""
@@ -49,19 +64,15 @@ async def run_script(conn: psycopg.AsyncConnection[Any], statements: list[Statem
         # The session lost them: psycopg sends DEALLOCATE ALL after any
         # ROLLBACK on the connection (a transaction we roll back on purpose,
         # say). Nothing of the script ran: prepare them again and run it.
-        _prepared.pop(conn, None)
+        unprepared(conn)
         return await _run(conn, statements)
 
 
 async def _run(conn: psycopg.AsyncConnection[Any], statements: list[Statement]) -> list[Any]:
-    ready = _prepared.setdefault(conn, set())
     binder = psycopg.AsyncClientCursor(conn)
     calls = []
     for sql, params in statements:
-        name, prepare = _prepare(sql)
-        if name not in ready:
-            await conn.execute(prepare.encode())  # once per connection and statement
-            ready.add(name)
+        name = (await prepared(conn, sql)).decode()
         args = f"({', '.join(['%s'] * len(params))})" if params else ""
         calls.append(binder.mogrify(f"EXECUTE {name}{args}", params))
     rows: list[Any] = []
