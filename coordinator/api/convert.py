@@ -52,6 +52,12 @@ def timestamp(ms: int) -> Timestamp:
     return Timestamp(seconds=seconds, nanos=millis * 1_000_000)
 
 
+def _set_time(ts: Timestamp, ms: int) -> None:
+    """timestamp(ms), set in place."""
+    ts.seconds, millis = divmod(min(max(ms, MIN_TIMESTAMP_MS), MAX_TIMESTAMP_MS), 1000)
+    ts.nanos = millis * 1_000_000
+
+
 def duration(seconds: float) -> Duration:
     d = Duration()
     d.FromMilliseconds(int(seconds * 1000))
@@ -77,17 +83,26 @@ def outcome_fields(o: Outcome | None) -> dict[str, Any]:
 
 
 def step_record(s: StepRecord) -> pb.StepRecord:
-    msg = pb.StepRecord(
-        step_number=s.step_number,
-        name=s.name,
-        kind=KIND_TO_PB[s.kind],
-        attempt=s.attempt,
-        started_at=timestamp(s.started_at),
-        completed_at=timestamp(s.completed_at),
-        completion_seq=s.completion_seq,
-        worker_token=s.worker_token,
-        **outcome_fields(s.outcome),
-    )
+    return fill_step_record(pb.StepRecord(), s)
+
+
+def fill_step_record(msg: pb.StepRecord, s: StepRecord) -> pb.StepRecord:
+    """Set `msg` (empty: a response's field, say) to the record, in place:
+    a third of the cost of building it from parts and copying them in."""
+    msg.step_number = s.step_number
+    msg.name = s.name
+    msg.kind = KIND_TO_PB[s.kind]
+    msg.attempt = s.attempt
+    _set_time(msg.started_at, s.started_at)
+    _set_time(msg.completed_at, s.completed_at)
+    msg.completion_seq = s.completion_seq
+    msg.worker_token = s.worker_token
+    outcome = s.outcome
+    if outcome is not None and outcome.error is not None:
+        e = outcome.error
+        msg.error.type, msg.error.message, msg.error.details = e.type, e.message, e.details
+    elif outcome is not None and outcome.output is not None:
+        msg.output.encoding, msg.output.data = outcome.output.encoding, outcome.output.data
     # Optional fields: set only for a select, so readers can tell "none" from 0.
     if s.select_index is not None:
         msg.select_index = s.select_index

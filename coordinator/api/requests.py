@@ -165,11 +165,17 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_flo
                             object_pairs_hook=_unique_keys)
 
 
+# Documents common enough to be known (null: a step that returns None), and immutable.
+_KNOWN_JSON: dict[bytes, Any] = {b"null": None, b"true": True, b"false": False}
+
+
 def check_json(data: bytes, what: str) -> Any:
     """Parse JSON text that every language reads the same: any failure to decode
     is InvalidArgument, and so are NaN, Infinity, numbers beyond a 64-bit float
     (1e400), duplicate keys in an object, and nesting deeper than MAX_JSON_DEPTH
     (checked before parsing when it might be)."""
+    if data in _KNOWN_JSON:
+        return _KNOWN_JSON[data]
     try:
         text = data.decode("utf-8")
         # Fewer brackets than the limit cannot nest deeper: skip the walk.

@@ -56,7 +56,9 @@ class WorkerServicer(wgrpc.WorkerServiceServicer):
 
     async def record_step(self, request: wpb.RecordStepRequest) -> wpb.RecordStepResponse:
         step = requests.record_step(request, self.max_bytes, self.engine.clock.now_ms())
-        return wpb.RecordStepResponse(step=convert.step_record(await self.engine.record_step(step)))
+        response = wpb.RecordStepResponse()
+        convert.fill_step_record(response.step, await self.engine.record_step(step))
+        return response
 
     async def ScheduleStep(
         self, request: wpb.ScheduleStepRequest, context: grpc.aio.ServicerContext
