@@ -43,7 +43,7 @@ def test_pg_no_row_none_and_values_of_other_types_through_psycopg(pg_url: str) -
     async def body(conn: psycopg.AsyncConnection[Any]) -> None:
         assert await fetch_one(conn, "SELECT 1 WHERE %s::int = 2", (1,)) is None
         assert await fetch_one(conn, "SELECT %s::float8 * 2", (1.5,)) == (3.0,)
-        assert await fetch_one(conn, "SELECT NOT %s::boolean", (True,)) == (False,)
+        assert await fetch_one(conn, "SELECT NOT %s::boolean, %s::boolean", (True, False)) == (False, False)
         assert await fetch_one(conn, "SELECT now() > %s::timestamptz", ("2020-01-01",)) == (True,)
         # libpq's text format would cut a string at NUL: psycopg refuses it instead.
         with pytest.raises(psycopg.DataError):

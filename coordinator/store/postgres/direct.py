@@ -50,7 +50,9 @@ def _as_text(params: tuple[Any, ...]) -> list[bytes | None] | None:
             out.append(None)
         elif kind is bytes:
             out.append(b"\\x" + v.hex().encode())
-        else:  # bool, float, anything else: psycopg's adapters
+        elif kind is bool:
+            out.append(b"t" if v else b"f")
+        else:  # float, anything else: psycopg's adapters
             return None
     return out
 

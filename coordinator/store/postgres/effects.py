@@ -23,6 +23,7 @@ from ...core.records import (
 )
 from ..sql.queries import POSTGRES, Queries
 from ..sql.rows import step_params
+from .direct import fetch_one
 from .script import Statement
 from .wakeups import CHANNEL, LOCK_AND_FIND, wait_lock, waking
 
@@ -71,11 +72,10 @@ async def record_set_event(
     output = step.outcome.output
     assert output is not None and step.select_index is None, "set_event records a value, no select"
     wait_key = event_wait_key(step.workflow_id, effect.key)
-    cur = await conn.execute(_SET_EVENT, (
+    row = await fetch_one(conn, _SET_EVENT, (
         step.workflow_id, step.epoch, step.step_number, step.name, step.kind.value, output.encoding,
         output.data, step.attempt, step.started_at, step.completed_at, step.worker_token, step.worker_id,
-        effect.key, wait_lock(wait_key, step.workflow_id), wait_key, notify), prepare=True)
-    row = await cur.fetchone()
+        effect.key, wait_lock(wait_key, step.workflow_id), wait_key, notify))
     assert row is not None, "the function always returns one row"
     matched, seq, event_seq, woken = row
     if seq is not None:
