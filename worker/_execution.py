@@ -133,10 +133,14 @@ class Execution:
         stream = self.stream
         if self.stop.is_set():
             raise LeaseLost(f"{self}: {doing}: execution was stopped")
+        try:  # once, plainly: it almost always works
+            return stream(field, request, self.stop)
+        except CoordinatorError as e:
+            failed = e
         retry = _transport.Retry(give_up=self.stop.is_set)
         try:
             return _transport.retrying(lambda _: stream(field, request, self.stop), f"{self}: {doing}",
-                                       retry, sleep=self.stop.wait)
+                                       retry, sleep=self.stop.wait, failed=failed)
         except CoordinatorError as e:
             raise self._fenced(e) from None
 

@@ -295,25 +295,30 @@ def retrying(
     retry: Retry,
     *,
     sleep: Callable[[float], Any] = time.sleep,
+    failed: BaseException | None = None,
 ) -> T:
     """Call `attempt(timeout)` until it works or `retry` gives up.
 
     `attempt` may fail with grpc.RpcError or CoordinatorError; the error that
     ends the loop is raised as a CoordinatorError saying what we were `doing`.
     `timeout` is the time left before the deadline (None without one).
+    `failed`: the error of an attempt made before, without the loop (the
+    common case, a first attempt that works, then pays nothing for it).
     """
+    error = None if failed is None else _as_coordinator_error(failed, doing)
     while True:
+        if error is not None:
+            pause = retry.pause(error.code)
+            if pause is None:
+                raise error from None
+            sleep(pause)
+            # Whatever set give_up while we slept (a fenced execution) ends it now.
+            if retry.give_up():
+                raise error from None
         try:
             return attempt(retry.time_left())
         except (grpc.RpcError, CoordinatorError) as err:
             error = _as_coordinator_error(err, doing)
-        pause = retry.pause(error.code)
-        if pause is None:
-            raise error from None
-        sleep(pause)
-        # Whatever set give_up while we slept (a fenced execution) ends it now.
-        if retry.give_up():
-            raise error from None
 
 
 def call(

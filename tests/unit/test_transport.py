@@ -125,6 +125,26 @@ def test_coordinator_errors_of_stream_requests_follow_the_same_policy() -> None:
     assert str(info.value) == "recording step 3: FAILED_PRECONDITION: stale epoch"
 
 
+def test_an_attempt_made_before_the_loop_counts_as_its_first() -> None:
+    """A stream request is sent once plainly; its failure enters the loop as
+    the first attempt's: retried if the policy says so, else raised at once."""
+    calls: list[float | None] = []
+
+    def attempt(timeout: float | None) -> str:
+        calls.append(timeout)
+        return "recorded"
+
+    pauses: list[float] = []
+    assert retrying(attempt, "recording step 3", Retry(), sleep=pauses.append,
+                    failed=CoordinatorError("stream lost", "UNAVAILABLE")) == "recorded"
+    assert len(pauses) == 1 and len(calls) == 1
+    with pytest.raises(CoordinatorError) as info:
+        retrying(attempt, "recording step 3", Retry(), sleep=pauses.append,
+                 failed=CoordinatorError("stale epoch", "FAILED_PRECONDITION"))
+    assert len(calls) == 1 and len(pauses) == 1  # no attempt, no pause
+    assert str(info.value) == "recording step 3: FAILED_PRECONDITION: stale epoch"
+
+
 def test_a_policy_may_retry_any_code_and_restart_its_backoff() -> None:
     retry = Retry(RetryPolicy(first=1.0, cap=8.0, codes=None))
     assert retry.pause("INTERNAL") is not None
