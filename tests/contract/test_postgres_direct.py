@@ -88,3 +88,17 @@ def test_pg_a_big_value_goes_whole(pg_url: str) -> None:
         assert await fetch_one(conn, "SELECT length(%s::bytea), %s::bytea", (data, data)) == (len(data), data)
 
     _on_a_connection(pg_url, body)
+
+
+def test_pg_a_connection_lost_is_an_operational_error(pg_url: str) -> None:
+    """What the pool takes for trouble with the connection (StoreUnavailable,
+    and the connection dropped), not a refusal of the statement."""
+    async def body(conn: psycopg.AsyncConnection[Any]) -> None:
+        assert await fetch_one(conn, "SELECT %s::int", (1,)) == (1,)
+        pid = conn.pgconn.backend_pid
+        async with await psycopg.AsyncConnection.connect(libpq_url(pg_url), autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            await fetch_one(conn, "SELECT %s::int", (2,))
+
+    _on_a_connection(pg_url, body)

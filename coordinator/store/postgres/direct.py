@@ -90,7 +90,9 @@ async def _execute(conn: psycopg.AsyncConnection[Any], name: bytes, values: list
                      for i in range(result.nfields))
     if status == pq.ExecStatus.COMMAND_OK:
         return None
-    raise _error(result)
+    if pgconn.status == pq.ConnStatus.BAD:  # the link broke: trouble with the connection, as psycopg says
+        raise psycopg.OperationalError(pgconn.error_message.decode("utf-8", "replace") or "connection lost")
+    raise errors.error_from_result(result)
 
 
 def _reader(conn: psycopg.AsyncConnection[Any], oid: int) -> Callable[[bytes], Any]:
@@ -135,13 +137,3 @@ def _set(ready: asyncio.Future[None]) -> None:
     if not ready.done():
         ready.set_result(None)
 
-
-def _error(result: pq.abc.PGresult) -> psycopg.Error:
-    """The psycopg exception that `result`'s SQLSTATE stands for."""
-    sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
-    message = (result.error_message or b"").decode(errors="replace").strip()
-    try:
-        cls = errors.lookup(sqlstate)
-    except KeyError:
-        cls = psycopg.DatabaseError
-    return cls(message)
