@@ -77,11 +77,10 @@ async def fetch_one(conn: psycopg.AsyncConnection[Any], sql: str, params: tuple[
 async def _execute(conn: psycopg.AsyncConnection[Any], name: bytes, values: list[bytes | None]) -> Any:
     pgconn = conn.pgconn
     pgconn.send_query_prepared(name, values)
-    result = None
-    for r in await _results(pgconn):
-        result = r  # one statement: one result (an error is one too)
-    if result is None:
+    results = await _results(pgconn)
+    if not results:
         raise psycopg.InterfaceError("the statement gave no result")
+    result = results[-1]  # one statement: one result (an error is one too)
     status = result.status
     if status == pq.ExecStatus.TUPLES_OK:
         if not result.ntuples:
@@ -136,4 +135,3 @@ async def _ready(loop: asyncio.AbstractEventLoop, fd: int, add: Callable[..., No
 def _set(ready: asyncio.Future[None]) -> None:
     if not ready.done():
         ready.set_result(None)
-
